@@ -1,0 +1,48 @@
+//! Remit's pages: server-rendered Leptos components that need no JavaScript.
+//!
+//! The app knows nothing of SQL, Stripe or Salesforce. The server provides a [`SiteContext`] for
+//! every request (brand and run mode) and later the backend trait that server functions call.
+
+mod layout;
+mod pages;
+pub mod site;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, provide_meta_context};
+use leptos_router::{
+    SsrMode,
+    components::{Route, Router, Routes},
+    path,
+};
+
+pub use site::{BrandView, RunMode, SiteContext};
+
+/// The HTML document around every page. No hydration scripts: pages work without JavaScript.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let _ = options;
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Router>
+            <Routes fallback=pages::NotFound>
+                <Route path=path!("/") view=pages::HomePage ssr=SsrMode::Async />
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,22 @@
+//! `remit-sandbox`: the Stripe and Salesforce stand-ins as a process of their own.
+//!
+//! `REMIT_SANDBOX_STRIPE_ADDR` and `REMIT_SANDBOX_SALESFORCE_ADDR` choose the addresses
+//! (defaults 127.0.0.1:12111 and 127.0.0.1:12112).
+
+use std::net::SocketAddr;
+
+fn address(setting: &str, default: &str) -> anyhow::Result<SocketAddr> {
+    let raw = std::env::var(setting).unwrap_or_else(|_| default.to_owned());
+    raw.parse().map_err(|e| anyhow::anyhow!("{setting}: {raw:?} is not an address ({e})"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_env_filter("info").init();
+    let stripe = address("REMIT_SANDBOX_STRIPE_ADDR", "127.0.0.1:12111")?;
+    let salesforce = address("REMIT_SANDBOX_SALESFORCE_ADDR", "127.0.0.1:12112")?;
+    let sandbox = sandbox::Sandbox::spawn_on(stripe, salesforce).await?;
+    tracing::info!(stripe = %sandbox.stripe_url, salesforce = %sandbox.salesforce_url, "sandbox stand-ins listening");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

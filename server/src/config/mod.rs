@@ -1,0 +1,306 @@
+//! Typed configuration, loaded once at start-up from the environment and an optional `remit.toml`.
+//!
+//! Every problem stops start-up with one line that names the setting. Secrets are
+//! [`SecretString`]s: they print as `[REDACTED]` and have no defaults.
+
+mod brands;
+mod env;
+
+use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+pub use brands::{Brand, Brands};
+use env::Env;
+pub use env::EnvSource;
+
+/// One setting that is missing or malformed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration error: {setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(setting: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self { setting: setting.into(), problem: problem.into() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    /// Base of every link Remit hands out; never ends with a slash.
+    pub public_url: Url,
+    pub database_url: DatabaseUrl,
+    pub stripe: Option<StripeConfig>,
+    pub salesforce: Option<SalesforceConfig>,
+    pub mail: MailConfig,
+    pub log_format: LogFormat,
+    pub request_timeout: Duration,
+    pub brands: Brands,
+}
+
+impl Config {
+    /// Reads the process environment (and `REMIT_CONFIG`, when set).
+    pub fn from_process_env() -> Result<Self, ConfigError> {
+        Self::load(&env::ProcessEnv)
+    }
+
+    pub fn load(source: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let env = Env(source);
+        let stripe = StripeConfig::load(&env)?;
+        let salesforce = SalesforceConfig::load(&env)?;
+        match (&stripe, &salesforce) {
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "SALESFORCE_CLIENT_ID",
+                    "is required when STRIPE_SECRET_KEY is set (live mode needs both services)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "STRIPE_SECRET_KEY",
+                    "is required when Salesforce is configured (live mode needs both services)",
+                ));
+            }
+            _ => {}
+        }
+        Ok(Self {
+            bind: env.parsed("REMIT_BIND", "127.0.0.1:3000")?,
+            public_url: public_url(&env)?,
+            database_url: env.parsed("DATABASE_URL", "sqlite://remit.db")?,
+            stripe,
+            salesforce,
+            mail: MailConfig::load(&env)?,
+            log_format: env.parsed("REMIT_LOG_FORMAT", "text")?,
+            request_timeout: Duration::from_secs(env.parsed("REMIT_REQUEST_TIMEOUT_SECS", "30")?),
+            brands: Brands::load(&env)?,
+        })
+    }
+
+    /// Sandbox mode: no Stripe and no Salesforce configured, so both stand-ins run in-process.
+    pub fn is_sandbox(&self) -> bool {
+        self.stripe.is_none() && self.salesforce.is_none()
+    }
+}
+
+fn public_url(env: &Env) -> Result<Url, ConfigError> {
+    let url: Url = env.parsed("REMIT_PUBLIC_URL", "http://127.0.0.1:3000")?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::new("REMIT_PUBLIC_URL", "must be an http:// or https:// URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new("REMIT_PUBLIC_URL", "must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+/// Where the database is: SQLite (embedded default) or PostgreSQL (shared by several instances).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn backend(&self) -> crate::db::Backend {
+        if self.0.starts_with("sqlite:") { crate::db::Backend::Sqlite } else { crate::db::Backend::Postgres }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        if raw.starts_with("sqlite:") {
+            sqlx::sqlite::SqliteConnectOptions::from_str(raw).map_err(|e| format!("not a valid SQLite URL ({e})"))?;
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            let url = Url::parse(raw).map_err(|e| format!("not a valid PostgreSQL URL ({e})"))?;
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err("a PostgreSQL URL needs a host".into());
+            }
+            sqlx::postgres::PgConnectOptions::from_str(raw).map_err(|e| format!("not a valid PostgreSQL URL ({e})"))?;
+        } else {
+            return Err("must start with sqlite:// or postgres://".into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+/// The password of a PostgreSQL URL must never reach a log line.
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("REDACTED"));
+                write!(f, "{url}")
+            }
+            _ => write!(f, "{}", self.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err("must be text or json".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StripeConfig {
+    pub secret_key: SecretString,
+    /// Several while a webhook secret is being rolled.
+    pub webhook_secrets: Vec<SecretString>,
+    pub api_base: Url,
+}
+
+impl StripeConfig {
+    fn load(env: &Env) -> Result<Option<Self>, ConfigError> {
+        let Some(secret_key) = env.secret("STRIPE_SECRET_KEY")? else {
+            return Ok(None);
+        };
+        let key = secret_key.expose_secret();
+        if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+            return Err(ConfigError::new(
+                "STRIPE_SECRET_KEY",
+                "must be a Stripe secret key (sk_…) or restricted key (rk_…)",
+            ));
+        }
+        let secrets = env
+            .secret("STRIPE_WEBHOOK_SECRET")?
+            .ok_or_else(|| ConfigError::new("STRIPE_WEBHOOK_SECRET", "is required when STRIPE_SECRET_KEY is set"))?;
+        let webhook_secrets: Vec<SecretString> = secrets
+            .expose_secret()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(SecretString::from)
+            .collect();
+        if webhook_secrets.is_empty() || webhook_secrets.iter().any(|s| !s.expose_secret().starts_with("whsec_")) {
+            return Err(ConfigError::new(
+                "STRIPE_WEBHOOK_SECRET",
+                "must be one or more comma-separated whsec_… secrets",
+            ));
+        }
+        Ok(Some(Self {
+            secret_key,
+            webhook_secrets,
+            api_base: env.parsed("STRIPE_API_BASE", "https://api.stripe.com")?,
+        }))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SalesforceConfig {
+    pub login_url: Url,
+    pub client_id: String,
+    pub auth: SalesforceAuth,
+    pub api_version: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum SalesforceAuth {
+    /// OAuth 2.0 JWT bearer flow: an RS256 assertion signed with the connected app's key.
+    JwtBearer { username: String, private_key_pem: SecretString },
+    /// OAuth 2.0 client credentials flow (the login URL must be the org's My Domain).
+    ClientCredentials { client_secret: SecretString },
+}
+
+impl SalesforceConfig {
+    fn load(env: &Env) -> Result<Option<Self>, ConfigError> {
+        let username = env.optional("SALESFORCE_USERNAME");
+        let client_secret = env.secret("SALESFORCE_CLIENT_SECRET")?;
+        let Some(client_id) = env.optional("SALESFORCE_CLIENT_ID") else {
+            if username.is_some() || client_secret.is_some() {
+                return Err(ConfigError::new(
+                    "SALESFORCE_CLIENT_ID",
+                    "is required when Salesforce credentials are set",
+                ));
+            }
+            return Ok(None);
+        };
+        let auth = match (username, client_secret) {
+            (Some(username), None) => {
+                let path = env.optional("SALESFORCE_PRIVATE_KEY_FILE").ok_or_else(|| {
+                    ConfigError::new("SALESFORCE_PRIVATE_KEY_FILE", "is required when SALESFORCE_USERNAME is set")
+                })?;
+                SalesforceAuth::JwtBearer { username, private_key_pem: read_private_key(&path)? }
+            }
+            (None, Some(client_secret)) => SalesforceAuth::ClientCredentials { client_secret },
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "SALESFORCE_CLIENT_SECRET",
+                    "set either SALESFORCE_USERNAME + SALESFORCE_PRIVATE_KEY_FILE (JWT bearer) or SALESFORCE_CLIENT_SECRET (client credentials), not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ConfigError::new(
+                    "SALESFORCE_USERNAME",
+                    "set SALESFORCE_USERNAME + SALESFORCE_PRIVATE_KEY_FILE (JWT bearer) or SALESFORCE_CLIENT_SECRET (client credentials)",
+                ));
+            }
+        };
+        let api_version: String = env.parsed("SALESFORCE_API_VERSION", "64.0")?;
+        if !api_version.split_once('.').is_some_and(|(major, minor)| {
+            !major.is_empty() && minor == "0" && major.chars().all(|c| c.is_ascii_digit())
+        }) {
+            return Err(ConfigError::new("SALESFORCE_API_VERSION", "must look like 64.0"));
+        }
+        Ok(Some(Self {
+            login_url: env.parsed("SALESFORCE_LOGIN_URL", "https://login.salesforce.com")?,
+            client_id,
+            auth,
+            api_version,
+        }))
+    }
+}
+
+fn read_private_key(path: &str) -> Result<SecretString, ConfigError> {
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("SALESFORCE_PRIVATE_KEY_FILE", format!("cannot read {path}: {e}")))?;
+    if !pem.contains("-----BEGIN") || !pem.contains("PRIVATE KEY-----") {
+        return Err(ConfigError::new("SALESFORCE_PRIVATE_KEY_FILE", format!("{path} is not a PEM private key")));
+    }
+    Ok(SecretString::from(pem))
+}
+
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `smtp://user:pass@host:587`, `smtps://…`; unset: messages are written as `.eml` files.
+    pub smtp_url: Option<SecretString>,
+    pub from: String,
+    pub mail_dir: PathBuf,
+}
+
+impl MailConfig {
+    fn load(env: &Env) -> Result<Self, ConfigError> {
+        let smtp_url = env.secret("SMTP_URL")?;
+        if let Some(url) = &smtp_url {
+            let scheme_ok = Url::parse(url.expose_secret()).is_ok_and(|u| matches!(u.scheme(), "smtp" | "smtps"));
+            if !scheme_ok {
+                // The URL may hold a password: name the setting, never echo the value.
+                return Err(ConfigError::new("SMTP_URL", "must be an smtp:// or smtps:// URL"));
+            }
+        }
+        let from: String = env.parsed("MAIL_FROM", "Remit <payments@localhost>")?;
+        if !from.contains('@') {
+            return Err(ConfigError::new("MAIL_FROM", "must be an address such as Remit <payments@example.org>"));
+        }
+        Ok(Self { smtp_url, from, mail_dir: env.parsed("REMIT_MAIL_DIR", "mail")? })
+    }
+}

@@ -1,0 +1,110 @@
+//! The database: one pool for SQLite or PostgreSQL, migrations, and readiness.
+//!
+//! Queries are written once with `$1` binds and run on both backends through sqlx's `Any` driver.
+//! Where the dialects differ (row locking), the [`Backend`] says which one is in use.
+
+use std::time::Duration;
+
+use sqlx::{
+    Executor,
+    any::{AnyPoolOptions, install_default_drivers},
+    migrate::Migrator,
+};
+
+use crate::config::DatabaseUrl;
+
+pub type Pool = sqlx::AnyPool;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: Pool,
+    pub backend: Backend,
+}
+
+impl Db {
+    /// Opens the pool; a SQLite file is created on first use, in WAL mode with foreign keys on.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, sqlx::Error> {
+        install_default_drivers();
+        let backend = url.backend();
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let pool = match backend {
+            Backend::Sqlite => {
+                options
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&sqlite_url_creating_file(url.as_str()))
+                    .await?
+            }
+            Backend::Postgres => options.max_connections(16).connect(url.as_str()).await?,
+        };
+        Ok(Self { pool, backend })
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        self.migrator().run(&self.pool).await
+    }
+
+    /// Ready when the database answers and every migration this binary knows has been applied.
+    pub async fn readiness(&self) -> Readiness {
+        let applied: Result<Vec<(i64,)>, _> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version")
+                .fetch_all(&self.pool)
+                .await;
+        match applied {
+            Err(error) => {
+                tracing::warn!(%error, "readiness check: database query failed");
+                Readiness::DatabaseUnreachable
+            }
+            Ok(rows) => {
+                let applied: Vec<i64> = rows.into_iter().map(|(v,)| v).collect();
+                let pending = self.migrator().iter().filter(|m| !applied.contains(&m.version)).count();
+                if pending == 0 { Readiness::Ready } else { Readiness::MigrationsPending(pending) }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    DatabaseUnreachable,
+    MigrationsPending(usize),
+}
+
+/// `sqlite://remit.db` must create the file on a fresh machine: ask for read-write-create.
+fn sqlite_url_creating_file(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// Milliseconds since the Unix epoch: how every timestamp is stored.
+pub fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,159 @@
+//! The axum router: health, static style, Leptos pages and (later) the API and webhooks.
+//! Handlers stay thin; what they do lives in the domain modules.
+
+mod health;
+mod style;
+
+use std::sync::Arc;
+
+use app::{BrandView, RunMode, SiteContext};
+use axum::http::{HeaderName, StatusCode};
+use axum::{
+    Router,
+    body::Body,
+    extract::State,
+    http::Request,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use leptos::prelude::{LeptosOptions, provide_context};
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower::ServiceBuilder;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::{DefaultOnResponse, TraceLayer},
+};
+
+use crate::{
+    config::{Brand, Config},
+    db::Db,
+};
+
+/// Everything a request handler may need, cloned cheaply per request.
+#[derive(Clone, axum::extract::FromRef)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub leptos_options: LeptosOptions,
+    pub site: SiteContext,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Arc<Config>) -> Self {
+        let site = SiteContext {
+            mode: if config.is_sandbox() { RunMode::Sandbox } else { RunMode::Live },
+            default_brand: brand_view(config.brands.default_brand()),
+        };
+        let leptos_options = LeptosOptions::builder().output_name("remit").build();
+        Self { db, config, leptos_options, site }
+    }
+
+    fn provide_page_context(&self) -> impl Fn() + Clone + Send + Sync + 'static {
+        let site = self.site.clone();
+        move || provide_context(site.clone())
+    }
+}
+
+pub fn brand_view(brand: &Brand) -> BrandView {
+    BrandView {
+        key: brand.key.clone(),
+        name: brand.name.clone(),
+        logo_url: brand.logo_url.clone(),
+        support_email: brand.support_email.clone(),
+        support_phone: brand.support_phone.clone(),
+        legal_footer: brand.legal_footer.clone(),
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(app::App);
+    let options = state.leptos_options.clone();
+    let router = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/style/main.css", get(style::main_css))
+        .route("/style/logo.svg", get(style::logo))
+        .route("/style/brand/{file}", get(style::brand_css))
+        .leptos_routes_with_context(&state, routes, state.provide_page_context(), move || app::shell(options.clone()))
+        .fallback(not_found_page)
+        .layer(axum::middleware::map_response(html_without_hydration_data));
+    let timeout = state.config.request_timeout;
+    with_observability(router, timeout).with_state(state)
+}
+
+/// Any address no route claims: the branded 404 page, with status 404.
+async fn not_found_page(State(state): State<AppState>, request: Request<Body>) -> Response {
+    let options = state.leptos_options.clone();
+    let render =
+        leptos_axum::render_app_async_with_context(state.provide_page_context(), move || app::shell(options.clone()));
+    let mut response = render(request).await;
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::NOT_FOUND;
+    }
+    response
+}
+
+/// Leptos appends hydration data as inline scripts after `</html>`. Remit's pages never hydrate,
+/// so those scripts are dead weight (and invalid HTML): cut the document at `</html>`.
+async fn html_without_hydration_data(response: Response) -> Response {
+    let is_html = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !is_html {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 8 * 1024 * 1024).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "page too large").into_response();
+    };
+    const END: &[u8] = b"</html>";
+    let end = bytes.windows(END.len()).rposition(|w| w == END).map_or(bytes.len(), |i| i + END.len());
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(bytes.slice(..end)))
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A request id on every request and log line, a span per request, and a time limit.
+fn with_observability(router: Router<AppState>, timeout: std::time::Duration) -> Router<AppState> {
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+            )
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout)),
+    )
+}
+
+fn request_span(request: &Request<Body>) -> tracing::Span {
+    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %redact_tokens(request.uri().path()),
+    )
+}
+
+/// Pay links, receipts and sign-in links carry bearer tokens in their path: keep them out of logs.
+pub fn redact_tokens(path: &str) -> String {
+    path.split('/')
+        .map(|segment| if segment.len() >= 20 && !segment.contains('.') { "[token]" } else { segment })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_path_segments_are_redacted_from_logs() {
+        assert_eq!(super::redact_tokens("/pay/Zm9vYmFyYmF6cXV4cXV1eA"), "/pay/[token]");
+        assert_eq!(super::redact_tokens("/style/main.css"), "/style/main.css");
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests: each starts the real application on a random port with a fresh database
+//! (SQLite by default; PostgreSQL when `REMIT_TEST_DATABASE_URL` names a server).
+
+mod helpers;
+
+mod health;
+mod pages;
+mod startup;
