@@ -5,30 +5,54 @@
 //! real counterpart does.
 
 mod salesforce;
-mod stripe;
+pub mod stripe;
 
 use std::net::SocketAddr;
 
 use tokio::{net::TcpListener, task::JoinHandle};
 
+pub use stripe::{SANDBOX_SECRET_KEY as STRIPE_SECRET_KEY, Stripe, WebhookTarget};
+
 /// Both stand-ins, serving on loopback until dropped.
 pub struct Sandbox {
     pub stripe_url: String,
     pub salesforce_url: String,
+    /// The Stripe stand-in's state, for tests that inspect or steer it.
+    pub stripe: Stripe,
     tasks: Vec<JoinHandle<()>>,
 }
 
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    pub stripe_addr: SocketAddr,
+    pub salesforce_addr: SocketAddr,
+    /// Where the Stripe stand-in delivers webhooks, if anywhere.
+    pub webhook: Option<WebhookTarget>,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        let loopback: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+        Self { stripe_addr: loopback, salesforce_addr: loopback, webhook: None }
+    }
+}
+
 impl Sandbox {
-    /// Starts both stand-ins on random loopback ports.
+    /// Starts both stand-ins on random loopback ports, without webhook delivery.
     pub async fn spawn() -> std::io::Result<Self> {
-        Self::spawn_on("127.0.0.1:0".parse().expect("literal address"), "127.0.0.1:0".parse().expect("literal address"))
-            .await
+        Self::spawn_with(SandboxOptions::default()).await
     }
 
-    pub async fn spawn_on(stripe_addr: SocketAddr, salesforce_addr: SocketAddr) -> std::io::Result<Self> {
-        let (stripe_url, stripe_task) = serve(stripe_addr, stripe::router()).await?;
-        let (salesforce_url, salesforce_task) = serve(salesforce_addr, salesforce::router()).await?;
-        Ok(Self { stripe_url, salesforce_url, tasks: vec![stripe_task, salesforce_task] })
+    pub async fn spawn_with(options: SandboxOptions) -> std::io::Result<Self> {
+        let stripe_listener = TcpListener::bind(options.stripe_addr).await?;
+        let stripe_url = format!("http://{}", stripe_listener.local_addr()?);
+        let stripe = Stripe::new(stripe_url.clone(), options.webhook);
+        let stripe_task = serve(stripe_listener, stripe.router());
+
+        let salesforce_listener = TcpListener::bind(options.salesforce_addr).await?;
+        let salesforce_url = format!("http://{}", salesforce_listener.local_addr()?);
+        let salesforce_task = serve(salesforce_listener, salesforce::router());
+        Ok(Self { stripe_url, salesforce_url, stripe, tasks: vec![stripe_task, salesforce_task] })
     }
 }
 
@@ -40,13 +64,10 @@ impl Drop for Sandbox {
     }
 }
 
-async fn serve(addr: SocketAddr, router: axum::Router) -> std::io::Result<(String, JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr).await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let task = tokio::spawn(async move {
+fn serve(listener: TcpListener, router: axum::Router) -> JoinHandle<()> {
+    tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, router).await {
             tracing::error!(%error, "sandbox server stopped");
         }
-    });
-    Ok((url, task))
+    })
 }

@@ -1,10 +1,16 @@
 //! Remit: payment links for Salesforce Opportunities, paid through Stripe Checkout, with status
 //! written back into Salesforce. This library is the whole server; `main.rs` only parses the CLI.
 
+pub mod api_keys;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod jobs;
+pub mod mail;
+pub mod outbox;
+pub mod payments;
 pub mod startup;
+pub mod stripe;
 pub mod telemetry;
 
 pub use startup::Application;

@@ -1,7 +1,14 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use server::{Application, config::Config, db::Db, startup::shutdown_signal, telemetry};
+use server::{
+    Application, api_keys,
+    config::Config,
+    db::Db,
+    outbox,
+    startup::{Services, shutdown_signal},
+    telemetry,
+};
 
 /// Remit: Stripe payment links for Salesforce Opportunities.
 #[derive(Parser)]
@@ -15,8 +22,41 @@ struct Cli {
 enum Command {
     /// Serve the web app and API (the default).
     Serve,
+    /// Run only the outbox workers (no web server), e.g. on a second instance.
+    Worker,
     /// Apply database migrations and exit.
     Migrate,
+    /// Manage the API keys Salesforce uses.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
+    /// Inspect and replay the outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key and print it (it is shown this once).
+    Create { name: String },
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke a key by id.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Jobs not yet done; with --dead, only dead letters.
+    List {
+        #[arg(long)]
+        dead: bool,
+    },
+    /// Put a dead letter (or every one) back in the queue.
+    Replay {
+        id: Option<i64>,
+        #[arg(long, conflicts_with = "id")]
+        all_dead: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,10 +93,70 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let app = Application::build(config).await?;
             app.run_until_stopped(shutdown_signal()).await?;
         }
+        Command::Worker => {
+            let services = Services::start(&config).await?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let workers: Vec<_> = services.workers.into_iter().map(|w| tokio::spawn(w.run(stopped.clone()))).collect();
+            shutdown_signal().await;
+            let _ = stop.send(true);
+            for worker in workers {
+                let _ = worker.await;
+            }
+        }
         Command::Migrate => {
-            let db = Db::connect(&config.database_url).await?;
-            db.migrate().await?;
+            migrated(&config).await?;
             println!("migrations applied");
+        }
+        Command::ApiKey(command) => api_key(&migrated(&config).await?, command).await?,
+        Command::Outbox(command) => outbox_command(&migrated(&config).await?, command).await?,
+    }
+    Ok(())
+}
+
+async fn migrated(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(&config.database_url).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+async fn api_key(db: &Db, command: ApiKeyCommand) -> anyhow::Result<()> {
+    match command {
+        ApiKeyCommand::Create { name } => {
+            let (id, key) = api_keys::create(db, &name).await?;
+            println!("API key {id} ({name}) created. Store it now; it is not shown again:\n{key}");
+        }
+        ApiKeyCommand::List => {
+            for key in api_keys::list(db).await? {
+                let state = if key.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{}  {:<8} {}", key.id, state, key.name);
+            }
+        }
+        ApiKeyCommand::Revoke { id } => {
+            anyhow::ensure!(api_keys::revoke(db, &id).await?, "no active API key has id {id}");
+            println!("API key {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn outbox_command(db: &Db, command: OutboxCommand) -> anyhow::Result<()> {
+    match command {
+        OutboxCommand::List { dead } => {
+            for job in outbox::list(db, dead).await? {
+                println!(
+                    "{:>6}  {:<8} attempts={:<3} {}  {}",
+                    job.id,
+                    job.status,
+                    job.attempts,
+                    job.kind,
+                    job.last_error.unwrap_or_default()
+                );
+            }
+        }
+        OutboxCommand::Replay { id, all_dead } => {
+            anyhow::ensure!(id.is_some() || all_dead, "name a job id or pass --all-dead");
+            let replayed = outbox::replay(db, id).await?;
+            println!("{replayed} job(s) queued again");
         }
     }
     Ok(())

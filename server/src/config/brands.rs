@@ -195,7 +195,7 @@ impl Color {
         0.2126 * channel(self.0[0]) + 0.7152 * channel(self.0[1]) + 0.0722 * channel(self.0[2])
     }
 
-    fn best_text(self) -> &'static str {
+    pub fn best_text(self) -> &'static str {
         let l = self.luminance();
         let against_white = 1.05 / (l + 0.05);
         let against_dark = (l + 0.05) / (0.0104 + 0.05); // #111827

@@ -1,6 +1,8 @@
 //! The axum router: health, static style, Leptos pages and (later) the API and webhooks.
 //! Handlers stay thin; what they do lives in the domain modules.
 
+mod api;
+mod error;
 mod health;
 mod style;
 
@@ -25,9 +27,12 @@ use tower_http::{
     trace::{DefaultOnResponse, TraceLayer},
 };
 
+use tokio::sync::Notify;
+
 use crate::{
     config::{Brand, Config},
     db::Db,
+    payments::Payments,
 };
 
 /// Everything a request handler may need, cloned cheaply per request.
@@ -37,16 +42,19 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
     pub site: SiteContext,
+    pub payments: Payments,
+    /// Wakes the outbox worker when a request enqueued a job.
+    pub outbox_wake: Arc<Notify>,
 }
 
 impl AppState {
-    pub fn new(db: Db, config: Arc<Config>) -> Self {
+    pub fn new(db: Db, config: Arc<Config>, payments: Payments, outbox_wake: Arc<Notify>) -> Self {
         let site = SiteContext {
             mode: if config.is_sandbox() { RunMode::Sandbox } else { RunMode::Live },
             default_brand: brand_view(config.brands.default_brand()),
         };
         let leptos_options = LeptosOptions::builder().output_name("remit").build();
-        Self { db, config, leptos_options, site }
+        Self { db, config, leptos_options, site, payments, outbox_wake }
     }
 
     fn provide_page_context(&self) -> impl Fn() + Clone + Send + Sync + 'static {
@@ -75,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/style/main.css", get(style::main_css))
         .route("/style/logo.svg", get(style::logo))
         .route("/style/brand/{file}", get(style::brand_css))
+        .merge(api::routes())
         .leptos_routes_with_context(&state, routes, state.provide_page_context(), move || app::shell(options.clone()))
         .fallback(not_found_page)
         .layer(axum::middleware::map_response(html_without_hydration_data));

@@ -1,0 +1,435 @@
+//! The `/v1` endpoints Remit calls.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use super::{
+    Stripe,
+    error::ApiError,
+    params::{self, Params},
+    state::{StripeState, now, object, random_id},
+};
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Stripe takes a secret key as a bearer token (or basic-auth user) and an optional pinned version.
+fn authorize(headers: &HeaderMap) -> Result<(), ApiError> {
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(key) = auth.strip_prefix("Bearer ") else {
+        return Err(ApiError::unauthorized(
+            "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+        ));
+    };
+    if !key.starts_with("sk_test_") {
+        let shown: String = key.chars().take(8).collect();
+        return Err(ApiError::unauthorized(&format!("Invalid API Key provided: {shown}***")));
+    }
+    if let Some(version) = headers.get("stripe-version") {
+        let version = version.to_str().unwrap_or("");
+        let date = version.split('.').next().unwrap_or("");
+        let well_formed = date.len() == 10 && date.as_bytes()[4] == b'-' && date.as_bytes()[7] == b'-';
+        if !well_formed {
+            return Err(ApiError {
+                status: StatusCode::BAD_REQUEST,
+                kind: "invalid_request_error",
+                code: None,
+                message: format!("Invalid Stripe API version: {version}"),
+                param: None,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Runs a POST once per Idempotency-Key: a repeat with the same parameters gets the first answer
+/// back; a repeat with other parameters is refused, as Stripe does.
+fn idempotent(
+    stripe: &Stripe,
+    headers: &HeaderMap,
+    path: &str,
+    body: &[u8],
+    run: impl FnOnce(&mut StripeState) -> Result<Value, ApiError>,
+) -> ApiResult {
+    authorize(headers)?;
+    let mut state = stripe.lock();
+    *state.requests.entry(format!("POST {}", route_of(path))).or_default() += 1;
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let fingerprint = format!("{path}\n{}", String::from_utf8_lossy(body));
+    if let Some(key) = &key
+        && let Some((seen, status, body)) = state.idempotent.get(key)
+    {
+        if *seen != fingerprint {
+            return Err(ApiError::idempotency(&format!(
+                "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."
+            )));
+        }
+        let mut response = (StatusCode::from_u16(*status).unwrap_or(StatusCode::OK), Json(body.clone())).into_response();
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return Ok(response);
+    }
+    let (status, body) = match run(&mut state) {
+        Ok(body) => (StatusCode::OK, body),
+        Err(error) => (error.status, error.body()),
+    };
+    if let Some(key) = key {
+        state.idempotent.insert(key, (fingerprint, status.as_u16(), body.clone()));
+    }
+    drop(state);
+    stripe.webhooks.flush(stripe);
+    Ok((status, Json(body)).into_response())
+}
+
+fn route_of(path: &str) -> String {
+    path.split('/').map(|s| if s.contains('_') && s.len() > 12 { "{id}" } else { s }).collect::<Vec<_>>().join("/")
+}
+
+fn read(stripe: &Stripe, headers: &HeaderMap, run: impl FnOnce(&StripeState) -> Result<Value, ApiError>) -> ApiResult {
+    authorize(headers)?;
+    let state = stripe.lock();
+    Ok(Json(run(&state)?).into_response())
+}
+
+const CUSTOMER_PARAMS: &[&str] = &["email", "name", "description", "phone", "metadata[*]"];
+
+pub async fn create_customer(State(stripe): State<Stripe>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    idempotent(&stripe, &headers, "/v1/customers", &body, |state| {
+        let params = params::parse(&body, CUSTOMER_PARAMS)?;
+        let id = random_id("cus_", 14);
+        let customer = object(
+            "customer",
+            json!({
+                "id": id, "created": now(), "email": params.str("email"), "name": params.str("name"),
+                "description": params.str("description"), "phone": params.str("phone"),
+                "metadata": params.map("metadata"),
+            }),
+        );
+        state.customers.insert(id, customer.clone());
+        let event = state.event("customer.created", &customer);
+        stripe_queue(state, event);
+        Ok(customer)
+    })
+}
+
+pub async fn update_customer(
+    State(stripe): State<Stripe>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let path = format!("/v1/customers/{id}");
+    idempotent(&stripe, &headers, &path, &body, |state| {
+        let params = params::parse(&body, CUSTOMER_PARAMS)?;
+        let customer = state.customers.get_mut(&id).ok_or_else(|| ApiError::no_such("customer", &id, "id"))?;
+        for field in ["email", "name", "description", "phone"] {
+            if let Some(value) = params.str(field) {
+                customer[field] = if value.is_empty() { Value::Null } else { json!(value) };
+            }
+        }
+        // Metadata merges key by key; an empty value removes the key.
+        if let (Some(existing), Value::Object(updates)) = (customer["metadata"].as_object_mut(), params.map("metadata")) {
+            for (key, value) in updates {
+                if value.as_str() == Some("") {
+                    existing.remove(&key);
+                } else {
+                    existing.insert(key, value);
+                }
+            }
+        }
+        let customer = customer.clone();
+        let event = state.event("customer.updated", &customer);
+        stripe_queue(state, event);
+        Ok(customer)
+    })
+}
+
+pub async fn retrieve_customer(State(stripe): State<Stripe>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
+    read(&stripe, &headers, |state| state.customers.get(&id).cloned().ok_or_else(|| ApiError::no_such("customer", &id, "id")))
+}
+
+/// Stripe's search query language, in the forms Remit uses: `metadata['key']:'value'` and
+/// `email:'value'`, joined by `AND`.
+pub async fn search_customers(
+    State(stripe): State<Stripe>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> ApiResult {
+    read(&stripe, &headers, |state| {
+        let text = query.get("query").ok_or_else(|| ApiError::missing("query"))?;
+        let clauses = text.split(" AND ").map(parse_clause).collect::<Option<Vec<_>>>().ok_or_else(|| {
+            ApiError::invalid(format!("Invalid search query: {text}. See the search query language documentation."), "query")
+        })?;
+        let data: Vec<Value> = state
+            .customers
+            .values()
+            .filter(|customer| {
+                clauses.iter().all(|(field, key, value)| match field.as_str() {
+                    "metadata" => customer["metadata"][key.as_str()].as_str() == Some(value.as_str()),
+                    _ => customer[field.as_str()].as_str() == Some(value.as_str()),
+                })
+            })
+            .cloned()
+            .collect();
+        Ok(json!({ "object": "search_result", "data": data, "has_more": false, "next_page": null, "url": "/v1/customers/search" }))
+    })
+}
+
+/// `metadata['k']:'v'` → ("metadata", "k", "v"); `email:'v'` → ("email", "", "v").
+fn parse_clause(clause: &str) -> Option<(String, String, String)> {
+    let (field, value) = clause.trim().split_once(':')?;
+    let value = unquote(value)?;
+    if let Some(rest) = field.strip_prefix("metadata[") {
+        let key = unquote(rest.strip_suffix(']')?)?;
+        return Some(("metadata".into(), key, value));
+    }
+    matches!(field, "email" | "name" | "phone").then(|| (field.to_owned(), String::new(), value))
+}
+
+fn unquote(quoted: &str) -> Option<String> {
+    let inner = quoted.strip_prefix('\'').and_then(|q| q.strip_suffix('\''))?;
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '\'' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+const SESSION_PARAMS: &[&str] = &[
+    "mode",
+    "customer",
+    "customer_email",
+    "customer_creation",
+    "success_url",
+    "cancel_url",
+    "client_reference_id",
+    "locale",
+    "expires_at",
+    "submit_type",
+    "payment_method_types[]",
+    "line_items[][quantity]",
+    "line_items[][price_data][currency]",
+    "line_items[][price_data][unit_amount]",
+    "line_items[][price_data][product_data][name]",
+    "line_items[][price_data][product_data][description]",
+    "metadata[*]",
+    "payment_intent_data[metadata][*]",
+    "payment_intent_data[description]",
+    "payment_intent_data[receipt_email]",
+];
+
+pub async fn create_session(State(stripe): State<Stripe>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let base_url = stripe.base_url.clone();
+    idempotent(&stripe, &headers, "/v1/checkout/sessions", &body, |state| {
+        let params = params::parse(&body, SESSION_PARAMS)?;
+        let session = new_session(state, &params, &base_url)?;
+        Ok(session)
+    })
+}
+
+fn new_session(state: &mut StripeState, params: &Params, base_url: &str) -> Result<Value, ApiError> {
+    let mode = params.required("mode")?;
+    if mode != "payment" {
+        return Err(ApiError::invalid(format!("The sandbox supports mode=payment, not {mode}."), "mode"));
+    }
+    let success_url = params.required("success_url")?;
+    for (name, url) in [("success_url", Some(success_url)), ("cancel_url", params.str("cancel_url"))] {
+        if let Some(url) = url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ApiError::invalid("Not a valid URL", name));
+        }
+    }
+    if params.str("customer").is_some() && params.str("customer_email").is_some() {
+        return Err(ApiError::invalid(
+            "You may only specify one of these parameters: customer, customer_email.",
+            "customer_email",
+        ));
+    }
+    if let Some(customer) = params.str("customer")
+        && !state.customers.contains_key(customer)
+    {
+        return Err(ApiError::invalid(format!("No such customer: '{customer}'"), "customer"));
+    }
+    let items = params.list("line_items");
+    if items.is_empty() {
+        return Err(ApiError::missing("line_items"));
+    }
+    let id = random_id("cs_test_a1", 56);
+    let mut currency = None::<String>;
+    let mut total = 0_i64;
+    let mut line_items = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let param = |name: &str| format!("line_items[{i}][{name}]");
+        let price = &item["price_data"];
+        let item_currency = price["currency"].as_str().ok_or_else(|| ApiError::missing(&param("price_data][currency")))?;
+        let unit_amount = params::integer_at(price, "unit_amount")?
+            .ok_or_else(|| ApiError::missing(&param("price_data][unit_amount")))?;
+        let name = price["product_data"]["name"]
+            .as_str()
+            .ok_or_else(|| ApiError::missing(&param("price_data][product_data][name")))?;
+        let quantity = params::integer_at(item, "quantity")?.ok_or_else(|| ApiError::missing(&param("quantity")))?;
+        if quantity < 1 || unit_amount < 0 {
+            return Err(ApiError::invalid("This value must be greater than or equal to 1.", &param("quantity")));
+        }
+        if *currency.get_or_insert_with(|| item_currency.to_owned()) != item_currency {
+            return Err(ApiError::invalid("All line items must use the same currency.", &param("price_data][currency")));
+        }
+        let amount = unit_amount * quantity;
+        total += amount;
+        line_items.push(object(
+            "line_item",
+            json!({
+                "id": random_id("li_", 24), "amount_subtotal": amount, "amount_total": amount, "amount_discount": 0,
+                "amount_tax": 0, "currency": item_currency, "description": name, "quantity": quantity, "metadata": {},
+                "price": {
+                    "id": random_id("price_", 24), "object": "price", "active": false, "billing_scheme": "per_unit",
+                    "created": now(), "currency": item_currency, "custom_unit_amount": null, "livemode": false,
+                    "lookup_key": null, "metadata": {}, "nickname": null, "product": random_id("prod_", 14),
+                    "recurring": null, "tax_behavior": "unspecified", "tiers_mode": null, "transform_quantity": null,
+                    "type": "one_time", "unit_amount": unit_amount, "unit_amount_decimal": unit_amount.to_string(),
+                },
+            }),
+        ));
+    }
+    let currency = currency.unwrap_or_default();
+    if let Some(minimum) = super::checkout::minimum_charge(&currency)
+        && total < minimum
+    {
+        return Err(ApiError::invalid(
+            format!(
+                "The Checkout Session's total amount due must add up to at least {} {currency}",
+                super::checkout::format_amount(minimum, &currency)
+            ),
+            "line_items",
+        ));
+    }
+    let created = now();
+    let expires_at = params.integer("expires_at")?.unwrap_or(created + 24 * 3600);
+    if expires_at < created + 30 * 60 || expires_at > created + 24 * 3600 {
+        return Err(ApiError::invalid(
+            "The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.",
+            "expires_at",
+        ));
+    }
+    let session = object(
+        "checkout_session",
+        json!({
+            "id": id, "created": created, "expires_at": expires_at, "mode": "payment", "status": "open",
+            "payment_status": "unpaid", "url": format!("{base_url}/c/pay/{id}"),
+            "amount_subtotal": total, "amount_total": total, "currency": currency,
+            "customer": params.str("customer"), "customer_email": params.str("customer_email"),
+            "customer_creation": params.str("customer_creation").or(params.str("customer").is_none().then_some("if_required")),
+            "client_reference_id": params.str("client_reference_id"), "locale": params.str("locale"),
+            "success_url": success_url, "cancel_url": params.str("cancel_url"),
+            "metadata": params.map("metadata"), "submit_type": params.str("submit_type"),
+        }),
+    );
+    state.sessions.insert(id.clone(), session.clone());
+    state.line_items.insert(id.clone(), line_items);
+    state.session_intent_data.insert(id, params.tree.get("payment_intent_data").cloned().unwrap_or(json!({})));
+    Ok(session)
+}
+
+pub async fn retrieve_session(State(stripe): State<Stripe>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
+    read(&stripe, &headers, |state| {
+        state.sessions.get(&id).cloned().ok_or_else(|| ApiError::no_such("checkout.session", &id, "session"))
+    })
+}
+
+pub async fn expire_session(
+    State(stripe): State<Stripe>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let path = format!("/v1/checkout/sessions/{id}/expire");
+    idempotent(&stripe, &headers, &path, &body, |state| {
+        params::parse(&body, &[])?;
+        let session = state.sessions.get_mut(&id).ok_or_else(|| ApiError::no_such("checkout.session", &id, "session"))?;
+        let status = session["status"].as_str().unwrap_or_default().to_owned();
+        if status != "open" {
+            return Err(ApiError::invalid(
+                format!("Only Checkout Sessions with a status in [\"open\"] can be expired. This Checkout Session has a status of \"{status}\"."),
+                "session",
+            ));
+        }
+        session["status"] = json!("expired");
+        session["url"] = Value::Null;
+        let session = session.clone();
+        let event = state.event("checkout.session.expired", &session);
+        stripe_queue(state, event);
+        Ok(session)
+    })
+}
+
+pub async fn list_line_items(State(stripe): State<Stripe>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
+    read(&stripe, &headers, |state| {
+        let items = state.line_items.get(&id).ok_or_else(|| ApiError::no_such("checkout.session", &id, "session"))?;
+        Ok(json!({ "object": "list", "data": items, "has_more": false, "url": format!("/v1/checkout/sessions/{id}/line_items") }))
+    })
+}
+
+pub async fn retrieve_payment_intent(
+    State(stripe): State<Stripe>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult {
+    read(&stripe, &headers, |state| {
+        state.payment_intents.get(&id).cloned().ok_or_else(|| ApiError::no_such("payment_intent", &id, "intent"))
+    })
+}
+
+pub async fn retrieve_charge(State(stripe): State<Stripe>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
+    read(&stripe, &headers, |state| state.charges.get(&id).cloned().ok_or_else(|| ApiError::no_such("charge", &id, "charge")))
+}
+
+/// Newest first, as Stripe lists; `created[gte]`, `limit` and `starting_after` as Stripe takes them.
+pub async fn list_events(
+    State(stripe): State<Stripe>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> ApiResult {
+    read(&stripe, &headers, |state| {
+        for key in query.keys() {
+            if !matches!(key.as_str(), "created[gte]" | "limit" | "starting_after" | "type") {
+                return Err(ApiError::unknown_parameter(key));
+            }
+        }
+        let number = |key: &str| -> Result<Option<i64>, ApiError> {
+            query.get(key).map(|v| v.parse().map_err(|_| ApiError::invalid(format!("Invalid integer: {v}"), key))).transpose()
+        };
+        let since = number("created[gte]")?.unwrap_or(0);
+        let limit = number("limit")?.unwrap_or(10).clamp(1, 100) as usize;
+        let mut events = state.events.iter().rev().filter(|e| e["created"].as_i64().unwrap_or(0) >= since);
+        let mut events: Box<dyn Iterator<Item = &Value>> = match query.get("type") {
+            Some(kind) => Box::new(events.filter(move |e| e["type"].as_str() == Some(kind.as_str()))),
+            None => Box::new(&mut events),
+        };
+        if let Some(after) = query.get("starting_after") {
+            for event in events.by_ref() {
+                if event["id"].as_str() == Some(after.as_str()) {
+                    break;
+                }
+            }
+        }
+        let page: Vec<Value> = events.by_ref().take(limit + 1).cloned().collect();
+        let has_more = page.len() > limit;
+        let data: Vec<Value> = page.into_iter().take(limit).collect();
+        Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": "/v1/events" }))
+    })
+}
+
+/// Queues an event for webhook delivery once the state lock is released.
+pub(super) fn stripe_queue(state: &mut StripeState, event: Value) {
+    state.undelivered.push(event);
+}

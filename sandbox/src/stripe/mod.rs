@@ -1,0 +1,86 @@
+//! The Stripe stand-in: customers, Checkout sessions with a hosted test payment page, payment
+//! intents, charges, events, and signed webhook delivery. Requests use Stripe's format, answers
+//! use Stripe's object shapes and error bodies.
+
+mod api;
+mod checkout;
+mod error;
+mod params;
+mod state;
+mod webhooks;
+
+use std::sync::{Arc, Mutex};
+
+use axum::{
+    Router,
+    http::{Method, Uri},
+    routing::{get, post},
+};
+pub use state::SANDBOX_SECRET_KEY;
+use state::StripeState;
+pub use webhooks::{WebhookTarget, sign};
+
+/// The API version the stand-in speaks (the one Remit pins).
+pub const STRIPE_VERSION: &str = "2025-06-30.basil";
+
+/// Shared by the API handlers, the hosted checkout page and webhook delivery.
+#[derive(Clone)]
+pub struct Stripe {
+    pub(crate) state: Arc<Mutex<StripeState>>,
+    pub(crate) base_url: String,
+    pub(crate) webhooks: webhooks::Deliverer,
+}
+
+impl Stripe {
+    pub fn new(base_url: String, target: Option<WebhookTarget>) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(StripeState::default())),
+            base_url,
+            webhooks: webhooks::Deliverer::new(target),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, StripeState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many requests reached `path` (e.g. `POST /v1/customers`).
+    pub fn request_count(&self, path: &str) -> u64 {
+        self.lock().requests.get(path).copied().unwrap_or(0)
+    }
+
+    /// While withheld, events are recorded (and listed by `/v1/events`) but not delivered.
+    pub fn withhold_webhooks(&self, withheld: bool) {
+        self.webhooks.set_withheld(withheld);
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/v1/customers", post(api::create_customer))
+            .route("/v1/customers/search", get(api::search_customers))
+            .route("/v1/customers/{id}", get(api::retrieve_customer).post(api::update_customer))
+            .route("/v1/checkout/sessions", post(api::create_session))
+            .route("/v1/checkout/sessions/{id}", get(api::retrieve_session))
+            .route("/v1/checkout/sessions/{id}/expire", post(api::expire_session))
+            .route("/v1/checkout/sessions/{id}/line_items", get(api::list_line_items))
+            .route("/v1/payment_intents/{id}", get(api::retrieve_payment_intent))
+            .route("/v1/charges/{id}", get(api::retrieve_charge))
+            .route("/v1/events", get(api::list_events))
+            .route("/c/pay/{id}", get(checkout::page).post(checkout::submit))
+            .fallback(unknown_url)
+            .with_state(self.clone())
+    }
+}
+
+async fn unknown_url(method: Method, uri: Uri) -> error::ApiError {
+    error::ApiError {
+        status: axum::http::StatusCode::NOT_FOUND,
+        kind: "invalid_request_error",
+        code: None,
+        message: format!(
+            "Unrecognized request URL ({method}: {}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.",
+            uri.path()
+        ),
+        param: None,
+    }
+}

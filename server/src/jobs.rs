@@ -1,0 +1,49 @@
+//! What each outbox job does.
+
+use crate::{
+    mail::{self, MailError, Mailer},
+    outbox::{Job, JobError, JobHandler},
+    payments::Payments,
+};
+
+pub struct Jobs {
+    pub payments: Payments,
+    pub mailer: Mailer,
+}
+
+#[async_trait::async_trait]
+impl JobHandler for Jobs {
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        match job {
+            Job::EmailPaymentLink { payment_id } => self.email_payment_link(payment_id).await,
+        }
+    }
+}
+
+impl Jobs {
+    /// Sends the pay link as the payment stands now; a payment paid or canceled meanwhile needs no email.
+    async fn email_payment_link(&self, payment_id: &str) -> Result<(), JobError> {
+        let payment = self
+            .payments
+            .get(payment_id)
+            .await
+            .map_err(|e| JobError::Retryable(format!("database: {e}")))?
+            .ok_or_else(|| JobError::Permanent(format!("payment {payment_id} does not exist")))?;
+        if !payment.status().is_payable() {
+            tracing::info!(payment = %payment.id, status = %payment.status(), "payment link email skipped: nothing to pay");
+            return Ok(());
+        }
+        let brand = self.payments.brands.choose(Some(&payment.brand), None);
+        let email = mail::payment_link(&payment, brand, &self.payments.pay_url(&payment)).map_err(permanent_or_retry)?;
+        self.mailer.send(email).await.map_err(permanent_or_retry)?;
+        tracing::info!(payment = %payment.id, "payment link emailed");
+        Ok(())
+    }
+}
+
+fn permanent_or_retry(error: MailError) -> JobError {
+    match error {
+        MailError::Permanent(e) => JobError::Permanent(e),
+        MailError::Transient(e) => JobError::Retryable(e),
+    }
+}

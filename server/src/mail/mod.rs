@@ -1,0 +1,85 @@
+//! Outgoing mail: SMTP when `SMTP_URL` is set, else `.eml` files under `REMIT_MAIL_DIR`, so a
+//! first run shows exactly what would have been sent. Messages are askama templates, HTML with a
+//! plain-text alternative.
+
+mod templates;
+
+use lettre::{
+    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Mailbox, MultiPart},
+};
+use secrecy::ExposeSecret;
+
+pub use templates::payment_link;
+
+use crate::config::{ConfigError, MailConfig};
+
+#[derive(Clone)]
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(AsyncFileTransport<Tokio1Executor>),
+}
+
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("the mail server refused the message for good: {0}")]
+    Permanent(String),
+    #[error("the message could not be sent now: {0}")]
+    Transient(String),
+}
+
+/// A message ready for [`Mailer::send`]: subject, both bodies, and a stable id.
+pub struct Email {
+    pub to: Mailbox,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// Sent as the Message-ID, so a resend after a crash is recognisably the same message.
+    pub message_id: String,
+}
+
+impl Mailer {
+    pub fn from_config(config: &MailConfig) -> Result<Self, ConfigError> {
+        let from: Mailbox =
+            config.from.parse().map_err(|e| ConfigError::new("MAIL_FROM", format!("not a mailbox ({e})")))?;
+        let transport = match &config.smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+                    .map_err(|_| ConfigError::new("SMTP_URL", "is not a usable SMTP URL"))?
+                    .timeout(Some(std::time::Duration::from_secs(20)))
+                    .build(),
+            ),
+            None => {
+                std::fs::create_dir_all(&config.mail_dir).map_err(|e| {
+                    ConfigError::new("REMIT_MAIL_DIR", format!("cannot create {}: {e}", config.mail_dir.display()))
+                })?;
+                Transport::Files(AsyncFileTransport::new(&config.mail_dir))
+            }
+        };
+        Ok(Self { transport, from })
+    }
+
+    pub async fn send(&self, email: Email) -> Result<(), MailError> {
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(email.to)
+            .subject(email.subject)
+            .message_id(Some(email.message_id))
+            .multipart(MultiPart::alternative_plain_html(email.text, email.html))
+            .map_err(|e| MailError::Permanent(e.to_string()))?;
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| {
+                if e.is_permanent() { MailError::Permanent(e.to_string()) } else { MailError::Transient(e.to_string()) }
+            }),
+            Transport::Files(files) => {
+                files.send(message).await.map(drop).map_err(|e| MailError::Transient(e.to_string()))
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::{Notify, watch};
+
+use super::{Claimed, Job, claim, complete, fail};
+use crate::db::Db;
+
+/// Why a job failed, and so whether it is worth another try.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0}")]
+    Retryable(String),
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Runs jobs. Implementations must be safe to run again for the same job: a crash after the work
+/// and before `complete` runs it a second time.
+#[async_trait::async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    async fn run(&self, job: &Job) -> Result<(), JobError>;
+}
+
+/// Polls the outbox and runs what is due until told to stop.
+#[derive(Clone)]
+pub struct Worker {
+    db: Db,
+    handler: Arc<dyn JobHandler>,
+    id: String,
+    wake: Arc<Notify>,
+    poll: Duration,
+}
+
+impl Worker {
+    pub fn new(db: Db, handler: Arc<dyn JobHandler>) -> Self {
+        let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        Self { db, handler, id, wake: Arc::new(Notify::new()), poll: Duration::from_millis(250) }
+    }
+
+    /// Wakes the worker now instead of at its next poll (after enqueueing, say).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Runs until `stop` turns true, finishing the job in hand first.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        tracing::info!(worker = %self.id, "outbox worker started");
+        while !*stop.borrow() {
+            match self.run_one().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(error) => tracing::error!(%error, "outbox: cannot claim jobs"),
+            }
+            tokio::select! {
+                _ = stop.changed() => {}
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(self.poll) => {}
+            }
+        }
+        tracing::info!(worker = %self.id, "outbox worker stopped");
+    }
+
+    /// Claims and runs one due job; false when none was due.
+    pub async fn run_one(&self) -> Result<bool, sqlx::Error> {
+        let Some(claimed) = claim(&self.db, &self.id).await? else { return Ok(false) };
+        self.finish(&claimed, self.execute(&claimed).await).await?;
+        Ok(true)
+    }
+
+    async fn execute(&self, claimed: &Claimed) -> Result<(), JobError> {
+        match &claimed.job {
+            Ok(job) => self.handler.run(job).await,
+            Err(unreadable) => Err(JobError::Permanent(unreadable.clone())),
+        }
+    }
+
+    async fn finish(&self, claimed: &Claimed, outcome: Result<(), JobError>) -> Result<(), sqlx::Error> {
+        match outcome {
+            Ok(()) => {
+                if !complete(&self.db, claimed.id, &self.id).await? {
+                    tracing::warn!(job = claimed.id, "outbox: job finished after its claim expired");
+                }
+            }
+            Err(error) => {
+                let retryable = matches!(error, JobError::Retryable(_));
+                tracing::warn!(job = claimed.id, attempts = claimed.attempts, retryable, %error, "outbox: job failed");
+                fail(&self.db, claimed, &self.id, &error.to_string(), retryable).await?;
+            }
+        }
+        Ok(())
+    }
+}

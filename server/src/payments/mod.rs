@@ -1,0 +1,17 @@
+//! The payment domain: what a payment is, how a link request becomes one, and its states.
+//! Free of HTTP types: the API and pages call in here.
+
+mod customers;
+mod ids;
+mod links;
+mod money;
+mod request;
+mod status;
+mod store;
+
+pub use ids::{EmailAddress, SalesforceId, checksum};
+pub use links::{CheckoutError, LinkError, LinkOutcome, Payments};
+pub use money::{Currency, MAX_AMOUNT_MINOR, MoneyError};
+pub use request::{LinkRequest, RawLinkRequest, ValidationError};
+pub use status::PaymentStatus;
+pub use store::Payment;

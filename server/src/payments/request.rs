@@ -1,0 +1,151 @@
+//! A payment-link request as Salesforce sends it, and its validation into a [`LinkRequest`].
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{Currency, EmailAddress, SalesforceId};
+
+/// The JSON body of `POST /api/v1/payment-links`, before any check.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLinkRequest {
+    pub opportunity_id: Option<String>,
+    pub account_id: Option<String>,
+    pub contact_id: Option<String>,
+    /// Major units as a JSON number or string; read from its exact text, never as a float.
+    pub amount: Option<Box<RawValue>>,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub description: Option<String>,
+    pub payer_email: Option<String>,
+    pub payer_name: Option<String>,
+    pub record_type: Option<String>,
+    pub brand: Option<String>,
+    pub send_email: Option<bool>,
+}
+
+/// A request that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkRequest {
+    pub opportunity_id: SalesforceId,
+    pub account_id: Option<SalesforceId>,
+    pub contact_id: Option<SalesforceId>,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub description: Option<String>,
+    pub payer_email: EmailAddress,
+    pub payer_name: Option<String>,
+    pub record_type: Option<String>,
+    pub brand: Option<String>,
+    pub send_email: bool,
+}
+
+/// The field that is wrong and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ValidationError {
+    ValidationError { field, message: message.into() }
+}
+
+fn salesforce_id(field: &'static str, raw: Option<&str>) -> Result<Option<SalesforceId>, ValidationError> {
+    raw.filter(|v| !v.trim().is_empty()).map(|v| SalesforceId::parse(v).map_err(|m| invalid(field, m))).transpose()
+}
+
+fn text(field: &'static str, raw: Option<String>, max: usize) -> Result<Option<String>, ValidationError> {
+    let value = raw.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    match value {
+        Some(v) if v.chars().count() > max => Err(invalid(field, format!("must be at most {max} characters"))),
+        Some(v) if v.chars().any(|c| c.is_control() && c != '\n') => Err(invalid(field, "must not contain control characters")),
+        other => Ok(other),
+    }
+}
+
+impl RawLinkRequest {
+    pub fn validate(self) -> Result<LinkRequest, ValidationError> {
+        let opportunity_id = salesforce_id("opportunity_id", self.opportunity_id.as_deref())?
+            .ok_or_else(|| invalid("opportunity_id", "is required"))?;
+        if opportunity_id.key_prefix() != "006" {
+            return Err(invalid("opportunity_id", "is not an Opportunity id (those start with 006)"));
+        }
+        let account_id = salesforce_id("account_id", self.account_id.as_deref())?;
+        if account_id.as_ref().is_some_and(|id| id.key_prefix() != "001") {
+            return Err(invalid("account_id", "is not an Account id (those start with 001)"));
+        }
+        let contact_id = salesforce_id("contact_id", self.contact_id.as_deref())?;
+        if contact_id.as_ref().is_some_and(|id| id.key_prefix() != "003") {
+            return Err(invalid("contact_id", "is not a Contact id (those start with 003)"));
+        }
+        let currency = self.currency.as_deref().ok_or_else(|| invalid("currency", "is required"))?;
+        let currency = Currency::parse(currency).map_err(|e| invalid("currency", e.to_string()))?;
+        let amount_minor = match (self.amount, self.amount_minor) {
+            (Some(_), Some(_)) => return Err(invalid("amount", "give amount or amount_minor, not both")),
+            (None, None) => return Err(invalid("amount", "is required (or amount_minor)")),
+            (Some(raw), None) => {
+                let text = raw.get();
+                let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
+                currency.parse_major(text).map_err(|e| invalid("amount", e.to_string()))?
+            }
+            (None, Some(minor)) => {
+                currency.check(minor).map_err(|e| invalid("amount_minor", e.to_string()))?;
+                minor
+            }
+        };
+        let payer_email = self.payer_email.as_deref().filter(|e| !e.trim().is_empty());
+        let payer_email = payer_email.ok_or_else(|| invalid("payer_email", "is required"))?;
+        let payer_email = EmailAddress::parse(payer_email).map_err(|m| invalid("payer_email", m))?;
+        Ok(LinkRequest {
+            opportunity_id,
+            account_id,
+            contact_id,
+            amount_minor,
+            currency,
+            description: text("description", self.description, 500)?,
+            payer_email,
+            payer_name: text("payer_name", self.payer_name, 200)?,
+            record_type: text("record_type", self.record_type, 80)?,
+            brand: text("brand", self.brand, 80)?,
+            send_email: self.send_email.unwrap_or(false),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<LinkRequest, ValidationError> {
+        serde_json::from_str::<RawLinkRequest>(json).unwrap().validate()
+    }
+
+    const BASE: &str = r#""opportunity_id":"006000000000001","currency":"usd","payer_email":"ana@example.com""#;
+
+    #[test]
+    fn amounts_are_read_exactly_from_numbers_and_strings() {
+        assert_eq!(parse(&format!("{{{BASE},\"amount\":19.99}}")).unwrap().amount_minor, 1999);
+        assert_eq!(parse(&format!("{{{BASE},\"amount\":\"1234.56\"}}")).unwrap().amount_minor, 123_456);
+        assert_eq!(parse(&format!("{{{BASE},\"amount_minor\":5000}}")).unwrap().amount_minor, 5000);
+        assert_eq!(parse(&format!("{{{BASE},\"amount\":1e3}}")).unwrap_err().field, "amount");
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases = [
+            (r#"{"currency":"usd","payer_email":"a@b.co","amount":10}"#, "opportunity_id"),
+            (r#"{"opportunity_id":"001000000000001","currency":"usd","payer_email":"a@b.co","amount":10}"#, "opportunity_id"),
+            (r#"{"opportunity_id":"006000000000001AAB","currency":"usd","payer_email":"a@b.co","amount":10}"#, "opportunity_id"),
+            (r#"{"opportunity_id":"006000000000001","currency":"usx","payer_email":"a@b.co","amount":10}"#, "currency"),
+            (r#"{"opportunity_id":"006000000000001","currency":"usd","payer_email":"nope","amount":10}"#, "payer_email"),
+            (r#"{"opportunity_id":"006000000000001","currency":"usd","payer_email":"a@b.co","amount":0.001}"#, "amount"),
+            (r#"{"opportunity_id":"006000000000001","currency":"usd","payer_email":"a@b.co","amount_minor":-5}"#, "amount_minor"),
+            (r#"{"opportunity_id":"006000000000001","account_id":"006000000000001","currency":"usd","payer_email":"a@b.co","amount":10}"#, "account_id"),
+        ];
+        for (json, field) in cases {
+            assert_eq!(parse(json).unwrap_err().field, field, "{json}");
+        }
+    }
+}
