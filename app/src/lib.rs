@@ -3,8 +3,10 @@
 //! The app knows nothing of SQL, Stripe or Salesforce. The server provides a [`SiteContext`] for
 //! every request (brand and run mode) and later the backend trait that server functions call.
 
+pub mod backend;
 mod layout;
 mod pages;
+mod pay;
 pub mod site;
 
 use leptos::prelude::*;
@@ -15,6 +17,7 @@ use leptos_router::{
     path,
 };
 
+pub use backend::{Backend, CheckoutProblem, PayState, PayView, PaymentPages};
 pub use site::{BrandView, RunMode, SiteContext};
 
 /// The HTML document around every page. No hydration scripts: pages work without JavaScript.
@@ -42,6 +45,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=pages::NotFound>
                 <Route path=path!("/") view=pages::HomePage ssr=SsrMode::Async />
+                <Route path=path!("/pay/:token") view=pay::PayPage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

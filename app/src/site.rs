@@ -10,7 +10,7 @@ pub enum RunMode {
 }
 
 /// A brand as pages need it: already validated by the server's configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BrandView {
     /// Key of the brand in `remit.toml`; also names its stylesheet `/style/brand/{key}.css`.
     pub key: String,

@@ -4,6 +4,7 @@
 mod api;
 mod error;
 mod health;
+mod pages;
 mod style;
 
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
     pub site: SiteContext,
+    pub pages: app::Backend,
     pub payments: Payments,
     /// Wakes the outbox worker when a request enqueued a job.
     pub outbox_wake: Arc<Notify>,
@@ -54,12 +56,17 @@ impl AppState {
             default_brand: brand_view(config.brands.default_brand()),
         };
         let leptos_options = LeptosOptions::builder().output_name("remit").build();
-        Self { db, config, leptos_options, site, payments, outbox_wake }
+        let pages: app::Backend = Arc::new(pages::PageBackend { payments: payments.clone() });
+        Self { db, config, leptos_options, site, pages, payments, outbox_wake }
     }
 
     fn provide_page_context(&self) -> impl Fn() + Clone + Send + Sync + 'static {
         let site = self.site.clone();
-        move || provide_context(site.clone())
+        let pages = self.pages.clone();
+        move || {
+            provide_context(site.clone());
+            provide_context(pages.clone());
+        }
     }
 }
 

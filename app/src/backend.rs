@@ -1,0 +1,52 @@
+//! What the pages ask of the server. The app defines this trait; the server implements it and
+//! provides it as Leptos context, so pages know nothing of SQL, Stripe or Salesforce.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::site::BrandView;
+
+/// Where a payment stands, as the pay page needs to know it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PayState {
+    /// Open, or failed and payable again.
+    Payable,
+    /// A delayed method (a bank debit) is settling.
+    Processing,
+    /// Paid (possibly refunded or disputed since).
+    Paid,
+    /// Canceled or expired: nothing to pay.
+    Closed,
+}
+
+/// A payment as its pay page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayView {
+    pub token: String,
+    pub brand: BrandView,
+    pub description: String,
+    /// Formatted for reading, e.g. "125.00 USD".
+    pub amount: String,
+    pub state: PayState,
+}
+
+/// Why the pay button could not lead to Checkout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckoutProblem {
+    NotFound,
+    NotPayable,
+    /// The payment provider did not answer; trying again later may work.
+    Unavailable,
+}
+
+#[async_trait::async_trait]
+pub trait PaymentPages: Send + Sync + 'static {
+    /// The payment behind a pay-link token; `None` when no payment has that token.
+    async fn pay_view(&self, token: &str) -> Result<Option<PayView>, String>;
+
+    /// The Stripe Checkout URL to send the payer to.
+    async fn start_checkout(&self, token: &str) -> Result<String, CheckoutProblem>;
+}
+
+pub type Backend = Arc<dyn PaymentPages>;

@@ -1,0 +1,133 @@
+//! `/pay/{token}`: the stable pay link. Shows what is to be paid and a button that leads to Stripe
+//! Checkout; a plain form post, so it works without JavaScript.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use crate::{
+    backend::{PayState, PayView},
+    layout::Layout,
+    pages::NotFound,
+};
+
+#[server(prefix = "/fn", endpoint = "pay-view")]
+pub async fn load_pay_view(token: String) -> Result<Option<PayView>, ServerFnError> {
+    let backend = expect_context::<crate::Backend>();
+    backend.pay_view(&token).await.map_err(ServerFnError::new)
+}
+
+/// The pay button: answers 303 to the Checkout page, or back to the pay page with a reason.
+#[server(prefix = "/fn", endpoint = "start-checkout")]
+pub async fn start_checkout(token: String) -> Result<(), ServerFnError> {
+    use crate::backend::CheckoutProblem;
+    let backend = expect_context::<crate::Backend>();
+    let back = |reason: &str| format!("/pay/{}?problem={reason}", safe_token(&token));
+    let target = match backend.start_checkout(&token).await {
+        Ok(url) => url,
+        Err(CheckoutProblem::NotFound) => back("unknown"),
+        Err(CheckoutProblem::NotPayable) => format!("/pay/{}", safe_token(&token)),
+        Err(CheckoutProblem::Unavailable) => back("unavailable"),
+    };
+    see_other(&target);
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+fn see_other(location: &str) {
+    use http::{HeaderValue, StatusCode, header::LOCATION};
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.insert_header(LOCATION, value);
+        response.set_status(StatusCode::SEE_OTHER);
+    }
+}
+
+#[cfg(feature = "ssr")]
+/// Tokens are hex: anything else is dropped so a forged token cannot reshape the redirect.
+fn safe_token(text: &str) -> String {
+    text.chars().filter(char::is_ascii_alphanumeric).collect()
+}
+
+#[component]
+pub fn PayPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let token = move || params.read().get("token").unwrap_or_default();
+    let view = Resource::new(token, load_pay_view);
+    let problem = move || query.read().get("problem");
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match view.await {
+                    Ok(Some(view)) => view! { <PayContent view=view problem=problem() /> }.into_any(),
+                    Ok(None) => view! { <NotFound /> }.into_any(),
+                    Err(_) => view! { <Unavailable /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn PayContent(view: PayView, problem: Option<String>) -> impl IntoView {
+    let payee = view.brand.name.clone();
+    let (title, heading) = match view.state {
+        PayState::Payable => (format!("Pay {payee}"), format!("Pay {payee}")),
+        PayState::Processing => ("Payment being confirmed".to_owned(), "We are confirming your payment".to_owned()),
+        PayState::Paid => ("Already paid".to_owned(), "This payment has already been made".to_owned()),
+        PayState::Closed => ("Link no longer active".to_owned(), "This payment link is no longer active".to_owned()),
+    };
+    let problem = problem.map(|p| match p.as_str() {
+        "unavailable" => "We could not reach our payment provider. Nothing was charged; please try again in a moment.",
+        _ => "Something went wrong. Nothing was charged; please try again.",
+    });
+    let support = view.brand.support_email.clone();
+    view! {
+        <Layout title=title brand=view.brand.clone()>
+            <h1>{heading}</h1>
+            {problem.map(|text| view! { <p class="alert" role="alert">{text}</p> })}
+            <dl class="summary">
+                <dt>"Payment to"</dt>
+                <dd>{payee}</dd>
+                <dt>"For"</dt>
+                <dd>{view.description.clone()}</dd>
+                <dt>"Amount"</dt>
+                <dd class="amount">{view.amount.clone()}</dd>
+            </dl>
+            {match view.state {
+                PayState::Payable => view! {
+                    <form method="post" action="/fn/start-checkout">
+                        <input type="hidden" name="token" value=view.token.clone() />
+                        <button class="button" type="submit">"Pay securely"</button>
+                    </form>
+                    <p class="fine-print">"You will enter your payment details on Stripe, our payment provider."</p>
+                }.into_any(),
+                PayState::Paid => view! { <p>"Thank you — there is nothing left to pay."</p> }.into_any(),
+                PayState::Processing => view! {
+                    <p>"Your payment is on its way. We will email you as soon as it is confirmed."</p>
+                }.into_any(),
+                PayState::Closed => view! {
+                    <p>
+                        "If you still want to pay, please ask for a new link"
+                        {support.map(|email| view! { " at " <a href=format!("mailto:{email}")>{email.clone()}</a> })}
+                        "."
+                    </p>
+                }.into_any(),
+            }}
+        </Layout>
+    }
+}
+
+#[component]
+fn Unavailable() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::SERVICE_UNAVAILABLE);
+    }
+    view! {
+        <Layout title="Temporarily unavailable">
+            <h1>"Temporarily unavailable"</h1>
+            <p>"We cannot show this payment right now. Please try again in a moment."</p>
+        </Layout>
+    }
+}
