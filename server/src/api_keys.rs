@@ -63,7 +63,11 @@ pub async fn authenticate(db: &Db, presented: &str) -> Result<Option<String>, sq
         .fetch_optional(&db.pool)
         .await?;
     if let Some((id,)) = &found {
-        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2").bind(now_ms()).bind(id).execute(&db.pool).await?;
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&db.pool)
+            .await?;
     }
     Ok(found.map(|(id,)| id))
 }

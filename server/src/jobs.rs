@@ -34,7 +34,8 @@ impl Jobs {
             return Ok(());
         }
         let brand = self.payments.brands.choose(Some(&payment.brand), None);
-        let email = mail::payment_link(&payment, brand, &self.payments.pay_url(&payment)).map_err(permanent_or_retry)?;
+        let email =
+            mail::payment_link(&payment, brand, &self.payments.pay_url(&payment)).map_err(permanent_or_retry)?;
         self.mailer.send(email).await.map_err(permanent_or_retry)?;
         tracing::info!(payment = %payment.id, "payment link emailed");
         Ok(())

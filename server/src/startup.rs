@@ -8,14 +8,7 @@ use secrecy::SecretString;
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
-    api_keys,
-    config::Config,
-    db::Db,
-    http,
-    jobs::Jobs,
-    mail::Mailer,
-    outbox::Worker,
-    payments::Payments,
+    api_keys, config::Config, db::Db, http, jobs::Jobs, mail::Mailer, outbox::Worker, payments::Payments,
     stripe::StripeClient,
 };
 
@@ -64,12 +57,8 @@ impl Services {
                 (StripeClient::new(base, key, Duration::from_secs(20)), Some(sandbox))
             }
         };
-        let payments = Payments {
-            db: db.clone(),
-            stripe,
-            public_url: config.public_url.clone(),
-            brands: config.brands.clone(),
-        };
+        let payments =
+            Payments { db: db.clone(), stripe, public_url: config.public_url.clone(), brands: config.brands.clone() };
         let mailer = Mailer::from_config(&config.mail)?;
         let jobs = Arc::new(Jobs { payments: payments.clone(), mailer });
         let workers = (0..WORKERS).map(|_| Worker::new(db.clone(), jobs.clone())).collect();

@@ -58,7 +58,6 @@ fn idempotent(
 ) -> ApiResult {
     authorize(headers)?;
     let mut state = stripe.lock();
-    *state.requests.entry(format!("POST {}", route_of(path))).or_default() += 1;
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let fingerprint = format!("{path}\n{}", String::from_utf8_lossy(body));
     if let Some(key) = &key
@@ -69,7 +68,8 @@ fn idempotent(
                 "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."
             )));
         }
-        let mut response = (StatusCode::from_u16(*status).unwrap_or(StatusCode::OK), Json(body.clone())).into_response();
+        let mut response =
+            (StatusCode::from_u16(*status).unwrap_or(StatusCode::OK), Json(body.clone())).into_response();
         response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
         return Ok(response);
     }
@@ -83,10 +83,6 @@ fn idempotent(
     drop(state);
     stripe.webhooks.flush(stripe);
     Ok((status, Json(body)).into_response())
-}
-
-fn route_of(path: &str) -> String {
-    path.split('/').map(|s| if s.contains('_') && s.len() > 12 { "{id}" } else { s }).collect::<Vec<_>>().join("/")
 }
 
 fn read(stripe: &Stripe, headers: &HeaderMap, run: impl FnOnce(&StripeState) -> Result<Value, ApiError>) -> ApiResult {
@@ -132,7 +128,8 @@ pub async fn update_customer(
             }
         }
         // Metadata merges key by key; an empty value removes the key.
-        if let (Some(existing), Value::Object(updates)) = (customer["metadata"].as_object_mut(), params.map("metadata")) {
+        if let (Some(existing), Value::Object(updates)) = (customer["metadata"].as_object_mut(), params.map("metadata"))
+        {
             for (key, value) in updates {
                 if value.as_str() == Some("") {
                     existing.remove(&key);
@@ -149,7 +146,9 @@ pub async fn update_customer(
 }
 
 pub async fn retrieve_customer(State(stripe): State<Stripe>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
-    read(&stripe, &headers, |state| state.customers.get(&id).cloned().ok_or_else(|| ApiError::no_such("customer", &id, "id")))
+    read(&stripe, &headers, |state| {
+        state.customers.get(&id).cloned().ok_or_else(|| ApiError::no_such("customer", &id, "id"))
+    })
 }
 
 /// Stripe's search query language, in the forms Remit uses: `metadata['key']:'value'` and
@@ -162,7 +161,10 @@ pub async fn search_customers(
     read(&stripe, &headers, |state| {
         let text = query.get("query").ok_or_else(|| ApiError::missing("query"))?;
         let clauses = text.split(" AND ").map(parse_clause).collect::<Option<Vec<_>>>().ok_or_else(|| {
-            ApiError::invalid(format!("Invalid search query: {text}. See the search query language documentation."), "query")
+            ApiError::invalid(
+                format!("Invalid search query: {text}. See the search query language documentation."),
+                "query",
+            )
         })?;
         let data: Vec<Value> = state
             .customers
@@ -175,7 +177,9 @@ pub async fn search_customers(
             })
             .cloned()
             .collect();
-        Ok(json!({ "object": "search_result", "data": data, "has_more": false, "next_page": null, "url": "/v1/customers/search" }))
+        Ok(
+            json!({ "object": "search_result", "data": data, "has_more": false, "next_page": null, "url": "/v1/customers/search" }),
+        )
     })
 }
 
@@ -271,7 +275,8 @@ fn new_session(state: &mut StripeState, params: &Params, base_url: &str) -> Resu
     for (i, item) in items.iter().enumerate() {
         let param = |name: &str| format!("line_items[{i}][{name}]");
         let price = &item["price_data"];
-        let item_currency = price["currency"].as_str().ok_or_else(|| ApiError::missing(&param("price_data][currency")))?;
+        let item_currency =
+            price["currency"].as_str().ok_or_else(|| ApiError::missing(&param("price_data][currency")))?;
         let unit_amount = params::integer_at(price, "unit_amount")?
             .ok_or_else(|| ApiError::missing(&param("price_data][unit_amount")))?;
         let name = price["product_data"]["name"]
@@ -282,7 +287,10 @@ fn new_session(state: &mut StripeState, params: &Params, base_url: &str) -> Resu
             return Err(ApiError::invalid("This value must be greater than or equal to 1.", &param("quantity")));
         }
         if *currency.get_or_insert_with(|| item_currency.to_owned()) != item_currency {
-            return Err(ApiError::invalid("All line items must use the same currency.", &param("price_data][currency")));
+            return Err(ApiError::invalid(
+                "All line items must use the same currency.",
+                &param("price_data][currency"),
+            ));
         }
         let amount = unit_amount * quantity;
         total += amount;
@@ -355,11 +363,14 @@ pub async fn expire_session(
     let path = format!("/v1/checkout/sessions/{id}/expire");
     idempotent(&stripe, &headers, &path, &body, |state| {
         params::parse(&body, &[])?;
-        let session = state.sessions.get_mut(&id).ok_or_else(|| ApiError::no_such("checkout.session", &id, "session"))?;
+        let session =
+            state.sessions.get_mut(&id).ok_or_else(|| ApiError::no_such("checkout.session", &id, "session"))?;
         let status = session["status"].as_str().unwrap_or_default().to_owned();
         if status != "open" {
             return Err(ApiError::invalid(
-                format!("Only Checkout Sessions with a status in [\"open\"] can be expired. This Checkout Session has a status of \"{status}\"."),
+                format!(
+                    "Only Checkout Sessions with a status in [\"open\"] can be expired. This Checkout Session has a status of \"{status}\"."
+                ),
                 "session",
             ));
         }
@@ -375,7 +386,9 @@ pub async fn expire_session(
 pub async fn list_line_items(State(stripe): State<Stripe>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
     read(&stripe, &headers, |state| {
         let items = state.line_items.get(&id).ok_or_else(|| ApiError::no_such("checkout.session", &id, "session"))?;
-        Ok(json!({ "object": "list", "data": items, "has_more": false, "url": format!("/v1/checkout/sessions/{id}/line_items") }))
+        Ok(
+            json!({ "object": "list", "data": items, "has_more": false, "url": format!("/v1/checkout/sessions/{id}/line_items") }),
+        )
     })
 }
 
@@ -390,7 +403,9 @@ pub async fn retrieve_payment_intent(
 }
 
 pub async fn retrieve_charge(State(stripe): State<Stripe>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
-    read(&stripe, &headers, |state| state.charges.get(&id).cloned().ok_or_else(|| ApiError::no_such("charge", &id, "charge")))
+    read(&stripe, &headers, |state| {
+        state.charges.get(&id).cloned().ok_or_else(|| ApiError::no_such("charge", &id, "charge"))
+    })
 }
 
 /// Newest first, as Stripe lists; `created[gte]`, `limit` and `starting_after` as Stripe takes them.
@@ -406,7 +421,10 @@ pub async fn list_events(
             }
         }
         let number = |key: &str| -> Result<Option<i64>, ApiError> {
-            query.get(key).map(|v| v.parse().map_err(|_| ApiError::invalid(format!("Invalid integer: {v}"), key))).transpose()
+            query
+                .get(key)
+                .map(|v| v.parse().map_err(|_| ApiError::invalid(format!("Invalid integer: {v}"), key)))
+                .transpose()
         };
         let since = number("created[gte]")?.unwrap_or(0);
         let limit = number("limit")?.unwrap_or(10).clamp(1, 100) as usize;

@@ -61,7 +61,8 @@ pub async fn page(State(stripe): State<Stripe>, Path(id): Path<String>) -> Respo
 fn render(stripe: &Stripe, id: &str, error: Option<&str>) -> Response {
     let state = stripe.lock();
     let Some(session) = state.sessions.get(id) else {
-        return (StatusCode::NOT_FOUND, Html(shell("Not found", "<p>This payment page does not exist.</p>"))).into_response();
+        return (StatusCode::NOT_FOUND, Html(shell("Not found", "<p>This payment page does not exist.</p>")))
+            .into_response();
     };
     if session["status"] != "open" {
         let body = "<h1>This Checkout Session is no longer available</h1><p>It has been paid or has expired.</p>";
@@ -142,7 +143,10 @@ pub async fn submit(State(stripe): State<Stripe>, Path(id): Path<String>, Form(f
 
 enum Outcome {
     /// Back to the merchant; a bank debit settles later (payment intent, whether it succeeds).
-    Redirect { url: String, settle: Option<(String, bool)> },
+    Redirect {
+        url: String,
+        settle: Option<(String, bool)>,
+    },
     Declined(String),
     Gone,
 }
@@ -172,7 +176,10 @@ fn pay(state: &mut StripeState, id: &str, outcome: &str) -> Outcome {
     let (payment_method, status) = match outcome {
         "card_succeeds" => (card_details("4242", "visa"), "succeeded"),
         "card_declined" => (card_details("0002", "visa"), "requires_payment_method"),
-        "debit_settles" | "debit_fails" => (json!({ "type": "us_bank_account", "us_bank_account": { "bank_name": "STRIPE TEST BANK", "last4": "6789", "account_type": "checking" } }), "processing"),
+        "debit_settles" | "debit_fails" => (
+            json!({ "type": "us_bank_account", "us_bank_account": { "bank_name": "STRIPE TEST BANK", "last4": "6789", "account_type": "checking" } }),
+            "processing",
+        ),
         _ => return Outcome::Gone,
     };
     let charge = new_charge(&intent, &payment_method, status == "succeeded", outcome == "card_declined");
@@ -282,10 +289,12 @@ fn settle_debit(state: &mut StripeState, session_id: &str, intent_id: &str, succ
         }
         session.clone()
     });
-    let intent_event = state.event(if succeeds { "payment_intent.succeeded" } else { "payment_intent.payment_failed" }, &intent);
+    let intent_event =
+        state.event(if succeeds { "payment_intent.succeeded" } else { "payment_intent.payment_failed" }, &intent);
     stripe_queue(state, intent_event);
     if let Some(session) = session {
-        let kind = if succeeds { "checkout.session.async_payment_succeeded" } else { "checkout.session.async_payment_failed" };
+        let kind =
+            if succeeds { "checkout.session.async_payment_succeeded" } else { "checkout.session.async_payment_failed" };
         let event = state.event(kind, &session);
         stripe_queue(state, event);
     }

@@ -27,10 +27,7 @@ impl ApiError {
     }
 
     pub fn unknown_parameter(param: &str) -> Self {
-        Self {
-            code: Some("parameter_unknown"),
-            ..Self::invalid(format!("Received unknown parameter: {param}"), param)
-        }
+        Self { code: Some("parameter_unknown"), ..Self::invalid(format!("Received unknown parameter: {param}"), param) }
     }
 
     pub fn missing(param: &str) -> Self {

@@ -44,9 +44,14 @@ impl Stripe {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// How many requests reached `path` (e.g. `POST /v1/customers`).
-    pub fn request_count(&self, path: &str) -> u64 {
-        self.lock().requests.get(path).copied().unwrap_or(0)
+    /// Every customer the stand-in holds, in Stripe's shape.
+    pub fn customers(&self) -> Vec<serde_json::Value> {
+        self.lock().customers.values().cloned().collect()
+    }
+
+    /// A Checkout session in Stripe's shape.
+    pub fn session(&self, id: &str) -> Option<serde_json::Value> {
+        self.lock().sessions.get(id).cloned()
     }
 
     /// While withheld, events are recorded (and listed by `/v1/events`) but not delivered.

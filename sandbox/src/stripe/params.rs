@@ -15,7 +15,8 @@ pub struct Params {
 pub fn parse(body: &[u8], allowed: &[&str]) -> Result<Params, ApiError> {
     let mut tree = Value::Object(Map::new());
     for (key, value) in url::form_urlencoded::parse(body) {
-        let segments = split_key(&key).ok_or_else(|| ApiError::invalid(format!("Invalid parameter name: {key}"), &key))?;
+        let segments =
+            split_key(&key).ok_or_else(|| ApiError::invalid(format!("Invalid parameter name: {key}"), &key))?;
         if !allowed.iter().any(|pattern| matches(pattern, &segments)) {
             return Err(ApiError::unknown_parameter(&key));
         }
@@ -97,10 +98,7 @@ impl Params {
 pub fn integer_at(node: &Value, key: &str) -> Result<Option<i64>, ApiError> {
     match node.get(key).and_then(Value::as_str) {
         None => Ok(None),
-        Some(raw) => raw
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::invalid(format!("Invalid integer: {raw}"), key)),
+        Some(raw) => raw.parse().map(Some).map_err(|_| ApiError::invalid(format!("Invalid integer: {raw}"), key)),
     }
 }
 

@@ -24,8 +24,6 @@ pub struct StripeState {
     pub undelivered: Vec<Value>,
     /// Idempotency-Key → (request fingerprint, status, response body).
     pub idempotent: HashMap<String, (String, u16, Value)>,
-    /// How many requests each path received (tests read it to count customer creations).
-    pub requests: HashMap<String, u64>,
 }
 
 pub fn random_id(prefix: &str, len: usize) -> String {
@@ -54,7 +52,9 @@ fn fixture(name: &str) -> Value {
 pub fn object(name: &str, fields: Value) -> Value {
     let mut object = fixture(name);
     let resets = match name {
-        "customer" => json!({ "discount": null, "currency": null, "shipping": null, "invoice_prefix": random_id("", 8).to_uppercase() }),
+        "customer" => {
+            json!({ "discount": null, "currency": null, "shipping": null, "invoice_prefix": random_id("", 8).to_uppercase() })
+        }
         "checkout_session" => json!({
             "after_expiration": null, "shipping_address_collection": null, "shipping_cost": null,
             "currency_conversion": null, "custom_text": { "after_submit": null, "shipping_address": null, "submit": null, "terms_of_service_acceptance": null },

@@ -65,7 +65,9 @@ impl Deliverer {
                         .await;
                     match result {
                         Ok(response) if response.status().is_success() => return,
-                        Ok(response) => tracing::info!(status = %response.status(), attempt, "webhook refused; will retry"),
+                        Ok(response) => {
+                            tracing::info!(status = %response.status(), attempt, "webhook refused; will retry")
+                        }
                         Err(error) => tracing::info!(%error, attempt, "webhook not delivered; will retry"),
                     }
                     tokio::time::sleep(Duration::from_millis(250 << attempt.min(6))).await;

@@ -166,7 +166,8 @@ async fn replay(
         None => Ok(None),
         Some((hash, _, _)) if hash != request_hash => Err(ApiError::IdempotencyKeyReused),
         Some((_, status, body)) => {
-            let status = u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
+            let status =
+                u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
             Ok(Some((status, serde_json::from_str(&body).unwrap_or_default())))
         }
     }
@@ -211,7 +212,10 @@ async fn list_payments(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<PaymentList>, ApiError> {
     let raw = query.opportunity_id.ok_or_else(|| {
-        ApiError::Validation(crate::payments::ValidationError { field: "opportunity_id", message: "is required".into() })
+        ApiError::Validation(crate::payments::ValidationError {
+            field: "opportunity_id",
+            message: "is required".into(),
+        })
     })?;
     let opportunity = SalesforceId::parse(&raw).map_err(|message| {
         ApiError::Validation(crate::payments::ValidationError { field: "opportunity_id", message: message.into() })

@@ -100,7 +100,10 @@ impl From<LinkError> for ApiError {
             LinkError::Invalid(e) => Self::Validation(e),
             LinkError::AlreadyPaid(p) => Self::Conflict {
                 code: "already_paid",
-                message: format!("Payment {} for this Opportunity is already {}; it cannot be changed.", p.id, p.status),
+                message: format!(
+                    "Payment {} for this Opportunity is already {}; it cannot be changed.",
+                    p.id, p.status
+                ),
             },
             LinkError::InProgress(p) => Self::Conflict {
                 code: "payment_in_progress",

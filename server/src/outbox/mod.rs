@@ -120,7 +120,13 @@ pub async fn complete(db: &Db, id: i64, worker_id: &str) -> Result<bool, sqlx::E
 }
 
 /// Records a failure: retried later with backoff, or parked as a dead letter.
-pub async fn fail(db: &Db, claimed: &Claimed, worker_id: &str, error: &str, retryable: bool) -> Result<(), sqlx::Error> {
+pub async fn fail(
+    db: &Db,
+    claimed: &Claimed,
+    worker_id: &str,
+    error: &str,
+    retryable: bool,
+) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let dead = !retryable || claimed.attempts >= MAX_ATTEMPTS;
     sqlx::query(
@@ -158,7 +164,12 @@ pub async fn list(db: &Db, dead_only: bool) -> Result<Vec<OutboxRow>, sqlx::Erro
 pub async fn replay(db: &Db, id: Option<i64>) -> Result<u64, sqlx::Error> {
     let now = now_ms();
     let dead: Vec<(i64,)> = match id {
-        Some(id) => sqlx::query_as("SELECT id FROM outbox WHERE id = $1 AND status = 'dead'").bind(id).fetch_all(&db.pool).await?,
+        Some(id) => {
+            sqlx::query_as("SELECT id FROM outbox WHERE id = $1 AND status = 'dead'")
+                .bind(id)
+                .fetch_all(&db.pool)
+                .await?
+        }
         None => sqlx::query_as("SELECT id FROM outbox WHERE status = 'dead' ORDER BY id").fetch_all(&db.pool).await?,
     };
     let mut replayed = 0;

@@ -33,10 +33,8 @@ pub async fn customer_for_account(
     let id = match found.into_iter().next() {
         Some(customer) => customer.id,
         None => {
-            let form = Form::new()
-                .set("email", email)
-                .set_opt("name", name)
-                .set("metadata[salesforce_account_id]", account);
+            let form =
+                Form::new().set("email", email).set_opt("name", name).set("metadata[salesforce_account_id]", account);
             stripe.create_customer(&form, &format!("remit-customer-{account}")).await?.id
         }
     };
@@ -53,9 +51,10 @@ pub async fn customer_for_account(
 }
 
 async fn remembered(db: &Db, account: &SalesforceId) -> Result<Option<String>, sqlx::Error> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT stripe_customer_id FROM stripe_customers WHERE account_id = $1")
-        .bind(account.as_str())
-        .fetch_optional(&db.pool)
-        .await?;
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT stripe_customer_id FROM stripe_customers WHERE account_id = $1")
+            .bind(account.as_str())
+            .fetch_optional(&db.pool)
+            .await?;
     Ok(row.map(|(id,)| id))
 }

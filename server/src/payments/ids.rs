@@ -39,7 +39,8 @@ pub fn checksum(id15: &str) -> String {
     id15.as_bytes()
         .chunks(5)
         .map(|chunk| {
-            let bits = chunk.iter().enumerate().filter(|(_, b)| b.is_ascii_uppercase()).fold(0, |acc, (i, _)| acc | 1 << i);
+            let bits =
+                chunk.iter().enumerate().filter(|(_, b)| b.is_ascii_uppercase()).fold(0, |acc, (i, _)| acc | 1 << i);
             char::from(CHECKSUM_ALPHABET[bits])
         })
         .collect()
@@ -111,7 +112,18 @@ mod tests {
     #[test]
     fn emails_are_checked_and_their_domain_lower_cased() {
         assert_eq!(EmailAddress::parse(" Ana.Lima@Example.COM ").unwrap().as_str(), "Ana.Lima@example.com");
-        for bad in ["", "ana", "ana@", "@example.com", "ana@example", "ana@@example.com", "a b@example.com", "ana@exa mple.com", "ana@example..com", "<ana@example.com>"] {
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@example",
+            "ana@@example.com",
+            "a b@example.com",
+            "ana@exa mple.com",
+            "ana@example..com",
+            "<ana@example.com>",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?}");
         }
     }

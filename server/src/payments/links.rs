@@ -285,12 +285,13 @@ impl Payments {
             self.expire_session(session, &payment).await?;
         }
         let mut tx = self.db.pool.begin().await?;
-        let updated =
-            sqlx::query("UPDATE payments SET status = 'canceled', updated_at = $1 WHERE id = $2 AND status IN ('open', 'failed')")
-                .bind(now_ms())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let updated = sqlx::query(
+            "UPDATE payments SET status = 'canceled', updated_at = $1 WHERE id = $2 AND status IN ('open', 'failed')",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         if updated.rows_affected() == 1 {
             audit(&mut tx, id, Some(status), PaymentStatus::Canceled, "canceled through the API").await?;
         }

@@ -60,7 +60,9 @@ fn text(field: &'static str, raw: Option<String>, max: usize) -> Result<Option<S
     let value = raw.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     match value {
         Some(v) if v.chars().count() > max => Err(invalid(field, format!("must be at most {max} characters"))),
-        Some(v) if v.chars().any(|c| c.is_control() && c != '\n') => Err(invalid(field, "must not contain control characters")),
+        Some(v) if v.chars().any(|c| c.is_control() && c != '\n') => {
+            Err(invalid(field, "must not contain control characters"))
+        }
         other => Ok(other),
     }
 }
@@ -136,13 +138,31 @@ mod tests {
     fn each_bad_field_is_named() {
         let cases = [
             (r#"{"currency":"usd","payer_email":"a@b.co","amount":10}"#, "opportunity_id"),
-            (r#"{"opportunity_id":"001000000000001","currency":"usd","payer_email":"a@b.co","amount":10}"#, "opportunity_id"),
-            (r#"{"opportunity_id":"006000000000001AAB","currency":"usd","payer_email":"a@b.co","amount":10}"#, "opportunity_id"),
+            (
+                r#"{"opportunity_id":"001000000000001","currency":"usd","payer_email":"a@b.co","amount":10}"#,
+                "opportunity_id",
+            ),
+            (
+                r#"{"opportunity_id":"006000000000001AAB","currency":"usd","payer_email":"a@b.co","amount":10}"#,
+                "opportunity_id",
+            ),
             (r#"{"opportunity_id":"006000000000001","currency":"usx","payer_email":"a@b.co","amount":10}"#, "currency"),
-            (r#"{"opportunity_id":"006000000000001","currency":"usd","payer_email":"nope","amount":10}"#, "payer_email"),
-            (r#"{"opportunity_id":"006000000000001","currency":"usd","payer_email":"a@b.co","amount":0.001}"#, "amount"),
-            (r#"{"opportunity_id":"006000000000001","currency":"usd","payer_email":"a@b.co","amount_minor":-5}"#, "amount_minor"),
-            (r#"{"opportunity_id":"006000000000001","account_id":"006000000000001","currency":"usd","payer_email":"a@b.co","amount":10}"#, "account_id"),
+            (
+                r#"{"opportunity_id":"006000000000001","currency":"usd","payer_email":"nope","amount":10}"#,
+                "payer_email",
+            ),
+            (
+                r#"{"opportunity_id":"006000000000001","currency":"usd","payer_email":"a@b.co","amount":0.001}"#,
+                "amount",
+            ),
+            (
+                r#"{"opportunity_id":"006000000000001","currency":"usd","payer_email":"a@b.co","amount_minor":-5}"#,
+                "amount_minor",
+            ),
+            (
+                r#"{"opportunity_id":"006000000000001","account_id":"006000000000001","currency":"usd","payer_email":"a@b.co","amount":10}"#,
+                "account_id",
+            ),
         ];
         for (json, field) in cases {
             assert_eq!(parse(json).unwrap_err().field, field, "{json}");

@@ -111,7 +111,11 @@ impl StripeClient {
         self.get(&format!("/v1/checkout/sessions/{id}"), &[]).await
     }
 
-    pub async fn expire_checkout_session(&self, id: &str, idempotency_key: &str) -> Result<CheckoutSession, StripeError> {
+    pub async fn expire_checkout_session(
+        &self,
+        id: &str,
+        idempotency_key: &str,
+    ) -> Result<CheckoutSession, StripeError> {
         self.post(&format!("/v1/checkout/sessions/{id}/expire"), &Form::new(), idempotency_key).await
     }
 
@@ -128,7 +132,11 @@ impl StripeClient {
     }
 
     /// Events created at or after `created_gte` (Unix seconds), newest first, a page at a time.
-    pub async fn list_events(&self, created_gte: i64, starting_after: Option<&str>) -> Result<List<Event>, StripeError> {
+    pub async fn list_events(
+        &self,
+        created_gte: i64,
+        starting_after: Option<&str>,
+    ) -> Result<List<Event>, StripeError> {
         let created = created_gte.to_string();
         let mut query = vec![("created[gte]", created.as_str()), ("limit", "100")];
         if let Some(after) = starting_after {
@@ -141,7 +149,12 @@ impl StripeClient {
         self.send(Method::GET, path, query, None, None).await
     }
 
-    async fn post<T: DeserializeOwned>(&self, path: &str, form: &Form, idempotency_key: &str) -> Result<T, StripeError> {
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<T, StripeError> {
         self.send(Method::POST, path, &[], Some(form), Some(idempotency_key)).await
     }
 

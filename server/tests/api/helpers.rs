@@ -1,6 +1,8 @@
-use std::collections::HashMap;
+use std::{collections::HashMap, path::PathBuf, time::Duration};
 
-use server::{Application, config::Config};
+use sandbox::Sandbox;
+use serde_json::Value;
+use server::{Application, config::Config, db::Db};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
@@ -8,27 +10,60 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub database_url: String,
+    pub db: Db,
+    /// An active API key.
+    pub api_key: String,
+    /// The Stripe and Salesforce stand-ins this app talks to (live mode), if any.
+    pub sandbox: Option<Sandbox>,
+    pub mail_dir: PathBuf,
     _dir: TempDir,
 }
 
+/// Live mode against stand-ins the test can inspect, or sandbox mode (the stand-ins run inside).
+pub enum Mode {
+    Live,
+    Sandbox,
+}
+
 impl TestApp {
+    /// Live mode: Remit's clients point at stand-ins this test owns.
     pub async fn spawn() -> Self {
-        Self::spawn_with(&[]).await
+        Self::spawn_with(Mode::Live, &[]).await
     }
 
-    pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
+    pub async fn spawn_in_sandbox_mode() -> Self {
+        Self::spawn_with(Mode::Sandbox, &[]).await
+    }
+
+    pub async fn spawn_with(mode: Mode, extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let database_url = fresh_database(&dir).await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
         let port = listener.local_addr().expect("local address").port();
         let address = format!("http://127.0.0.1:{port}");
+        let mail_dir = dir.path().join("mail");
 
         let mut env: HashMap<String, String> = HashMap::from([
             ("REMIT_BIND".into(), format!("127.0.0.1:{port}")),
             ("REMIT_PUBLIC_URL".into(), address.clone()),
             ("DATABASE_URL".into(), database_url.clone()),
-            ("REMIT_MAIL_DIR".into(), dir.path().join("mail").display().to_string()),
+            ("REMIT_MAIL_DIR".into(), mail_dir.display().to_string()),
         ]);
+        let sandbox = match mode {
+            Mode::Sandbox => None,
+            Mode::Live => {
+                let sandbox = Sandbox::spawn().await.expect("stand-ins start");
+                env.extend([
+                    ("STRIPE_SECRET_KEY".into(), sandbox::STRIPE_SECRET_KEY.into()),
+                    ("STRIPE_WEBHOOK_SECRET".into(), "whsec_test_secret".into()),
+                    ("STRIPE_API_BASE".into(), sandbox.stripe_url.clone()),
+                    ("SALESFORCE_LOGIN_URL".into(), sandbox.salesforce_url.clone()),
+                    ("SALESFORCE_CLIENT_ID".into(), "remit-test-client".into()),
+                    ("SALESFORCE_CLIENT_SECRET".into(), "remit-test-secret".into()),
+                ]);
+                Some(sandbox)
+            }
+        };
         for (name, value) in extra {
             env.insert((*name).into(), (*value).into());
         }
@@ -36,14 +71,91 @@ impl TestApp {
         let app = Application::build_on(config, listener).await.expect("application builds");
         tokio::spawn(app.run_until_stopped(std::future::pending()));
 
+        let db = Db::connect(&database_url.parse().expect("valid URL")).await.expect("test database");
+        let (_, api_key) = server::api_keys::create(&db, "test").await.expect("API key");
         let client =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("HTTP client");
-        Self { address, client, database_url, _dir: dir }
+        Self { address, client, database_url, db, api_key, sandbox, mail_dir, _dir: dir }
+    }
+
+    pub fn stripe(&self) -> &sandbox::Stripe {
+        &self.sandbox.as_ref().expect("a live-mode test app").stripe
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.address)).send().await.expect("request is answered")
     }
+
+    /// An authenticated API GET.
+    pub async fn api_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .expect("request is answered")
+    }
+
+    /// An authenticated API POST with a JSON body.
+    pub async fn api_post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(&self.api_key)
+            .json(body)
+            .send()
+            .await
+            .expect("request is answered")
+    }
+
+    pub async fn post_link(&self, body: &Value) -> reqwest::Response {
+        self.api_post("/api/v1/payment-links", body).await
+    }
+
+    /// Presses "Pay securely" on a pay page: the Checkout URL it redirects to.
+    pub async fn press_pay(&self, pay_url: &str) -> reqwest::Response {
+        let token = pay_url.rsplit('/').next().expect("a token");
+        self.client
+            .post(format!("{}/fn/start-checkout", self.address))
+            .header("Accept", "text/html")
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("request is answered")
+    }
+
+    /// Waits (bounded) until the outbox has nothing pending or running.
+    pub async fn outbox_idle(&self) {
+        for _ in 0..400 {
+            let (busy,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'running')")
+                .fetch_one(&self.db.pool)
+                .await
+                .expect("outbox count");
+            if busy == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the outbox did not drain");
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.db.pool).await.expect("count query");
+        n
+    }
+}
+
+/// A request body for a sample Opportunity; tests change what they need.
+pub fn link_request() -> Value {
+    serde_json::json!({
+        "opportunity_id": "0065g00000AbCdE",
+        "account_id": "0015g00000XyZaB",
+        "contact_id": "0035g00000QrStU",
+        "amount": "125.00",
+        "currency": "USD",
+        "description": "Annual membership",
+        "payer_email": "ana@example.com",
+        "payer_name": "Ana Lima",
+    })
 }
 
 /// A database no other test touches: a SQLite file in the test's directory, or a new PostgreSQL

@@ -5,4 +5,5 @@ mod helpers;
 
 mod health;
 mod pages;
+mod payment_links;
 mod startup;

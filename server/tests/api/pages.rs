@@ -1,8 +1,8 @@
-use crate::helpers::TestApp;
+use crate::helpers::{Mode, TestApp};
 
 #[tokio::test]
 async fn the_home_page_says_what_remit_is_and_that_it_runs_in_sandbox_mode() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_in_sandbox_mode().await;
     let response = app.get("/").await;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
@@ -33,7 +33,7 @@ async fn the_brand_from_remit_toml_names_the_pages_and_colours_the_stylesheet() 
         "[brands.acme]\nname = \"Acme Giving\"\nprimary_color = \"#7c2d12\"\nsupport_email = \"help@acme.test\"\n",
     )
     .unwrap();
-    let app = TestApp::spawn_with(&[("REMIT_CONFIG", path.to_str().unwrap())]).await;
+    let app = TestApp::spawn_with(Mode::Live, &[("REMIT_CONFIG", path.to_str().unwrap())]).await;
 
     let html = app.get("/").await.text().await.unwrap();
     assert!(html.contains("Acme Giving"), "{html}");
@@ -53,4 +53,12 @@ async fn the_stylesheet_and_logo_are_served() {
     assert!(css.text().await.unwrap().contains("--brand-primary"));
     let logo = app.get("/style/logo.svg").await;
     assert_eq!(logo.headers()["content-type"], "image/svg+xml");
+}
+
+#[tokio::test]
+async fn live_mode_pages_carry_no_sandbox_notice() {
+    let app = TestApp::spawn().await;
+    let html = app.get("/").await.text().await.unwrap();
+    assert!(!html.contains("Sandbox mode"), "{html}");
+    assert!(html.contains("live mode"), "{html}");
 }
