@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use super::error::ApiError;
 
 /// Form pairs checked against an endpoint's allowed keys and nested into a JSON tree.
+#[derive(Debug)]
 pub struct Params {
     pub tree: Value,
 }

@@ -25,7 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/payments", get(list_payments))
         .route("/api/v1/payments/{id}", get(get_payment))
         .route("/api/v1/payments/{id}/cancel", post(cancel_payment))
-        .fallback(|| async { ApiError::BadRequest("No such API operation; see /api/v1/openapi.json.".into()) })
+        .route("/api/v1/{*rest}", axum::routing::any(|| async { ApiError::NoSuchOperation }))
 }
 
 /// The caller's API key id, from `Authorization: Bearer <key>`.

@@ -16,6 +16,7 @@ pub enum ApiError {
     BadRequest(String),
     Validation(ValidationError),
     NotFound,
+    NoSuchOperation,
     Conflict { code: &'static str, message: String },
     IdempotencyKeyReused,
     StripeUnavailable(String),
@@ -34,6 +35,12 @@ impl ApiError {
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, "bad_request", message.clone(), None),
             Self::Validation(e) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", e.to_string(), Some(e.field)),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "No payment has this id.".into(), None),
+            Self::NoSuchOperation => (
+                StatusCode::NOT_FOUND,
+                "no_such_operation",
+                "No API operation has this method and path; see /api/v1/openapi.json.".into(),
+                None,
+            ),
             Self::Conflict { code, message } => (StatusCode::CONFLICT, code, message.clone(), None),
             Self::IdempotencyKeyReused => (
                 StatusCode::UNPROCESSABLE_ENTITY,

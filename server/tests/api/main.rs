@@ -3,7 +3,11 @@
 
 mod helpers;
 
+mod email;
 mod health;
+mod openapi;
 mod pages;
 mod payment_links;
+mod python;
 mod startup;
+mod stripe_client;

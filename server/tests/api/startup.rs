@@ -69,3 +69,47 @@ fn migrate_creates_the_sqlite_database_on_a_fresh_machine() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(db.exists());
 }
+
+#[test]
+fn the_first_sandbox_run_prints_a_curl_that_creates_a_payment_link_as_printed() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_remit"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("REMIT_BIND", format!("127.0.0.1:{port}"))
+        .env("REMIT_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut command = String::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if line.starts_with("curl") || !command.is_empty() {
+            command.push_str(&line);
+            command.push('\n');
+            if !line.ends_with('\\') {
+                break;
+            }
+        }
+    }
+    // The server may print before it listens: wait (bounded) for it to answer.
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let output = Command::new("bash").arg("-c").arg(&command).output().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let body: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {command} → {}", String::from_utf8_lossy(&output.stdout)));
+    assert_eq!(body["status"], "open", "{body}");
+    assert!(body["url"].as_str().unwrap().starts_with(&format!("http://127.0.0.1:{port}/pay/")), "{body}");
+}

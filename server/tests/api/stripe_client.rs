@@ -1,0 +1,152 @@
+//! The Stripe client against local servers: typed errors, retries with the same idempotency key,
+//! timeouts, and the real stand-in.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{Router, http::HeaderMap, http::StatusCode, response::IntoResponse, routing::post};
+use secrecy::SecretString;
+use serde_json::json;
+use server::stripe::{Form, StripeClient, StripeError};
+
+/// A server that answers each request with the next canned reply and records the headers it got.
+async fn scripted(replies: Vec<(StatusCode, serde_json::Value)>) -> (String, Arc<Mutex<Vec<HeaderMap>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let replies = Arc::new(Mutex::new(replies.into_iter()));
+    let recorded = seen.clone();
+    let app = Router::new().route(
+        "/v1/customers",
+        post(move |headers: HeaderMap| {
+            let replies = replies.clone();
+            let recorded = recorded.clone();
+            async move {
+                recorded.lock().unwrap().push(headers);
+                let (status, body) = replies.lock().unwrap().next().expect("a reply for every request");
+                (status, axum::Json(body)).into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+fn client(url: &str, timeout: Duration) -> StripeClient {
+    StripeClient::new(url.parse().unwrap(), SecretString::from("sk_test_client"), timeout)
+}
+
+fn customer() -> serde_json::Value {
+    json!({ "id": "cus_123", "object": "customer", "email": "a@b.co", "name": null, "metadata": {} })
+}
+
+#[tokio::test]
+async fn a_post_carries_the_key_the_pinned_version_and_an_idempotency_key() {
+    let (url, seen) = scripted(vec![(StatusCode::OK, customer())]).await;
+    let made = client(&url, Duration::from_secs(5))
+        .create_customer(&Form::new().set("email", "a@b.co"), "key-1")
+        .await
+        .unwrap();
+    assert_eq!(made.id, "cus_123");
+    let headers = &seen.lock().unwrap()[0];
+    assert_eq!(headers["authorization"], "Bearer sk_test_client");
+    assert_eq!(headers["stripe-version"], server::stripe::STRIPE_VERSION);
+    assert_eq!(headers["idempotency-key"], "key-1");
+    assert_eq!(headers["content-type"], "application/x-www-form-urlencoded");
+}
+
+#[tokio::test]
+async fn rate_limits_and_server_errors_are_retried_with_the_same_idempotency_key() {
+    let (url, seen) = scripted(vec![
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({ "error": { "type": "invalid_request_error", "message": "Too many requests" } }),
+        ),
+        (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": { "type": "api_error", "message": "oops" } })),
+        (StatusCode::OK, customer()),
+    ])
+    .await;
+    let made = client(&url, Duration::from_secs(5)).create_customer(&Form::new(), "same-key").await.unwrap();
+    assert_eq!(made.id, "cus_123");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|h| h["idempotency-key"] == "same-key"));
+}
+
+#[tokio::test]
+async fn persistent_server_errors_end_as_a_retryable_error() {
+    let reply = (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": { "type": "api_error" } }));
+    let (url, seen) = scripted(vec![reply.clone(), reply.clone(), reply]).await;
+    let error = client(&url, Duration::from_secs(5)).create_customer(&Form::new(), "k").await.unwrap_err();
+    assert!(matches!(error, StripeError::Server(503)), "{error:?}");
+    assert!(error.is_retryable());
+    assert_eq!(seen.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn stripe_errors_become_typed_errors_and_are_not_retried() {
+    let cases = [
+        (
+            StatusCode::PAYMENT_REQUIRED,
+            json!({ "error": { "type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds", "message": "Your card has insufficient funds." } }),
+        ),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({ "error": { "type": "invalid_request_error", "code": "parameter_unknown", "param": "colour", "message": "Received unknown parameter: colour" } }),
+        ),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({ "error": { "type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_***" } }),
+        ),
+    ];
+    let (url, seen) = scripted(cases.to_vec()).await;
+    let stripe = client(&url, Duration::from_secs(5));
+    let card = stripe.create_customer(&Form::new(), "a").await.unwrap_err();
+    assert!(matches!(&card, StripeError::Card { decline_code: Some(d), .. } if d == "insufficient_funds"), "{card:?}");
+    let invalid = stripe.create_customer(&Form::new(), "b").await.unwrap_err();
+    assert!(
+        matches!(&invalid, StripeError::InvalidRequest { param: Some(p), status: 400, .. } if p == "colour"),
+        "{invalid:?}"
+    );
+    let auth = stripe.create_customer(&Form::new(), "c").await.unwrap_err();
+    assert!(matches!(auth, StripeError::Authentication(_)), "{auth:?}");
+    assert!(!card.is_retryable() && !invalid.is_retryable());
+    assert_eq!(seen.lock().unwrap().len(), 3, "no retries");
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // Accept connections and say nothing.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let error = client(&url, Duration::from_millis(200)).retrieve_customer("cus_1").await.unwrap_err();
+    assert!(matches!(error, StripeError::Timeout), "{error:?}");
+}
+
+#[tokio::test]
+async fn the_client_and_the_stand_in_agree_on_customers_and_search() {
+    let sandbox = sandbox::Sandbox::spawn().await.unwrap();
+    let stripe = StripeClient::new(
+        sandbox.stripe_url.parse().unwrap(),
+        SecretString::from(sandbox::STRIPE_SECRET_KEY),
+        Duration::from_secs(5),
+    );
+    let form = Form::new().set("email", "o'brien@example.com").set("metadata[salesforce_account_id]", "001'quoted\\id");
+    let made = stripe.create_customer(&form, "k1").await.unwrap();
+    let again = stripe.create_customer(&form, "k1").await.unwrap();
+    assert_eq!(made.id, again.id, "an idempotent replay returns the same customer");
+    let found = stripe.search_customers_by_metadata("salesforce_account_id", "001'quoted\\id").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, made.id);
+    let updated = stripe.update_customer(&made.id, &Form::new().set("name", "Ana"), "k2").await.unwrap();
+    assert_eq!(updated.name.as_deref(), Some("Ana"));
+    assert_eq!(stripe.retrieve_customer(&made.id).await.unwrap().metadata["salesforce_account_id"], "001'quoted\\id");
+}
