@@ -51,15 +51,19 @@ export async function startRemit(extraEnv = {}) {
       REMIT_MAIL_DIR: join(dir, 'mail'),
       ...extraEnv,
     },
-    stdio: ['ignore', 'inherit', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
+  let stdout = '';
   child.stderr.on('data', (chunk) => { stderr += chunk; });
+  child.stdout.on('data', (chunk) => { stdout += chunk; });
   await waitForReady(url, child);
   return {
     url,
     dir,
     logs: () => stderr,
+    /** The API key of the example curl a first sandbox run prints. */
+    apiKey: () => stdout.match(/Bearer (remit_[A-Za-z0-9]+)/)?.[1],
     async stop() {
       child.kill('SIGTERM');
       await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));

@@ -314,3 +314,37 @@ async fn a_paid_payments_pay_page_says_already_paid_and_offers_no_button() {
         format!("/pay/{}", created["url"].as_str().unwrap().rsplit('/').next().unwrap())
     );
 }
+
+/// A loopback port nothing listens on.
+fn closed_port_url() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn when_stripe_is_unreachable_a_link_request_is_a_503_and_changes_nothing() {
+    let stripe = closed_port_url();
+    let app = TestApp::spawn_with(crate::helpers::Mode::Live, &[("STRIPE_API_BASE", &stripe)]).await;
+    let response = app.post_link(&link_request()).await;
+    assert_eq!(response.status(), 503);
+    let body = json(response).await;
+    assert_eq!(body["error"]["code"], "stripe_unavailable");
+    assert!(!body.to_string().contains("127.0.0.1"), "no internal detail leaks: {body}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 0);
+}
+
+#[tokio::test]
+async fn when_stripe_is_unreachable_the_pay_button_returns_to_the_pay_page_saying_so() {
+    let stripe = closed_port_url();
+    let app = TestApp::spawn_with(crate::helpers::Mode::Live, &[("STRIPE_API_BASE", &stripe)]).await;
+    // Without an Account there is no customer to look up: the link needs no Stripe call.
+    let mut no_account = link_request();
+    no_account.as_object_mut().unwrap().remove("account_id");
+    let created = json(app.post_link(&no_account).await).await;
+    let pressed = app.press_pay(created["url"].as_str().unwrap()).await;
+    assert_eq!(pressed.status(), 303);
+    let location = pressed.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.ends_with("?problem=unavailable"), "{location}");
+    let html = app.get(&location).await.text().await.unwrap();
+    assert!(html.contains("could not reach our payment provider"), "{html}");
+}

@@ -113,3 +113,24 @@ fn the_first_sandbox_run_prints_a_curl_that_creates_a_payment_link_as_printed() 
     assert_eq!(body["status"], "open", "{body}");
     assert!(body["url"].as_str().unwrap().starts_with(&format!("http://127.0.0.1:{port}/pay/")), "{body}");
 }
+
+#[test]
+fn api_keys_are_created_listed_and_revoked_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("keys.db").display());
+    let remit = |args: &[&str]| {
+        let output =
+            Command::new(env!("CARGO_BIN_EXE_remit")).args(args).env_clear().env("DATABASE_URL", &db).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let created = remit(&["api-key", "create", "salesforce-flow"]);
+    let key = created.lines().last().unwrap();
+    assert!(key.starts_with("remit_") && key.len() > 40, "{created}");
+    let id = created.split_whitespace().nth(2).unwrap();
+    let listed = remit(&["api-key", "list"]);
+    assert!(listed.contains(id) && listed.contains("active") && listed.contains("salesforce-flow"), "{listed}");
+    assert!(!listed.contains(key), "a key is never shown again");
+    remit(&["api-key", "revoke", id]);
+    assert!(remit(&["api-key", "list"]).contains("revoked"));
+}
