@@ -3,7 +3,7 @@
 use crate::{
     mail::{self, MailError, Mailer},
     outbox::{Job, JobError, JobHandler},
-    payments::Payments,
+    payments::{ApplyError, Payments},
 };
 
 pub struct Jobs {
@@ -13,9 +13,22 @@ pub struct Jobs {
 
 #[async_trait::async_trait]
 impl JobHandler for Jobs {
+    /// `sync_payment` jobs wait, durably, for the Salesforce sync to run them.
+    fn kinds(&self) -> &'static [&'static str] {
+        &["email_payment_link", "apply_stripe_event"]
+    }
+
     async fn run(&self, job: &Job) -> Result<(), JobError> {
         match job {
             Job::EmailPaymentLink { payment_id } => self.email_payment_link(payment_id).await,
+            Job::ApplyStripeEvent { event_id } => {
+                self.payments.apply_event(event_id).await.map_err(|error| match error {
+                    ApplyError::Database(e) => JobError::Retryable(format!("database: {e}")),
+                    ApplyError::Stripe(e) if e.is_retryable() => JobError::Retryable(format!("Stripe: {e}")),
+                    other => JobError::Permanent(other.to_string()),
+                })
+            }
+            Job::SyncPayment { .. } => Err(JobError::Permanent(format!("no handler runs {} jobs yet", job.kind()))),
         }
     }
 }

@@ -32,6 +32,26 @@ enum Command {
     /// Inspect and replay the outbox.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Feed Stripe events Remit never received (e.g. --since 72h) through the webhook path.
+    Reconcile {
+        #[arg(long, default_value = "72h", value_parser = parse_window)]
+        since: std::time::Duration,
+    },
+    /// Stripe events that matched no payment (kept, not dropped).
+    Unmatched,
+}
+
+/// `30m`, `72h` or `7d`.
+fn parse_window(raw: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = raw.split_at(raw.len().saturating_sub(1));
+    let number: u64 = number.parse().map_err(|_| format!("{raw:?} is not a window such as 72h"))?;
+    let seconds = match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{raw:?}: use m, h or d, e.g. 72h")),
+    };
+    Ok(std::time::Duration::from_secs(number * seconds))
 }
 
 #[derive(Subcommand)]
@@ -94,7 +114,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             app.run_until_stopped(shutdown_signal()).await?;
         }
         Command::Worker => {
-            let services = Services::start(&config).await?;
+            let services = Services::start(&config, None).await?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let workers: Vec<_> = services.workers.into_iter().map(|w| tokio::spawn(w.run(stopped.clone()))).collect();
             shutdown_signal().await;
@@ -106,6 +126,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Migrate => {
             migrated(&config).await?;
             println!("migrations applied");
+        }
+        Command::Reconcile { since } => {
+            let services = Services::start(&config, None).await?;
+            let from = time::OffsetDateTime::now_utc().unix_timestamp() - since.as_secs() as i64;
+            let recovered = services.payments.reconcile(from).await?;
+            println!("{recovered} missed event(s) recovered; the workers of a running Remit apply them");
+        }
+        Command::Unmatched => {
+            let services = Services::start(&config, None).await?;
+            for (id, kind, received_at) in services.payments.unmatched_events().await? {
+                println!("{id}  {kind}  received_at_ms={received_at}");
+            }
         }
         Command::ApiKey(command) => api_key(&migrated(&config).await?, command).await?,
         Command::Outbox(command) => outbox_command(&migrated(&config).await?, command).await?,

@@ -4,6 +4,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use rand::Rng;
 use secrecy::SecretString;
 use tokio::{net::TcpListener, sync::watch};
 
@@ -20,6 +21,7 @@ pub struct Application {
     router: axum::Router,
     port: u16,
     workers: Vec<Worker>,
+    payments: Payments,
     /// Kept alive for as long as the application runs, in sandbox mode.
     _sandbox: Option<sandbox::Sandbox>,
 }
@@ -29,24 +31,38 @@ pub struct Services {
     pub db: Db,
     pub payments: Payments,
     pub workers: Vec<Worker>,
+    /// The secrets Stripe webhooks are signed with (the sandbox's own in sandbox mode).
+    pub webhook_secrets: Vec<SecretString>,
     pub sandbox: Option<sandbox::Sandbox>,
 }
 
 impl Services {
     /// Connects and migrates the database, starts the sandbox stand-ins in sandbox mode, and
     /// prepares the Stripe client, the mailer and the outbox workers.
-    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+    ///
+    /// `webhook_url` is where the sandbox's Stripe delivers webhooks (this process's own listener).
+    pub async fn start(config: &Config, webhook_url: Option<String>) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database_url)
             .await
             .with_context(|| format!("cannot open the database at {:?}", config.database_url))?;
         db.migrate().await.context("cannot apply database migrations")?;
 
-        let (stripe, sandbox) = match &config.stripe {
-            Some(stripe) => {
-                (StripeClient::new(stripe.api_base.clone(), stripe.secret_key.clone(), Duration::from_secs(20)), None)
-            }
+        let (stripe, webhook_secrets, sandbox) = match &config.stripe {
+            Some(stripe) => (
+                StripeClient::new(stripe.api_base.clone(), stripe.secret_key.clone(), Duration::from_secs(20)),
+                stripe.webhook_secrets.clone(),
+                None,
+            ),
             None => {
-                let sandbox = sandbox::Sandbox::spawn().await.context("cannot start the sandbox stand-ins")?;
+                let secret: String =
+                    rand::rng().sample_iter(rand::distr::Alphanumeric).take(32).map(char::from).collect();
+                let secret = format!("whsec_{secret}");
+                let options = sandbox::SandboxOptions {
+                    webhook: webhook_url.map(|url| sandbox::WebhookTarget { url, secret: secret.clone() }),
+                    ..sandbox::SandboxOptions::default()
+                };
+                let sandbox =
+                    sandbox::Sandbox::spawn_with(options).await.context("cannot start the sandbox stand-ins")?;
                 tracing::warn!(
                     stripe = %sandbox.stripe_url,
                     salesforce = %sandbox.salesforce_url,
@@ -54,7 +70,7 @@ impl Services {
                 );
                 let base = sandbox.stripe_url.parse().context("sandbox URL")?;
                 let key = SecretString::from(sandbox::STRIPE_SECRET_KEY);
-                (StripeClient::new(base, key, Duration::from_secs(20)), Some(sandbox))
+                (StripeClient::new(base, key, Duration::from_secs(20)), vec![SecretString::from(secret)], Some(sandbox))
             }
         };
         let payments =
@@ -62,7 +78,7 @@ impl Services {
         let mailer = Mailer::from_config(&config.mail)?;
         let jobs = Arc::new(Jobs { payments: payments.clone(), mailer });
         let workers = (0..WORKERS).map(|_| Worker::new(db.clone(), jobs.clone())).collect();
-        Ok(Self { db, payments, workers, sandbox })
+        Ok(Self { db, payments, workers, webhook_secrets, sandbox })
     }
 }
 
@@ -76,14 +92,24 @@ impl Application {
     /// As [`Application::build`], on a listener bound already (tests learn the port first, so
     /// `REMIT_PUBLIC_URL` can name it).
     pub async fn build_on(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
-        let services = Services::start(&config).await?;
+        let webhook_url = format!("http://{}/webhooks/stripe", listener.local_addr()?);
+        let services = Services::start(&config, Some(webhook_url)).await?;
         if services.sandbox.is_some() {
             print_sandbox_example(&services.db, &config).await?;
         }
         let port = listener.local_addr()?.port();
         let wake = services.workers[0].waker();
-        let state = http::AppState::new(services.db, Arc::new(config), services.payments, wake);
-        Ok(Self { listener, router: http::router(state), port, workers: services.workers, _sandbox: services.sandbox })
+        let payments = services.payments.clone();
+        let state =
+            http::AppState::new(services.db, Arc::new(config), services.payments, wake, services.webhook_secrets);
+        Ok(Self {
+            listener,
+            router: http::router(state),
+            port,
+            workers: services.workers,
+            payments,
+            _sandbox: services.sandbox,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -95,13 +121,36 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let workers: Vec<_> = self.workers.into_iter().map(|w| tokio::spawn(w.run(stopped.clone()))).collect();
+        let reconciler = tokio::spawn(reconcile_periodically(self.payments, stopped.clone()));
         tracing::info!(address = %self.listener.local_addr()?, "Remit is listening");
         let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
         let _ = stop.send(true);
         for worker in workers {
             let _ = worker.await;
         }
+        let _ = reconciler.await;
         served
+    }
+}
+
+/// How often Remit asks Stripe for events it may have missed, and how far back.
+const RECONCILE_EVERY: Duration = Duration::from_secs(15 * 60);
+const RECONCILE_WINDOW: Duration = Duration::from_secs(72 * 3600);
+
+/// A missed webhook heals by itself: every so often, feed Stripe's recent events through the
+/// webhook path (events already stored are skipped).
+async fn reconcile_periodically(payments: Payments, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(RECONCILE_EVERY) => {}
+        }
+        let since = time::OffsetDateTime::now_utc().unix_timestamp() - RECONCILE_WINDOW.as_secs() as i64;
+        match payments.reconcile(since).await {
+            Ok(0) => {}
+            Ok(recovered) => tracing::warn!(recovered, "reconciliation recovered Stripe events never delivered"),
+            Err(error) => tracing::warn!(%error, "reconciliation with Stripe failed; will try again"),
+        }
     }
 }
 

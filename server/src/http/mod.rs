@@ -6,6 +6,7 @@ mod error;
 mod health;
 mod pages;
 mod style;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ use tower_http::{
     trace::{DefaultOnResponse, TraceLayer},
 };
 
+use secrecy::SecretString;
 use tokio::sync::Notify;
 
 use crate::{
@@ -47,17 +49,34 @@ pub struct AppState {
     pub payments: Payments,
     /// Wakes the outbox worker when a request enqueued a job.
     pub outbox_wake: Arc<Notify>,
+    /// Every secret a Stripe webhook may be signed with.
+    pub webhook_secrets: Arc<Vec<SecretString>>,
 }
 
 impl AppState {
-    pub fn new(db: Db, config: Arc<Config>, payments: Payments, outbox_wake: Arc<Notify>) -> Self {
+    pub fn new(
+        db: Db,
+        config: Arc<Config>,
+        payments: Payments,
+        outbox_wake: Arc<Notify>,
+        webhook_secrets: Vec<SecretString>,
+    ) -> Self {
         let site = SiteContext {
             mode: if config.is_sandbox() { RunMode::Sandbox } else { RunMode::Live },
             default_brand: brand_view(config.brands.default_brand()),
         };
         let leptos_options = LeptosOptions::builder().output_name("remit").build();
         let pages: app::Backend = Arc::new(pages::PageBackend { payments: payments.clone() });
-        Self { db, config, leptos_options, site, pages, payments, outbox_wake }
+        Self {
+            db,
+            config,
+            leptos_options,
+            site,
+            pages,
+            payments,
+            outbox_wake,
+            webhook_secrets: Arc::new(webhook_secrets),
+        }
     }
 
     fn provide_page_context(&self) -> impl Fn() + Clone + Send + Sync + 'static {
@@ -91,6 +110,10 @@ pub fn router(state: AppState) -> Router {
         .route("/style/logo.svg", get(style::logo))
         .route("/style/brand/{file}", get(style::brand_css))
         .merge(api::routes())
+        .route(
+            "/webhooks/stripe",
+            axum::routing::post(webhooks::stripe).layer(axum::extract::DefaultBodyLimit::max(webhooks::MAX_BODY_BYTES)),
+        )
         .leptos_routes_with_context(&state, routes, state.provide_page_context(), move || app::shell(options.clone()))
         .fallback(not_found_page)
         .layer(axum::middleware::map_response(html_without_hydration_data));

@@ -20,19 +20,28 @@ pub use worker::{JobError, JobHandler, Worker};
 pub enum Job {
     /// Email the payer the payment's stable pay link.
     EmailPaymentLink { payment_id: String },
+    /// Apply a stored Stripe event to its payment.
+    ApplyStripeEvent { event_id: String },
+    /// Push the payment's current state to Salesforce.
+    SyncPayment { payment_id: String },
 }
 
 impl Job {
-    fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &'static str {
         match self {
             Self::EmailPaymentLink { .. } => "email_payment_link",
+            Self::ApplyStripeEvent { .. } => "apply_stripe_event",
+            Self::SyncPayment { .. } => "sync_payment",
         }
     }
 
     /// Jobs with the same key coalesce while one waits: the job reads current state when it runs.
     fn dedupe_key(&self) -> String {
         match self {
-            Self::EmailPaymentLink { payment_id } => format!("email_payment_link:{payment_id}"),
+            Self::EmailPaymentLink { payment_id } | Self::SyncPayment { payment_id } => {
+                format!("{}:{payment_id}", self.kind())
+            }
+            Self::ApplyStripeEvent { event_id } => format!("{}:{event_id}", self.kind()),
         }
     }
 }
@@ -79,8 +88,11 @@ pub struct Claimed {
     pub attempts: i64,
 }
 
-pub async fn claim(db: &Db, worker_id: &str) -> Result<Option<Claimed>, sqlx::Error> {
+/// Claims the next due job of one of `kinds` (the kinds this worker can run).
+pub async fn claim(db: &Db, worker_id: &str, kinds: &[&str]) -> Result<Option<Claimed>, sqlx::Error> {
     let now = now_ms();
+    // Kinds are compile-time names of `Job` variants, never user input.
+    let kinds = kinds.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
     let lock = match db.backend {
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         // SQLite has one writer at a time: the UPDATE itself is the lock.
@@ -89,7 +101,8 @@ pub async fn claim(db: &Db, worker_id: &str) -> Result<Option<Claimed>, sqlx::Er
     let row: Option<(i64, String, i64)> = sqlx::query_as(&format!(
         "UPDATE outbox SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
          WHERE id = (SELECT id FROM outbox \
-                     WHERE (status = 'pending' AND run_at <= $3) OR (status = 'running' AND locked_until < $3) \
+                     WHERE kind IN ({kinds}) \
+                       AND ((status = 'pending' AND run_at <= $3) OR (status = 'running' AND locked_until < $3)) \
                      ORDER BY run_at, id LIMIT 1 {lock}) \
          RETURNING id, payload, attempts"
     ))

@@ -18,6 +18,9 @@ pub enum JobError {
 /// and before `complete` runs it a second time.
 #[async_trait::async_trait]
 pub trait JobHandler: Send + Sync + 'static {
+    /// The kinds of job this handler runs; others wait in the queue for a handler that does.
+    fn kinds(&self) -> &'static [&'static str];
+
     async fn run(&self, job: &Job) -> Result<(), JobError>;
 }
 
@@ -62,7 +65,7 @@ impl Worker {
 
     /// Claims and runs one due job; false when none was due.
     pub async fn run_one(&self) -> Result<bool, sqlx::Error> {
-        let Some(claimed) = claim(&self.db, &self.id).await? else { return Ok(false) };
+        let Some(claimed) = claim(&self.db, &self.id, self.handler.kinds()).await? else { return Ok(false) };
         self.finish(&claimed, self.execute(&claimed).await).await?;
         Ok(true)
     }

@@ -2,12 +2,14 @@
 //! Free of HTTP types: the API and pages call in here.
 
 mod customers;
+pub mod events;
 mod ids;
 mod links;
 mod money;
 mod request;
 mod status;
 mod store;
+mod webhooks;
 
 pub use ids::{EmailAddress, SalesforceId, checksum};
 pub use links::{CheckoutError, LinkError, LinkOutcome, Payments};
@@ -15,3 +17,4 @@ pub use money::{Currency, MAX_AMOUNT_MINOR, MoneyError};
 pub use request::{LinkRequest, RawLinkRequest, ValidationError};
 pub use status::PaymentStatus;
 pub use store::Payment;
+pub use webhooks::{ApplyError, EventHeader};

@@ -6,6 +6,7 @@
 mod client;
 mod form;
 mod types;
+pub mod webhook;
 
 pub use client::{StripeClient, StripeError};
 pub use form::Form;

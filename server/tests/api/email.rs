@@ -63,7 +63,7 @@ async fn without_send_email_no_message_is_sent() {
     app.post_link(&link_request()).await;
     app.outbox_idle().await;
     assert!(messages_in(&app.mail_dir).is_empty());
-    assert_eq!(app.count("SELECT COUNT(*) FROM outbox").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE kind = 'email_payment_link'").await, 0);
 }
 
 struct SmtpServer {

@@ -6,6 +6,9 @@ use server::{Application, config::Config, db::Db};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
+/// The webhook secret of live-mode test apps and their Stripe stand-in.
+pub const WEBHOOK_SECRET: &str = "whsec_test_secret";
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -38,6 +41,17 @@ impl TestApp {
     pub async fn spawn_with(mode: Mode, extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let database_url = fresh_database(&dir).await;
+        Self::spawn_on_database(mode, extra, dir, database_url).await
+    }
+
+    /// A second instance on this one's database (as several Remit instances share PostgreSQL),
+    /// with stand-ins of its own.
+    pub async fn spawn_sharing_database(&self) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        Self::spawn_on_database(Mode::Live, &[], dir, self.database_url.clone()).await
+    }
+
+    async fn spawn_on_database(mode: Mode, extra: &[(&str, &str)], dir: TempDir, database_url: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
         let port = listener.local_addr().expect("local address").port();
         let address = format!("http://127.0.0.1:{port}");
@@ -52,10 +66,13 @@ impl TestApp {
         let sandbox = match mode {
             Mode::Sandbox => None,
             Mode::Live => {
-                let sandbox = Sandbox::spawn().await.expect("stand-ins start");
+                let webhook =
+                    sandbox::WebhookTarget { url: format!("{address}/webhooks/stripe"), secret: WEBHOOK_SECRET.into() };
+                let options = sandbox::SandboxOptions { webhook: Some(webhook), ..Default::default() };
+                let sandbox = Sandbox::spawn_with(options).await.expect("stand-ins start");
                 env.extend([
                     ("STRIPE_SECRET_KEY".into(), sandbox::STRIPE_SECRET_KEY.into()),
-                    ("STRIPE_WEBHOOK_SECRET".into(), "whsec_test_secret".into()),
+                    ("STRIPE_WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into()),
                     ("STRIPE_API_BASE".into(), sandbox.stripe_url.clone()),
                     ("SALESFORCE_LOGIN_URL".into(), sandbox.salesforce_url.clone()),
                     ("SALESFORCE_CLIENT_ID".into(), "remit-test-client".into()),
@@ -124,18 +141,55 @@ impl TestApp {
     }
 
     /// Waits (bounded) until the outbox has nothing pending or running.
+    /// (Salesforce sync jobs wait for the Salesforce sync, which this build has not got.)
     pub async fn outbox_idle(&self) {
         for _ in 0..400 {
-            let (busy,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'running')")
-                .fetch_one(&self.db.pool)
-                .await
-                .expect("outbox count");
+            let (busy,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'running') AND kind <> 'sync_payment'",
+            )
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("outbox count");
             if busy == 0 {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("the outbox did not drain");
+        let rows: Vec<(String, String, i64, Option<String>)> =
+            sqlx::query_as("SELECT kind, status, attempts, last_error FROM outbox WHERE status <> 'done'")
+                .fetch_all(&self.db.pool)
+                .await
+                .unwrap_or_default();
+        panic!("the outbox did not drain: {rows:?}");
+    }
+
+    /// Posts a Stripe event to the webhook, signed now with `secret`.
+    pub async fn post_webhook(&self, body: &str, secret: &str) -> reqwest::Response {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let signature = server::stripe::webhook::sign(&secrecy::SecretString::from(secret), now, body.as_bytes());
+        self.client
+            .post(format!("{}/webhooks/stripe", self.address))
+            .header("Stripe-Signature", signature)
+            .header("Content-Type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request is answered")
+    }
+
+    /// Waits (bounded) until `sql` (a single string column) answers `expected`.
+    pub async fn eventually(&self, sql: &str, expected: &str) {
+        let mut last = String::new();
+        for _ in 0..600 {
+            if let Ok((value,)) = sqlx::query_as::<_, (String,)>(sql).fetch_one(&self.db.pool).await {
+                if value == expected {
+                    return;
+                }
+                last = value;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{sql} stayed {last:?}, not {expected:?}");
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

@@ -11,3 +11,4 @@ mod payment_links;
 mod python;
 mod startup;
 mod stripe_client;
+mod webhooks;

@@ -1,0 +1,53 @@
+//! `POST /webhooks/stripe`: verify over the raw bytes, store, enqueue, answer. Nothing here calls
+//! Stripe or Salesforce, so Stripe gets its 200 within milliseconds.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use super::AppState;
+use crate::{payments::EventHeader, stripe::webhook};
+
+/// Larger than any event Stripe sends for the objects Remit handles.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+
+pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if let Err(error) = webhook::verify(signature, &body, &state.webhook_secrets, now) {
+        tracing::warn!(%error, "Stripe webhook refused");
+        return refuse("invalid_signature", &format!("Webhook signature verification failed: {error}."));
+    }
+    let Ok(header) = serde_json::from_slice::<EventHeader>(&body) else {
+        return refuse("invalid_event", "The body is not a Stripe event.");
+    };
+    let Ok(payload) = std::str::from_utf8(&body) else {
+        return refuse("invalid_event", "The body is not UTF-8.");
+    };
+    match state.payments.record_event(&header, payload).await {
+        Ok(new) => {
+            if new {
+                state.outbox_wake.notify_one();
+            }
+            Json(json!({ "received": true, "duplicate": !new })).into_response()
+        }
+        Err(error) => {
+            // Stripe retries anything but 2xx: the event is not lost.
+            tracing::error!(%error, event = %header.id, "cannot store Stripe event");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "error": { "code": "unavailable", "message": "Try again." } })),
+            )
+                .into_response()
+        }
+    }
+}
+
+fn refuse(code: &str, message: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": { "code": code, "message": message } }))).into_response()
+}

@@ -1,0 +1,273 @@
+//! How Stripe's events move a payment. Each event contributes *facts* (this session completed
+//! unpaid, that attempt failed with this code, so much was refunded); the payment's state is a
+//! function of the set of facts. Adding a fact twice changes nothing and facts can arrive in any
+//! order, so duplicated, late and reordered webhooks all end in the state in-order delivery gives.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::PaymentStatus;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fact {
+    /// Money was collected (by card, or a delayed method that settled).
+    Paid {
+        at: i64,
+        payment_intent: Option<String>,
+    },
+    /// A Checkout session completed with a delayed method still settling.
+    Processing {
+        session: String,
+    },
+    /// That session's delayed payment finished, either way.
+    Settled {
+        session: String,
+    },
+    /// One failed attempt, by its own id (a charge, or a session for delayed methods).
+    Failed {
+        attempt: String,
+        reason: String,
+        at: i64,
+    },
+    /// The charge's cumulative refunded amount.
+    Refunded {
+        amount_refunded: i64,
+    },
+    Disputed,
+}
+
+/// The facts one event carries. Events Remit does not act on carry none.
+pub fn facts_of(event_type: &str, object: &Value, created: i64) -> Vec<Fact> {
+    let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
+    let id = text("id").unwrap_or_default();
+    match event_type {
+        "checkout.session.completed" => match object["payment_status"].as_str() {
+            Some("paid") | Some("no_payment_required") => {
+                vec![Fact::Paid { at: created, payment_intent: text("payment_intent") }]
+            }
+            _ => vec![Fact::Processing { session: id }],
+        },
+        "checkout.session.async_payment_succeeded" => vec![
+            Fact::Settled { session: id.clone() },
+            Fact::Paid { at: created, payment_intent: text("payment_intent") },
+        ],
+        "checkout.session.async_payment_failed" => vec![
+            Fact::Settled { session: id.clone() },
+            Fact::Failed { attempt: id, reason: "async_payment_failed".into(), at: created },
+        ],
+        "payment_intent.succeeded" => vec![Fact::Paid { at: created, payment_intent: Some(id) }],
+        "payment_intent.payment_failed" => {
+            let error = &object["last_payment_error"];
+            let reason = error["decline_code"]
+                .as_str()
+                .or_else(|| error["code"].as_str())
+                .unwrap_or("payment_failed")
+                .to_owned();
+            let attempt = error["charge"]
+                .as_str()
+                .or_else(|| object["latest_charge"].as_str())
+                .map_or_else(|| format!("{id}@{created}"), str::to_owned);
+            vec![Fact::Failed { attempt, reason, at: created }]
+        }
+        "charge.refunded" => {
+            vec![Fact::Refunded { amount_refunded: object["amount_refunded"].as_i64().unwrap_or(0) }]
+        }
+        "charge.dispute.created" => vec![Fact::Disputed],
+        _ => Vec::new(),
+    }
+}
+
+/// What the facts say about a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Derived {
+    pub status: PaymentStatus,
+    /// The reason code of the latest failed attempt.
+    pub failure_reason: Option<String>,
+    pub failed_attempts: i64,
+    pub paid_at: Option<i64>,
+    pub payment_intent: Option<String>,
+}
+
+pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
+    let mut paid_at: Option<i64> = None;
+    let mut payment_intent = None;
+    let mut processing = BTreeSet::new();
+    let mut settled = BTreeSet::new();
+    let mut failures: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
+    let mut refunded = 0;
+    let mut disputed = false;
+    for fact in facts {
+        match fact {
+            Fact::Paid { at, payment_intent: intent } => {
+                paid_at = Some(paid_at.map_or(*at, |earliest| earliest.min(*at)));
+                if intent.is_some() && payment_intent.is_none() {
+                    payment_intent.clone_from(intent);
+                }
+            }
+            Fact::Processing { session } => {
+                processing.insert(session.as_str());
+            }
+            Fact::Settled { session } => {
+                settled.insert(session.as_str());
+            }
+            Fact::Failed { attempt, reason, at } => {
+                failures.insert(attempt.as_str(), (*at, reason.as_str()));
+            }
+            Fact::Refunded { amount_refunded } => refunded = refunded.max(*amount_refunded),
+            Fact::Disputed => disputed = true,
+        }
+    }
+    let settling = processing.difference(&settled).next().is_some();
+    let status = if disputed {
+        PaymentStatus::Disputed
+    } else if refunded >= amount_minor && refunded > 0 {
+        PaymentStatus::Refunded
+    } else if refunded > 0 {
+        PaymentStatus::PartiallyRefunded
+    } else if paid_at.is_some() {
+        PaymentStatus::Paid
+    } else if settling {
+        PaymentStatus::Processing
+    } else if !failures.is_empty() {
+        PaymentStatus::Failed
+    } else {
+        PaymentStatus::Open
+    };
+    // The latest failure by time, then by attempt id, so ties resolve the same way every time.
+    let failure_reason = failures
+        .iter()
+        .max_by(|(a_id, (a_at, _)), (b_id, (b_at, _))| a_at.cmp(b_at).then(a_id.cmp(b_id)))
+        .map(|(_, (_, reason))| (*reason).to_owned());
+    Derived { status, failure_reason, failed_attempts: failures.len() as i64, paid_at, payment_intent }
+}
+
+/// Where the payment goes given what Stripe's events say. Only money moving overrides a local
+/// cancel: a payer who paid an old session before it expired has paid.
+pub fn next_status(current: PaymentStatus, derived: PaymentStatus) -> PaymentStatus {
+    match current {
+        PaymentStatus::Canceled | PaymentStatus::Expired
+            if matches!(derived, PaymentStatus::Open | PaymentStatus::Failed) =>
+        {
+            current
+        }
+        _ => derived,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    /// The events of one payment's life, in the order Stripe would send them.
+    fn scenario(kind: u8) -> Vec<(&'static str, Value, i64)> {
+        let declined = |charge: &str, at| {
+            (
+                "payment_intent.payment_failed",
+                json!({ "id": "pi_1", "latest_charge": charge, "last_payment_error": { "charge": charge, "code": "card_declined", "decline_code": "insufficient_funds" } }),
+                at,
+            )
+        };
+        let paid_session = (
+            "checkout.session.completed",
+            json!({ "id": "cs_1", "payment_status": "paid", "payment_intent": "pi_1" }),
+            30,
+        );
+        let succeeded = ("payment_intent.succeeded", json!({ "id": "pi_1" }), 30);
+        match kind % 5 {
+            0 => vec![declined("ch_1", 10), declined("ch_2", 20), succeeded, paid_session],
+            1 => vec![
+                (
+                    "checkout.session.completed",
+                    json!({ "id": "cs_1", "payment_status": "unpaid", "payment_intent": "pi_1" }),
+                    10,
+                ),
+                ("checkout.session.async_payment_succeeded", json!({ "id": "cs_1", "payment_intent": "pi_1" }), 40),
+                succeeded,
+            ],
+            2 => vec![
+                ("checkout.session.completed", json!({ "id": "cs_1", "payment_status": "unpaid" }), 10),
+                ("checkout.session.async_payment_failed", json!({ "id": "cs_1" }), 40),
+            ],
+            3 => vec![
+                succeeded,
+                paid_session,
+                ("charge.refunded", json!({ "id": "ch_3", "amount_refunded": 500 }), 50),
+                ("charge.refunded", json!({ "id": "ch_3", "amount_refunded": 12500 }), 60),
+            ],
+            _ => vec![declined("ch_1", 10), succeeded, ("charge.dispute.created", json!({ "id": "dp_1" }), 70)],
+        }
+    }
+
+    fn run(events: &[(&str, Value, i64)]) -> Derived {
+        let facts: Vec<Fact> = events.iter().flat_map(|(t, o, at)| facts_of(t, o, *at)).collect();
+        derive(12_500, &facts)
+    }
+
+    /// A scenario, and a random multiset of its events (each at least once) in random order.
+    fn deliveries() -> impl Strategy<Value = (u8, Vec<(&'static str, Value, i64)>)> {
+        (0u8..5, proptest::collection::vec(any::<prop::sample::Index>(), 0..10)).prop_flat_map(|(kind, extra)| {
+            let events = scenario(kind);
+            let mut delivered = events.clone();
+            delivered.extend(extra.iter().map(|i| events[i.index(events.len())].clone()));
+            (Just(kind), Just(delivered).prop_shuffle())
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_interleaving_duplication_or_reordering_ends_where_in_order_delivery_ends((kind, delivered) in deliveries()) {
+            prop_assert_eq!(run(&delivered), run(&scenario(kind)));
+        }
+    }
+
+    #[test]
+    fn each_scenario_ends_in_the_state_its_story_says() {
+        assert_eq!(run(&scenario(0)).status, PaymentStatus::Paid);
+        assert_eq!(run(&scenario(0)).failed_attempts, 2);
+        assert_eq!(run(&scenario(1)).status, PaymentStatus::Paid);
+        let failed = run(&scenario(2));
+        assert_eq!(
+            (failed.status, failed.failure_reason.as_deref()),
+            (PaymentStatus::Failed, Some("async_payment_failed"))
+        );
+        assert_eq!(run(&scenario(3)).status, PaymentStatus::Refunded);
+        assert_eq!(run(&scenario(4)).status, PaymentStatus::Disputed);
+    }
+
+    #[test]
+    fn a_delayed_payment_is_processing_until_it_settles() {
+        let completed =
+            facts_of("checkout.session.completed", &json!({ "id": "cs_1", "payment_status": "unpaid" }), 10);
+        assert_eq!(derive(100, &completed).status, PaymentStatus::Processing);
+    }
+
+    #[test]
+    fn a_late_expiry_or_failure_never_undoes_paid() {
+        let mut facts = facts_of("payment_intent.succeeded", &json!({ "id": "pi_1" }), 10);
+        facts.extend(facts_of("checkout.session.expired", &json!({ "id": "cs_1" }), 20));
+        facts.extend(facts_of(
+            "payment_intent.payment_failed",
+            &json!({ "id": "pi_1", "latest_charge": "ch_0", "last_payment_error": { "code": "card_declined" } }),
+            5,
+        ));
+        assert_eq!(derive(100, &facts).status, PaymentStatus::Paid);
+    }
+
+    #[test]
+    fn a_partial_refund_is_partially_refunded() {
+        let mut facts = facts_of("payment_intent.succeeded", &json!({ "id": "pi_1" }), 10);
+        facts.extend(facts_of("charge.refunded", &json!({ "amount_refunded": 40 }), 20));
+        assert_eq!(derive(100, &facts).status, PaymentStatus::PartiallyRefunded);
+    }
+
+    #[test]
+    fn a_cancel_holds_against_failures_but_not_against_money() {
+        assert_eq!(next_status(PaymentStatus::Canceled, PaymentStatus::Failed), PaymentStatus::Canceled);
+        assert_eq!(next_status(PaymentStatus::Canceled, PaymentStatus::Paid), PaymentStatus::Paid);
+        assert_eq!(next_status(PaymentStatus::Open, PaymentStatus::Processing), PaymentStatus::Processing);
+    }
+}
