@@ -328,3 +328,91 @@ async fn reconciliation_recovers_a_webhook_stripe_never_delivered() {
     assert!(String::from_utf8_lossy(&output.stdout).starts_with(|c: char| c.is_ascii_digit() && c != '0'));
     app.eventually(&status_of(&id), "paid").await;
 }
+
+#[tokio::test]
+async fn refunds_and_disputes_move_a_paid_payment_forward() {
+    let app = TestApp::spawn().await;
+    let (id, _) = new_payment(&app).await;
+    let paid = event(
+        "evt_p",
+        "payment_intent.succeeded",
+        json!({ "id": "pi_r", "object": "payment_intent", "metadata": { "remit_payment_id": id } }),
+    );
+    app.post_webhook(&paid, WEBHOOK_SECRET).await;
+    app.eventually(&status_of(&id), "paid").await;
+    // Charges carry no Remit metadata: they are matched through their payment intent.
+    let partial = event(
+        "evt_r1",
+        "charge.refunded",
+        json!({ "id": "ch_r", "object": "charge", "payment_intent": "pi_r", "amount": 12500, "amount_refunded": 2500 }),
+    );
+    app.post_webhook(&partial, WEBHOOK_SECRET).await;
+    app.eventually(&status_of(&id), "partially_refunded").await;
+    let dispute = event(
+        "evt_d",
+        "charge.dispute.created",
+        json!({ "id": "dp_1", "object": "dispute", "charge": "ch_r", "payment_intent": "pi_r" }),
+    );
+    app.post_webhook(&dispute, WEBHOOK_SECRET).await;
+    app.eventually(&status_of(&id), "disputed").await;
+}
+
+#[tokio::test]
+async fn an_oversized_webhook_body_is_refused() {
+    let app = TestApp::spawn().await;
+    let body = event("evt_big", "customer.created", json!({ "id": "cus_1", "padding": "x".repeat(600 * 1024) }));
+    assert_eq!(app.post_webhook(&body, WEBHOOK_SECRET).await.status(), 413);
+    assert_eq!(app.count("SELECT COUNT(*) FROM stripe_events").await, 0);
+}
+
+#[tokio::test]
+async fn a_job_that_fails_for_good_becomes_a_dead_letter_and_replays_once_fixed() {
+    let app = TestApp::spawn().await;
+    let (id, _) = new_payment(&app).await;
+    let header =
+        server::payments::EventHeader { id: "evt_broken".into(), event_type: "payment_intent.succeeded".into() };
+    let payments_db = &app.db;
+    // An event stored with a body that cannot be read: applying it fails permanently.
+    sqlx::query("INSERT INTO stripe_events (id, event_type, payload, received_at) VALUES ($1, $2, '{not json', 0)")
+        .bind(&header.id)
+        .bind(&header.event_type)
+        .execute(&payments_db.pool)
+        .await
+        .unwrap();
+    server::outbox::enqueue(
+        &mut *payments_db.pool.acquire().await.unwrap(),
+        &server::outbox::Job::ApplyStripeEvent { event_id: header.id.clone() },
+    )
+    .await
+    .unwrap();
+    app.eventually("SELECT status FROM outbox WHERE dedupe_key = 'apply_stripe_event:evt_broken'", "dead").await;
+
+    let remit = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_remit"))
+            .args(args)
+            .env_clear()
+            .env("DATABASE_URL", &app.database_url)
+            .env("REMIT_MAIL_DIR", app.mail_dir.display().to_string())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let dead = remit(&["outbox", "list", "--dead"]);
+    assert!(dead.contains("apply_stripe_event") && dead.contains("unreadable"), "{dead}");
+
+    // The operator repairs what was wrong, then replays.
+    let good = event(
+        "evt_broken",
+        "payment_intent.succeeded",
+        json!({ "id": "pi_b", "object": "payment_intent", "metadata": { "remit_payment_id": id } }),
+    );
+    sqlx::query("UPDATE stripe_events SET payload = $1 WHERE id = 'evt_broken'")
+        .bind(&good)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(remit(&["outbox", "replay", "--all-dead"]).starts_with("1 job"));
+    app.eventually(&status_of(&id), "paid").await;
+    assert_eq!(remit(&["outbox", "list", "--dead"]), "");
+}
