@@ -380,7 +380,7 @@ async fn a_job_that_fails_for_good_becomes_a_dead_letter_and_replays_once_fixed(
         .await
         .unwrap();
     server::outbox::enqueue(
-        &mut *payments_db.pool.acquire().await.unwrap(),
+        &mut payments_db.pool.acquire().await.unwrap(),
         &server::outbox::Job::ApplyStripeEvent { event_id: header.id.clone() },
     )
     .await
