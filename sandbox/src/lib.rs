@@ -4,13 +4,14 @@
 //! first run without credentials use them. Each stand-in answers an unknown address the way its
 //! real counterpart does.
 
-mod salesforce;
+pub mod salesforce;
 pub mod stripe;
 
 use std::net::SocketAddr;
 
 use tokio::{net::TcpListener, task::JoinHandle};
 
+pub use salesforce::{Fault, Salesforce, SalesforceCredentials};
 pub use stripe::{SANDBOX_SECRET_KEY as STRIPE_SECRET_KEY, Stripe, WebhookTarget};
 
 /// Both stand-ins, serving on loopback until dropped.
@@ -19,6 +20,8 @@ pub struct Sandbox {
     pub salesforce_url: String,
     /// The Stripe stand-in's state, for tests that inspect or steer it.
     pub stripe: Stripe,
+    /// The Salesforce stand-in's org, likewise.
+    pub salesforce: Salesforce,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -28,12 +31,14 @@ pub struct SandboxOptions {
     pub salesforce_addr: SocketAddr,
     /// Where the Stripe stand-in delivers webhooks, if anywhere.
     pub webhook: Option<WebhookTarget>,
+    /// The connected app the Salesforce stand-in accepts.
+    pub salesforce: SalesforceCredentials,
 }
 
 impl Default for SandboxOptions {
     fn default() -> Self {
         let loopback: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
-        Self { stripe_addr: loopback, salesforce_addr: loopback, webhook: None }
+        Self { stripe_addr: loopback, salesforce_addr: loopback, webhook: None, salesforce: SalesforceCredentials::default() }
     }
 }
 
@@ -51,8 +56,9 @@ impl Sandbox {
 
         let salesforce_listener = TcpListener::bind(options.salesforce_addr).await?;
         let salesforce_url = format!("http://{}", salesforce_listener.local_addr()?);
-        let salesforce_task = serve(salesforce_listener, salesforce::router());
-        Ok(Self { stripe_url, salesforce_url, stripe, tasks: vec![stripe_task, salesforce_task] })
+        let salesforce = Salesforce::new(salesforce_url.clone(), options.salesforce);
+        let salesforce_task = serve(salesforce_listener, salesforce.router());
+        Ok(Self { stripe_url, salesforce_url, stripe, salesforce, tasks: vec![stripe_task, salesforce_task] })
     }
 }
 

@@ -24,6 +24,7 @@ async fn main() -> anyhow::Result<()> {
         stripe_addr: address("REMIT_SANDBOX_STRIPE_ADDR", "127.0.0.1:12111")?,
         salesforce_addr: address("REMIT_SANDBOX_SALESFORCE_ADDR", "127.0.0.1:12112")?,
         webhook,
+        ..SandboxOptions::default()
     };
     let sandbox = Sandbox::spawn_with(options).await?;
     tracing::info!(stripe = %sandbox.stripe_url, salesforce = %sandbox.salesforce_url, "sandbox stand-ins listening");

@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod mail;
 pub mod outbox;
 pub mod payments;
+pub mod salesforce;
 pub mod startup;
 pub mod stripe;
 pub mod telemetry;

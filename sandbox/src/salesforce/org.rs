@@ -1,0 +1,302 @@
+//! The stand-in org's data and the rules Salesforce applies to writes.
+
+use std::collections::{BTreeMap, HashSet};
+
+use rand::{Rng, distr::Alphanumeric};
+use serde_json::{Map, Value, json};
+
+use super::schema::{self, Object, Record, new_id, normalize_id};
+
+/// An error as the REST API returns it: a status and `[{"errorCode", "message", "fields"}]`.
+#[derive(Debug, Clone)]
+pub struct SfError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub fields: Vec<String>,
+}
+
+impl SfError {
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Self { status, code: code.into(), message: message.into(), fields: Vec::new() }
+    }
+
+    pub fn body(&self) -> Value {
+        let mut error = json!({ "errorCode": self.code, "message": self.message });
+        if !self.fields.is_empty() {
+            error["fields"] = json!(self.fields);
+        }
+        json!([error])
+    }
+}
+
+/// A failure to inject into the next API calls.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub status: u16,
+    pub error_code: String,
+    pub message: String,
+}
+
+pub struct Org {
+    schema: Vec<Object>,
+    data: BTreeMap<String, BTreeMap<String, Record>>,
+    pub tokens: HashSet<String>,
+    pub faults: Vec<(Fault, u32)>,
+    pub api_usage: u64,
+    pub daily_limit: u64,
+}
+
+/// The records every stand-in org starts with: an integration user, the standard stages, and the
+/// sample Account and Opportunity of the first-run example.
+const SAMPLE_ACCOUNT: &str = "0015g00000XyZaBAAV";
+const SAMPLE_OPPORTUNITY: &str = "0065g00000AbCdEAAV";
+pub const INTEGRATION_USER: &str = "0055g00000IntUsAAC";
+
+impl Org {
+    pub fn seeded() -> Self {
+        let mut org = Self {
+            schema: schema::objects(),
+            data: BTreeMap::new(),
+            tokens: HashSet::new(),
+            faults: Vec::new(),
+            api_usage: 0,
+            daily_limit: 100_000,
+        };
+        org.put("User", INTEGRATION_USER, json!({ "Name": "Integration User", "Username": "integration@remit.sandbox" }));
+        for (i, (name, won, closed)) in
+            [("Prospecting", false, false), ("Negotiation", false, false), ("Closed Won", true, true), ("Closed Lost", false, true)]
+                .into_iter()
+                .enumerate()
+        {
+            let id = new_id("01J");
+            org.put("OpportunityStage", &id, json!({ "ApiName": name, "MasterLabel": name, "IsWon": won, "IsClosed": closed, "IsActive": true, "SortOrder": i + 1 }));
+        }
+        org.put("Account", SAMPLE_ACCOUNT, json!({ "Name": "Sample Account", "OwnerId": INTEGRATION_USER }));
+        org.put(
+            "Opportunity",
+            SAMPLE_OPPORTUNITY,
+            json!({ "Name": "Sample Opportunity — Annual membership", "AccountId": SAMPLE_ACCOUNT, "OwnerId": INTEGRATION_USER, "StageName": "Prospecting", "CloseDate": "2026-12-31", "Amount": 125.0 }),
+        );
+        org
+    }
+
+    fn put(&mut self, object: &str, id: &str, fields: Value) {
+        let mut record: Record = fields.as_object().cloned().unwrap_or_default().into_iter().collect();
+        record.insert("Id".into(), json!(id));
+        self.data.entry(object.into()).or_default().insert(id.into(), record);
+    }
+
+    pub fn new_token(&mut self) -> String {
+        let tail: String = rand::rng().sample_iter(Alphanumeric).take(96).map(char::from).collect();
+        let token = format!("00D5g000000SbxE!{tail}");
+        self.tokens.insert(token.clone());
+        token
+    }
+
+    pub fn rename_won_stage(&mut self, api_name: &str) {
+        if let Some(stages) = self.data.get_mut("OpportunityStage") {
+            for stage in stages.values_mut() {
+                if stage.get("IsWon") == Some(&json!(true)) {
+                    stage.insert("ApiName".into(), json!(api_name));
+                    stage.insert("MasterLabel".into(), json!(api_name));
+                }
+            }
+        }
+    }
+
+    fn object(&self, name: &str) -> Result<&Object, SfError> {
+        self.schema.iter().find(|o| o.name == name).ok_or_else(|| {
+            SfError::new(404, "NOT_FOUND", format!("The requested resource does not exist: sObject type '{name}' is not supported."))
+        })
+    }
+
+    /// A record as the API shows it: `attributes` first.
+    fn present(&self, object: &str, record: &Record, fields: Option<&[String]>) -> Value {
+        let mut out = Map::new();
+        let id = record.get("Id").and_then(Value::as_str).unwrap_or_default();
+        out.insert("attributes".into(), json!({ "type": object, "url": format!("/services/data/v64.0/sobjects/{object}/{id}") }));
+        match fields {
+            Some(fields) => {
+                for field in fields {
+                    out.insert(field.clone(), record.get(field).cloned().unwrap_or(Value::Null));
+                }
+            }
+            None => {
+                for (key, value) in record {
+                    out.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        Value::Object(out)
+    }
+
+    pub fn records(&self, object: &str) -> Vec<Value> {
+        self.data.get(object).map(|r| r.values().map(|rec| self.present(object, rec, None)).collect()).unwrap_or_default()
+    }
+
+    pub fn insert(&mut self, object: &str, fields: Value) -> String {
+        let prefix = self.object(object).map(|o| o.key_prefix).unwrap_or("a00");
+        let id = new_id(prefix);
+        self.put(object, &id, fields);
+        id
+    }
+
+    /// Checks a write's fields the way Salesforce does: known columns, restricted picklists,
+    /// well-formed ids in reference fields.
+    fn check(&self, object: &str, body: &Value) -> Result<Record, SfError> {
+        let schema = self.object(object)?;
+        let Some(fields) = body.as_object() else {
+            return Err(SfError::new(400, "JSON_PARSER_ERROR", "The request body must be a JSON object"));
+        };
+        let mut record = Record::new();
+        for (name, value) in fields {
+            if name == "attributes" {
+                continue;
+            }
+            let Some(field) = schema.fields.iter().find(|f| f.name == name) else {
+                return Err(SfError::new(400, "INVALID_FIELD", format!("No such column '{name}' on sobject of type {object}")));
+            };
+            if let Some(values) = field.picklist {
+                let ok = value.as_str().is_some_and(|v| values.contains(&v));
+                if !ok {
+                    let shown = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+                    return Err(SfError {
+                        fields: vec![name.clone()],
+                        ..SfError::new(400, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", format!("{}: bad value for restricted picklist field: {shown}", field.label))
+                    });
+                }
+            }
+            let is_reference = name.ends_with("Id") && name != "Id" || name == "Opportunity__c";
+            if is_reference && !value.is_null() {
+                let id = value.as_str().and_then(normalize_id).ok_or_else(|| SfError {
+                    fields: vec![name.clone()],
+                    ..SfError::new(400, "MALFORMED_ID", format!("{}: id value of incorrect type: {}", field.label, value.as_str().unwrap_or("")))
+                })?;
+                record.insert(name.clone(), json!(id));
+                continue;
+            }
+            record.insert(name.clone(), value.clone());
+        }
+        Ok(record)
+    }
+
+    pub fn create(&mut self, object: &str, body: &Value) -> Result<Value, SfError> {
+        let record = self.check(object, body)?;
+        let prefix = self.object(object)?.key_prefix;
+        let id = new_id(prefix);
+        let mut record = record;
+        record.insert("Id".into(), json!(id));
+        self.data.entry(object.into()).or_default().insert(id.clone(), record);
+        Ok(json!({ "id": id, "success": true, "errors": [] }))
+    }
+
+    pub fn update(&mut self, object: &str, id: &str, body: &Value) -> Result<(), SfError> {
+        let changes = self.check(object, body)?;
+        let id = normalize_id(id).ok_or_else(|| SfError::new(400, "MALFORMED_ID", format!("{object} ID: id value of incorrect type: {id}")))?;
+        let record = self
+            .data
+            .get_mut(object)
+            .and_then(|r| r.get_mut(&id))
+            .ok_or_else(|| SfError::new(404, "NOT_FOUND", "The requested resource does not exist"))?;
+        record.extend(changes);
+        Ok(())
+    }
+
+    pub fn retrieve(&self, object: &str, id: &str, fields: Option<&[String]>) -> Result<Value, SfError> {
+        self.object(object)?;
+        let id = normalize_id(id).unwrap_or_default();
+        let record = self
+            .data
+            .get(object)
+            .and_then(|r| r.get(&id))
+            .ok_or_else(|| SfError::new(404, "NOT_FOUND", "The requested resource does not exist"))?;
+        Ok(self.present(object, record, fields))
+    }
+
+    /// Upsert by external id: 201 and `created: true` for a new record, 200 for an update, 300 when
+    /// several records carry the value.
+    pub fn upsert(&mut self, object: &str, field: &str, value: &str, body: &Value) -> Result<(u16, Value), SfError> {
+        let schema = self.object(object)?;
+        if !schema.fields.iter().any(|f| f.name == field && f.external_id) {
+            return Err(SfError::new(400, "NOT_FOUND", format!("Provided external ID field does not exist or is not accessible: {field}")));
+        }
+        let mut changes = self.check(object, body)?;
+        let matching: Vec<String> = self
+            .data
+            .get(object)
+            .map(|records| {
+                records.values().filter(|r| r.get(field).and_then(Value::as_str) == Some(value)).filter_map(|r| r["Id"].as_str().map(str::to_owned)).collect()
+            })
+            .unwrap_or_default();
+        match matching.as_slice() {
+            [] => {
+                changes.insert(field.into(), json!(value));
+                let id = new_id(schema.key_prefix);
+                changes.insert("Id".into(), json!(id));
+                self.data.entry(object.into()).or_default().insert(id.clone(), changes);
+                Ok((201, json!({ "id": id, "success": true, "errors": [], "created": true })))
+            }
+            [id] => {
+                let id = id.clone();
+                if let Some(record) = self.data.get_mut(object).and_then(|r| r.get_mut(&id)) {
+                    record.extend(changes);
+                }
+                Ok((200, json!({ "id": id, "success": true, "errors": [], "created": false })))
+            }
+            many => Err(SfError::new(300, "MULTIPLE_CHOICES", format!("{} records match {field} = {value}", many.len()))),
+        }
+    }
+
+    pub fn query(&self, soql: &str) -> Result<Value, SfError> {
+        let query = super::soql::parse(soql).map_err(|e| SfError::new(400, "MALFORMED_QUERY", e))?;
+        let schema = self.object(&query.object).map_err(|_| {
+            SfError::new(400, "INVALID_TYPE", format!("sObject type '{}' is not supported.", query.object))
+        })?;
+        for field in query.fields.iter().chain(query.conditions.iter().map(|(f, _)| f)) {
+            if field != "Id" && !schema.fields.iter().any(|f| &f.name == field) {
+                return Err(SfError::new(400, "INVALID_FIELD", format!("No such column '{field}' on entity '{}'.", query.object)));
+            }
+        }
+        let mut rows: Vec<&Record> = self
+            .data
+            .get(&query.object)
+            .map(|records| {
+                records
+                    .values()
+                    .filter(|r| query.conditions.iter().all(|(f, v)| r.get(f).unwrap_or(&Value::Null) == v || numeric_equal(r.get(f), v)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some((field, ascending)) = &query.order_by {
+            rows.sort_by(|a, b| {
+                let ordering = compare(a.get(field), b.get(field));
+                if *ascending { ordering } else { ordering.reverse() }
+            });
+        }
+        if let Some(limit) = query.limit {
+            rows.truncate(limit);
+        }
+        let records: Vec<Value> = rows.iter().map(|r| self.present(&query.object, r, Some(&query.fields))).collect();
+        Ok(json!({ "totalSize": records.len(), "done": true, "records": records }))
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, BTreeMap<String, Record>> {
+        self.data.clone()
+    }
+
+    pub fn restore(&mut self, data: BTreeMap<String, BTreeMap<String, Record>>) {
+        self.data = data;
+    }
+}
+
+fn numeric_equal(a: Option<&Value>, b: &Value) -> bool {
+    matches!((a.and_then(Value::as_f64), b.as_f64()), (Some(x), Some(y)) if x == y)
+}
+
+fn compare(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
+    match (a.and_then(Value::as_f64), b.and_then(Value::as_f64)) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        _ => a.map(Value::to_string).cmp(&b.map(Value::to_string)),
+    }
+}
