@@ -38,7 +38,12 @@ pub struct SandboxOptions {
 impl Default for SandboxOptions {
     fn default() -> Self {
         let loopback: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
-        Self { stripe_addr: loopback, salesforce_addr: loopback, webhook: None, salesforce: SalesforceCredentials::default() }
+        Self {
+            stripe_addr: loopback,
+            salesforce_addr: loopback,
+            webhook: None,
+            salesforce: SalesforceCredentials::default(),
+        }
     }
 }
 

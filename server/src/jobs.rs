@@ -4,18 +4,19 @@ use crate::{
     mail::{self, MailError, Mailer},
     outbox::{Job, JobError, JobHandler},
     payments::{ApplyError, Payments},
+    sync::{SalesforceSync, SyncError},
 };
 
 pub struct Jobs {
     pub payments: Payments,
     pub mailer: Mailer,
+    pub sync: SalesforceSync,
 }
 
 #[async_trait::async_trait]
 impl JobHandler for Jobs {
-    /// `sync_payment` jobs wait, durably, for the Salesforce sync to run them.
     fn kinds(&self) -> &'static [&'static str] {
-        &["email_payment_link", "apply_stripe_event"]
+        &["email_payment_link", "apply_stripe_event", "sync_payment"]
     }
 
     async fn run(&self, job: &Job) -> Result<(), JobError> {
@@ -28,7 +29,10 @@ impl JobHandler for Jobs {
                     other => JobError::Permanent(other.to_string()),
                 })
             }
-            Job::SyncPayment { .. } => Err(JobError::Permanent(format!("no handler runs {} jobs yet", job.kind()))),
+            Job::SyncPayment { payment_id } => self.sync.sync_payment(payment_id).await.map_err(|error| match error {
+                SyncError::Retryable(e) => JobError::Retryable(e),
+                SyncError::Permanent(e) => JobError::Permanent(e),
+            }),
         }
     }
 }

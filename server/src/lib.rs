@@ -12,6 +12,7 @@ pub mod payments;
 pub mod salesforce;
 pub mod startup;
 pub mod stripe;
+pub mod sync;
 pub mod telemetry;
 
 pub use startup::Application;

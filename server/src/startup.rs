@@ -9,8 +9,17 @@ use secrecy::SecretString;
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
-    api_keys, config::Config, db::Db, http, jobs::Jobs, mail::Mailer, outbox::Worker, payments::Payments,
+    api_keys,
+    config::{Config, SalesforceAuth, SalesforceConfig},
+    db::Db,
+    http,
+    jobs::Jobs,
+    mail::Mailer,
+    outbox::Worker,
+    payments::Payments,
+    salesforce::SalesforceClient,
     stripe::StripeClient,
+    sync::SalesforceSync,
 };
 
 /// Outbox workers per process; each runs one job at a time.
@@ -76,7 +85,14 @@ impl Services {
         let payments =
             Payments { db: db.clone(), stripe, public_url: config.public_url.clone(), brands: config.brands.clone() };
         let mailer = Mailer::from_config(&config.mail)?;
-        let jobs = Arc::new(Jobs { payments: payments.clone(), mailer });
+        let salesforce = match (&config.salesforce, &sandbox) {
+            (Some(salesforce), _) => salesforce.clone(),
+            (None, Some(sandbox)) => sandbox_salesforce(sandbox)?,
+            (None, None) => anyhow::bail!("live mode without Salesforce settings"),
+        };
+        let client = SalesforceClient::new(salesforce, Duration::from_secs(30));
+        let sync = SalesforceSync::new(payments.clone(), client, config.mapping.clone());
+        let jobs = Arc::new(Jobs { payments: payments.clone(), mailer, sync });
         let workers = (0..WORKERS).map(|_| Worker::new(db.clone(), jobs.clone())).collect();
         Ok(Self { db, payments, workers, webhook_secrets, sandbox })
     }
@@ -152,6 +168,17 @@ async fn reconcile_periodically(payments: Payments, mut stop: watch::Receiver<bo
             Err(error) => tracing::warn!(%error, "reconciliation with Stripe failed; will try again"),
         }
     }
+}
+
+/// The Salesforce stand-in's connected app, reached with the client credentials flow.
+fn sandbox_salesforce(sandbox: &sandbox::Sandbox) -> anyhow::Result<SalesforceConfig> {
+    let credentials = sandbox::SalesforceCredentials::default();
+    Ok(SalesforceConfig {
+        login_url: sandbox.salesforce_url.parse()?,
+        client_id: credentials.client_id,
+        auth: SalesforceAuth::ClientCredentials { client_secret: SecretString::from(credentials.client_secret) },
+        api_version: "64.0".into(),
+    })
 }
 
 /// On the first sandbox run, creates an API key and prints a `curl` that makes a payment link for

@@ -103,7 +103,10 @@ impl Salesforce {
             .route("/services/data/{version}/{*rest}", any(rest::handle))
             .route("/_sandbox/records", get(dump))
             .fallback(|| async {
-                (StatusCode::NOT_FOUND, Json(json!([{ "errorCode": "NOT_FOUND", "message": "The requested resource does not exist" }])))
+                (
+                    StatusCode::NOT_FOUND,
+                    Json(json!([{ "errorCode": "NOT_FOUND", "message": "The requested resource does not exist" }])),
+                )
             })
             .with_state(self.clone())
     }

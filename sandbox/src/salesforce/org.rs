@@ -63,11 +63,19 @@ impl Org {
             api_usage: 0,
             daily_limit: 100_000,
         };
-        org.put("User", INTEGRATION_USER, json!({ "Name": "Integration User", "Username": "integration@remit.sandbox" }));
-        for (i, (name, won, closed)) in
-            [("Prospecting", false, false), ("Negotiation", false, false), ("Closed Won", true, true), ("Closed Lost", false, true)]
-                .into_iter()
-                .enumerate()
+        org.put(
+            "User",
+            INTEGRATION_USER,
+            json!({ "Name": "Integration User", "Username": "integration@remit.sandbox" }),
+        );
+        for (i, (name, won, closed)) in [
+            ("Prospecting", false, false),
+            ("Negotiation", false, false),
+            ("Closed Won", true, true),
+            ("Closed Lost", false, true),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let id = new_id("01J");
             org.put("OpportunityStage", &id, json!({ "ApiName": name, "MasterLabel": name, "IsWon": won, "IsClosed": closed, "IsActive": true, "SortOrder": i + 1 }));
@@ -107,7 +115,11 @@ impl Org {
 
     fn object(&self, name: &str) -> Result<&Object, SfError> {
         self.schema.iter().find(|o| o.name == name).ok_or_else(|| {
-            SfError::new(404, "NOT_FOUND", format!("The requested resource does not exist: sObject type '{name}' is not supported."))
+            SfError::new(
+                404,
+                "NOT_FOUND",
+                format!("The requested resource does not exist: sObject type '{name}' is not supported."),
+            )
         })
     }
 
@@ -115,7 +127,10 @@ impl Org {
     fn present(&self, object: &str, record: &Record, fields: Option<&[String]>) -> Value {
         let mut out = Map::new();
         let id = record.get("Id").and_then(Value::as_str).unwrap_or_default();
-        out.insert("attributes".into(), json!({ "type": object, "url": format!("/services/data/v64.0/sobjects/{object}/{id}") }));
+        out.insert(
+            "attributes".into(),
+            json!({ "type": object, "url": format!("/services/data/v64.0/sobjects/{object}/{id}") }),
+        );
         match fields {
             Some(fields) => {
                 for field in fields {
@@ -132,7 +147,10 @@ impl Org {
     }
 
     pub fn records(&self, object: &str) -> Vec<Value> {
-        self.data.get(object).map(|r| r.values().map(|rec| self.present(object, rec, None)).collect()).unwrap_or_default()
+        self.data
+            .get(object)
+            .map(|r| r.values().map(|rec| self.present(object, rec, None)).collect())
+            .unwrap_or_default()
     }
 
     pub fn insert(&mut self, object: &str, fields: Value) -> String {
@@ -155,7 +173,11 @@ impl Org {
                 continue;
             }
             let Some(field) = schema.fields.iter().find(|f| f.name == name) else {
-                return Err(SfError::new(400, "INVALID_FIELD", format!("No such column '{name}' on sobject of type {object}")));
+                return Err(SfError::new(
+                    400,
+                    "INVALID_FIELD",
+                    format!("No such column '{name}' on sobject of type {object}"),
+                ));
             };
             if let Some(values) = field.picklist {
                 let ok = value.as_str().is_some_and(|v| values.contains(&v));
@@ -163,7 +185,11 @@ impl Org {
                     let shown = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
                     return Err(SfError {
                         fields: vec![name.clone()],
-                        ..SfError::new(400, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", format!("{}: bad value for restricted picklist field: {shown}", field.label))
+                        ..SfError::new(
+                            400,
+                            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                            format!("{}: bad value for restricted picklist field: {shown}", field.label),
+                        )
                     });
                 }
             }
@@ -171,7 +197,11 @@ impl Org {
             if is_reference && !value.is_null() {
                 let id = value.as_str().and_then(normalize_id).ok_or_else(|| SfError {
                     fields: vec![name.clone()],
-                    ..SfError::new(400, "MALFORMED_ID", format!("{}: id value of incorrect type: {}", field.label, value.as_str().unwrap_or("")))
+                    ..SfError::new(
+                        400,
+                        "MALFORMED_ID",
+                        format!("{}: id value of incorrect type: {}", field.label, value.as_str().unwrap_or("")),
+                    )
                 })?;
                 record.insert(name.clone(), json!(id));
                 continue;
@@ -193,7 +223,9 @@ impl Org {
 
     pub fn update(&mut self, object: &str, id: &str, body: &Value) -> Result<(), SfError> {
         let changes = self.check(object, body)?;
-        let id = normalize_id(id).ok_or_else(|| SfError::new(400, "MALFORMED_ID", format!("{object} ID: id value of incorrect type: {id}")))?;
+        let id = normalize_id(id).ok_or_else(|| {
+            SfError::new(400, "MALFORMED_ID", format!("{object} ID: id value of incorrect type: {id}"))
+        })?;
         let record = self
             .data
             .get_mut(object)
@@ -219,14 +251,22 @@ impl Org {
     pub fn upsert(&mut self, object: &str, field: &str, value: &str, body: &Value) -> Result<(u16, Value), SfError> {
         let schema = self.object(object)?;
         if !schema.fields.iter().any(|f| f.name == field && f.external_id) {
-            return Err(SfError::new(400, "NOT_FOUND", format!("Provided external ID field does not exist or is not accessible: {field}")));
+            return Err(SfError::new(
+                400,
+                "NOT_FOUND",
+                format!("Provided external ID field does not exist or is not accessible: {field}"),
+            ));
         }
         let mut changes = self.check(object, body)?;
         let matching: Vec<String> = self
             .data
             .get(object)
             .map(|records| {
-                records.values().filter(|r| r.get(field).and_then(Value::as_str) == Some(value)).filter_map(|r| r["Id"].as_str().map(str::to_owned)).collect()
+                records
+                    .values()
+                    .filter(|r| r.get(field).and_then(Value::as_str) == Some(value))
+                    .filter_map(|r| r["Id"].as_str().map(str::to_owned))
+                    .collect()
             })
             .unwrap_or_default();
         match matching.as_slice() {
@@ -244,7 +284,9 @@ impl Org {
                 }
                 Ok((200, json!({ "id": id, "success": true, "errors": [], "created": false })))
             }
-            many => Err(SfError::new(300, "MULTIPLE_CHOICES", format!("{} records match {field} = {value}", many.len()))),
+            many => {
+                Err(SfError::new(300, "MULTIPLE_CHOICES", format!("{} records match {field} = {value}", many.len())))
+            }
         }
     }
 
@@ -254,8 +296,12 @@ impl Org {
             SfError::new(400, "INVALID_TYPE", format!("sObject type '{}' is not supported.", query.object))
         })?;
         for field in query.fields.iter().chain(query.conditions.iter().map(|(f, _)| f)) {
-            if field != "Id" && !schema.fields.iter().any(|f| &f.name == field) {
-                return Err(SfError::new(400, "INVALID_FIELD", format!("No such column '{field}' on entity '{}'.", query.object)));
+            if field != "Id" && !schema.fields.iter().any(|f| f.name == field) {
+                return Err(SfError::new(
+                    400,
+                    "INVALID_FIELD",
+                    format!("No such column '{field}' on entity '{}'.", query.object),
+                ));
             }
         }
         let mut rows: Vec<&Record> = self
@@ -264,7 +310,12 @@ impl Org {
             .map(|records| {
                 records
                     .values()
-                    .filter(|r| query.conditions.iter().all(|(f, v)| r.get(f).unwrap_or(&Value::Null) == v || numeric_equal(r.get(f), v)))
+                    .filter(|r| {
+                        query
+                            .conditions
+                            .iter()
+                            .all(|(f, v)| r.get(f).unwrap_or(&Value::Null) == v || numeric_equal(r.get(f), v))
+                    })
                     .collect()
             })
             .unwrap_or_default();

@@ -23,7 +23,8 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     let mut org = sf.lock();
-    let valid_version = version.strip_prefix('v').and_then(|v| v.strip_suffix(".0")).is_some_and(|m| m.parse::<u32>().is_ok());
+    let valid_version =
+        version.strip_prefix('v').and_then(|v| v.strip_suffix(".0")).is_some_and(|m| m.parse::<u32>().is_ok());
     if !valid_version {
         return error(&org, &SfError::new(404, "NOT_FOUND", "The requested resource does not exist"));
     }
@@ -48,7 +49,9 @@ pub async fn handle(
     } else {
         match serde_json::from_slice(&body) {
             Ok(body) => body,
-            Err(e) => return error(&org, &SfError::new(400, "JSON_PARSER_ERROR", format!("Unexpected character: {e}"))),
+            Err(e) => {
+                return error(&org, &SfError::new(400, "JSON_PARSER_ERROR", format!("Unexpected character: {e}")));
+            }
         }
     };
     let path = uri.path().split_once(&format!("/services/data/{version}/")).map_or("", |(_, rest)| rest);
@@ -80,13 +83,26 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 }
 
 /// One REST call against the org (also each subrequest of a composite request).
-fn execute(org: &mut Org, method: &Method, path: &str, query: &str, body: &Value) -> Result<(u16, Option<Value>), SfError> {
+fn execute(
+    org: &mut Org,
+    method: &Method,
+    path: &str,
+    query: &str,
+    body: &Value,
+) -> Result<(u16, Option<Value>), SfError> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     let not_found = || SfError::new(404, "NOT_FOUND", "The requested resource does not exist");
-    let method_not_allowed = || SfError::new(405, "METHOD_NOT_ALLOWED", format!("HTTP Method '{method}' not allowed. Allowed are GET,PATCH,POST"));
+    let method_not_allowed = || {
+        SfError::new(
+            405,
+            "METHOD_NOT_ALLOWED",
+            format!("HTTP Method '{method}' not allowed. Allowed are GET,PATCH,POST"),
+        )
+    };
     match segments.as_slice() {
         ["query"] if method == Method::GET => {
-            let soql = query_param(query, "q").ok_or_else(|| SfError::new(400, "MALFORMED_QUERY", "A query string is required"))?;
+            let soql = query_param(query, "q")
+                .ok_or_else(|| SfError::new(400, "MALFORMED_QUERY", "A query string is required"))?;
             Ok((200, Some(org.query(&soql)?)))
         }
         ["sobjects", object] if method == Method::POST => Ok((201, Some(org.create(object, body)?))),
@@ -103,7 +119,9 @@ fn execute(org: &mut Org, method: &Method, path: &str, query: &str, body: &Value
             Ok((status, Some(result)))
         }
         ["composite"] if method == Method::POST => Ok((200, Some(composite(org, body)?))),
-        ["composite", "sobjects", object, field] if method == Method::PATCH => Ok((200, Some(collection_upsert(org, object, field, body)?))),
+        ["composite", "sobjects", object, field] if method == Method::PATCH => {
+            Ok((200, Some(collection_upsert(org, object, field, body)?)))
+        }
         _ => Err(not_found()),
     }
 }
@@ -111,7 +129,9 @@ fn execute(org: &mut Org, method: &Method, path: &str, query: &str, body: &Value
 /// `POST /composite`: up to 25 subrequests in order, `@{ref.field}` references resolved, and with
 /// `allOrNone` everything rolled back when one fails.
 fn composite(org: &mut Org, body: &Value) -> Result<Value, SfError> {
-    let requests = body["compositeRequest"].as_array().ok_or_else(|| SfError::new(400, "JSON_PARSER_ERROR", "compositeRequest is required"))?;
+    let requests = body["compositeRequest"]
+        .as_array()
+        .ok_or_else(|| SfError::new(400, "JSON_PARSER_ERROR", "compositeRequest is required"))?;
     if requests.len() > 25 {
         return Err(SfError::new(400, "LIMIT_EXCEEDED", "A composite request may hold at most 25 subrequests"));
     }
@@ -129,7 +149,8 @@ fn composite(org: &mut Org, body: &Value) -> Result<Value, SfError> {
         let sub_body = resolve_value(request.get("body").cloned().unwrap_or(Value::Null), &results);
         let method: Method = request["method"].as_str().unwrap_or("GET").parse().unwrap_or(Method::GET);
         let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-        let path = path.split_once("/services/data/").and_then(|(_, rest)| rest.split_once('/')).map_or("", |(_, rest)| rest);
+        let path =
+            path.split_once("/services/data/").and_then(|(_, rest)| rest.split_once('/')).map_or("", |(_, rest)| rest);
         let outcome = execute(org, &method, path, query, &sub_body);
         match outcome {
             Ok((status, body)) => results.push((reference, status, body.unwrap_or(Value::Null))),
@@ -180,9 +201,14 @@ fn resolve_value(value: Value, results: &[(String, u16, Value)]) -> Value {
 
 /// `PATCH /composite/sobjects/{object}/{externalIdField}`: up to 200 upserts, one result each.
 fn collection_upsert(org: &mut Org, object: &str, field: &str, body: &Value) -> Result<Value, SfError> {
-    let records = body["records"].as_array().ok_or_else(|| SfError::new(400, "JSON_PARSER_ERROR", "records is required"))?;
+    let records =
+        body["records"].as_array().ok_or_else(|| SfError::new(400, "JSON_PARSER_ERROR", "records is required"))?;
     if records.len() > 200 {
-        return Err(SfError::new(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call"));
+        return Err(SfError::new(
+            400,
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 200 records into this call",
+        ));
     }
     let all_or_none = body["allOrNone"].as_bool().unwrap_or(false);
     let before = all_or_none.then(|| org.snapshot());

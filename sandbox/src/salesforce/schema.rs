@@ -35,7 +35,11 @@ pub fn objects() -> Vec<Object> {
         Object {
             name: "Account",
             key_prefix: "001",
-            fields: vec![field("Name", "Account Name"), field("Stripe_Customer_ID__c", "Stripe Customer ID"), field("OwnerId", "Owner ID")],
+            fields: vec![
+                field("Name", "Account Name"),
+                field("Stripe_Customer_ID__c", "Stripe Customer ID"),
+                field("OwnerId", "Owner ID"),
+            ],
         },
         Object {
             name: "Opportunity",
@@ -76,7 +80,11 @@ pub fn objects() -> Vec<Object> {
             fields: vec![
                 field("Subject", "Subject"),
                 picklist("Priority", "Priority", &["High", "Normal", "Low"]),
-                picklist("Status", "Status", &["Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred"]),
+                picklist(
+                    "Status",
+                    "Status",
+                    &["Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred"],
+                ),
                 field("WhatId", "Related To ID"),
                 field("OwnerId", "Assigned To ID"),
                 field("Description", "Comments"),
@@ -95,7 +103,11 @@ pub fn objects() -> Vec<Object> {
                 field("SortOrder", "Sort Order"),
             ],
         },
-        Object { name: "User", key_prefix: "005", fields: vec![field("Name", "Full Name"), field("Username", "Username")] },
+        Object {
+            name: "User",
+            key_prefix: "005",
+            fields: vec![field("Name", "Full Name"), field("Username", "Username")],
+        },
     ]
 }
 
@@ -114,7 +126,8 @@ pub fn checksum(id15: &str) -> String {
     id15.as_bytes()
         .chunks(5)
         .map(|chunk| {
-            let bits = chunk.iter().enumerate().filter(|(_, b)| b.is_ascii_uppercase()).fold(0, |acc, (i, _)| acc | 1 << i);
+            let bits =
+                chunk.iter().enumerate().filter(|(_, b)| b.is_ascii_uppercase()).fold(0, |acc, (i, _)| acc | 1 << i);
             char::from(CHECKSUM_ALPHABET[bits])
         })
         .collect()

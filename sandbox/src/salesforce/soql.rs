@@ -116,7 +116,9 @@ pub fn parse(soql: &str) -> Result<Query, String> {
                 Some(Token::Word(w)) if w.eq_ignore_ascii_case("true") => Value::Bool(true),
                 Some(Token::Word(w)) if w.eq_ignore_ascii_case("false") => Value::Bool(false),
                 Some(Token::Word(w)) if w.eq_ignore_ascii_case("null") => Value::Null,
-                Some(Token::Word(w)) => w.parse::<f64>().map(Value::from).map_err(|_| format!("unexpected token: '{w}'"))?,
+                Some(Token::Word(w)) => {
+                    w.parse::<f64>().map(Value::from).map_err(|_| format!("unexpected token: '{w}'"))?
+                }
                 _ => return Err("expected a value".into()),
             };
             conditions.push((field, value));
@@ -160,7 +162,8 @@ mod tests {
 
     #[test]
     fn a_query_with_escaped_quotes_and_backslashes_parses() {
-        let query = parse(r"SELECT Id, Name FROM Account WHERE Name = 'O\'Brien \\ Sons' AND IsActive = true LIMIT 5").unwrap();
+        let query =
+            parse(r"SELECT Id, Name FROM Account WHERE Name = 'O\'Brien \\ Sons' AND IsActive = true LIMIT 5").unwrap();
         assert_eq!(query.fields, ["Id", "Name"]);
         assert_eq!(query.conditions[0].1, Value::String(r"O'Brien \ Sons".into()));
         assert_eq!(query.conditions[1].1, Value::Bool(true));

@@ -34,7 +34,11 @@ pub async fn issue(State(sf): State<Salesforce>, Form(request): Form<TokenReques
                 return refuse("invalid_client", "the connected app has no certificate");
             };
             let mut validation = Validation::new(Algorithm::RS256);
-            validation.set_audience(&[sf.base_url.as_str(), "https://login.salesforce.com", "https://test.salesforce.com"]);
+            validation.set_audience(&[
+                sf.base_url.as_str(),
+                "https://login.salesforce.com",
+                "https://test.salesforce.com",
+            ]);
             validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
             validation.leeway = 0;
             let claims = match jsonwebtoken::decode::<Claims>(&assertion, &key, &validation) {

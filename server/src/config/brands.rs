@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{ConfigError, env::Env};
+use super::ConfigError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Brand {
@@ -55,25 +55,17 @@ pub struct Brands {
 }
 
 impl Brands {
-    pub(super) fn load(env: &Env) -> Result<Self, ConfigError> {
-        match env.optional("REMIT_CONFIG") {
-            None => Ok(Self::builtin()),
-            Some(path) => {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| ConfigError::new("REMIT_CONFIG", format!("cannot read {path}: {e}")))?;
-                Self::from_toml(&text)
-            }
-        }
-    }
-
     fn builtin() -> Self {
         let brand = Brand::builtin();
         Self { default_key: brand.key.clone(), brands: BTreeMap::from([(brand.key.clone(), brand)]) }
     }
 
+    #[cfg(test)]
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let file: RemitToml =
-            toml::from_str(text).map_err(|e| ConfigError::new("REMIT_CONFIG", one_line(&e.to_string())))?;
+        Self::from_file(super::RemitToml::parse(text)?)
+    }
+
+    pub(super) fn from_file(file: super::RemitToml) -> Result<Self, ConfigError> {
         if file.brands.is_empty() {
             return Ok(Self::builtin());
         }
@@ -118,21 +110,9 @@ impl Brands {
     }
 }
 
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RemitToml {
-    default_brand: Option<String>,
-    #[serde(default)]
-    brands: BTreeMap<String, RawBrand>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBrand {
+pub(super) struct RawBrand {
     name: String,
     logo_url: Option<String>,
     primary_color: Option<String>,

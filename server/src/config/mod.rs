@@ -5,6 +5,7 @@
 
 mod brands;
 mod env;
+mod mapping;
 
 use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
@@ -14,6 +15,7 @@ use url::Url;
 pub use brands::{Brand, Brands};
 use env::Env;
 pub use env::EnvSource;
+pub use mapping::SalesforceMapping;
 
 /// One setting that is missing or malformed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -41,6 +43,36 @@ pub struct Config {
     pub log_format: LogFormat,
     pub request_timeout: Duration,
     pub brands: Brands,
+    pub mapping: SalesforceMapping,
+}
+
+/// `remit.toml`: brands and the Salesforce mapping, read once.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RemitToml {
+    default_brand: Option<String>,
+    #[serde(default)]
+    brands: std::collections::BTreeMap<String, brands::RawBrand>,
+    #[serde(default)]
+    salesforce: SalesforceMapping,
+}
+
+impl RemitToml {
+    fn load(env: &Env) -> Result<Self, ConfigError> {
+        match env.optional("REMIT_CONFIG") {
+            None => Ok(Self::default()),
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| ConfigError::new("REMIT_CONFIG", format!("cannot read {path}: {e}")))?;
+                Self::parse(&text)
+            }
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, ConfigError> {
+        let one_line = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+        toml::from_str(text).map_err(|e| ConfigError::new("REMIT_CONFIG", one_line(&e.to_string())))
+    }
 }
 
 impl Config {
@@ -68,6 +100,8 @@ impl Config {
             }
             _ => {}
         }
+        let mut file = RemitToml::load(&env)?;
+        let mapping = std::mem::take(&mut file.salesforce).validate()?;
         Ok(Self {
             bind: env.parsed("REMIT_BIND", "127.0.0.1:3000")?,
             public_url: public_url(&env)?,
@@ -77,7 +111,8 @@ impl Config {
             mail: MailConfig::load(&env)?,
             log_format: env.parsed("REMIT_LOG_FORMAT", "text")?,
             request_timeout: Duration::from_secs(env.parsed("REMIT_REQUEST_TIMEOUT_SECS", "30")?),
-            brands: Brands::load(&env)?,
+            brands: Brands::from_file(file)?,
+            mapping,
         })
     }
 

@@ -85,8 +85,18 @@ pub struct Derived {
     /// The reason code of the latest failed attempt.
     pub failure_reason: Option<String>,
     pub failed_attempts: i64,
+    /// Every failed attempt, oldest first.
+    pub failures: Vec<FailedAttempt>,
     pub paid_at: Option<i64>,
     pub payment_intent: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedAttempt {
+    pub attempt: String,
+    pub reason: String,
+    /// Unix seconds.
+    pub at: i64,
 }
 
 pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
@@ -134,12 +144,14 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
     } else {
         PaymentStatus::Open
     };
-    // The latest failure by time, then by attempt id, so ties resolve the same way every time.
-    let failure_reason = failures
-        .iter()
-        .max_by(|(a_id, (a_at, _)), (b_id, (b_at, _))| a_at.cmp(b_at).then(a_id.cmp(b_id)))
-        .map(|(_, (_, reason))| (*reason).to_owned());
-    Derived { status, failure_reason, failed_attempts: failures.len() as i64, paid_at, payment_intent }
+    // Oldest first by time, then by attempt id, so ties resolve the same way every time.
+    let mut failures: Vec<FailedAttempt> = failures
+        .into_iter()
+        .map(|(attempt, (at, reason))| FailedAttempt { attempt: attempt.to_owned(), reason: reason.to_owned(), at })
+        .collect();
+    failures.sort_by(|a, b| a.at.cmp(&b.at).then(a.attempt.cmp(&b.attempt)));
+    let failure_reason = failures.last().map(|f| f.reason.clone());
+    Derived { status, failure_reason, failed_attempts: failures.len() as i64, failures, paid_at, payment_intent }
 }
 
 /// Where the payment goes given what Stripe's events say. Only money moving overrides a local

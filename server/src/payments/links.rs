@@ -160,6 +160,7 @@ impl Payments {
             return Ok(None);
         }
         audit(&mut tx, &id, None, PaymentStatus::Open, "payment link requested").await?;
+        outbox::enqueue(&mut tx, &Job::SyncPayment { payment_id: id.clone() }).await?;
         if request.send_email {
             outbox::enqueue(&mut tx, &Job::EmailPaymentLink { payment_id: id.clone() }).await?;
         }
@@ -232,6 +233,7 @@ impl Payments {
             });
         }
         audit(&mut tx, &existing.id, Some(status), status, "payment link terms changed").await?;
+        outbox::enqueue(&mut tx, &Job::SyncPayment { payment_id: existing.id.clone() }).await?;
         if send_email {
             outbox::enqueue(&mut tx, &Job::EmailPaymentLink { payment_id: existing.id.clone() }).await?;
         }
@@ -294,6 +296,7 @@ impl Payments {
         .await?;
         if updated.rows_affected() == 1 {
             audit(&mut tx, id, Some(status), PaymentStatus::Canceled, "canceled through the API").await?;
+            outbox::enqueue(&mut tx, &Job::SyncPayment { payment_id: id.to_owned() }).await?;
         }
         tx.commit().await?;
         store::by_id(&self.db, id).await?.ok_or(LinkError::NotFound)

@@ -24,13 +24,15 @@ pub struct Payment {
     pub stripe_checkout_session_id: Option<String>,
     pub stripe_payment_intent_id: Option<String>,
     pub failure_reason: Option<String>,
+    /// Unix milliseconds.
+    pub paid_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 pub(super) const COLUMNS: &str = "id, opportunity_id, account_id, contact_id, brand, record_type, description, \
     payer_email, payer_name, amount_minor, currency, status, pay_token, stripe_customer_id, \
-    stripe_checkout_session_id, stripe_payment_intent_id, failure_reason, created_at, updated_at";
+    stripe_checkout_session_id, stripe_payment_intent_id, failure_reason, paid_at, created_at, updated_at";
 
 impl Payment {
     pub fn status(&self) -> PaymentStatus {
@@ -39,6 +41,10 @@ impl Payment {
 
     pub fn currency(&self) -> Currency {
         Currency::parse(&self.currency).expect("stored currencies were validated")
+    }
+
+    pub fn paid_at(&self) -> Option<time::OffsetDateTime> {
+        self.paid_at.and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
     }
 
     /// The amount as people read it: "12.50 USD".

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{
     Payment,
-    events::{Fact, derive, facts_of, next_status},
+    events::{Derived, Fact, derive, facts_of, next_status},
     links::Payments,
     store::{self, COLUMNS},
 };
@@ -154,6 +154,11 @@ impl Payments {
         Ok(())
     }
 
+    /// What the payment's applied events say about it now.
+    pub async fn derived(&self, payment: &Payment) -> Result<Derived, sqlx::Error> {
+        derived_from_events(&mut *self.db.pool.acquire().await?, payment).await
+    }
+
     /// The payment an event is about: by `remit_payment_id` metadata, then by the session or
     /// payment intent Remit recorded, then by the payment intent's metadata read back from Stripe.
     async fn payment_of(&self, event: &Value) -> Result<Option<Payment>, ApplyError> {
@@ -225,4 +230,20 @@ impl Payments {
         .fetch_all(&self.db.pool)
         .await
     }
+}
+
+async fn derived_from_events(conn: &mut sqlx::AnyConnection, payment: &Payment) -> Result<Derived, sqlx::Error> {
+    let payloads: Vec<(String,)> =
+        sqlx::query_as("SELECT payload FROM stripe_events WHERE payment_id = $1 AND outcome = 'applied'")
+            .bind(&payment.id)
+            .fetch_all(conn)
+            .await?;
+    let facts: Vec<Fact> = payloads
+        .iter()
+        .filter_map(|(p,)| serde_json::from_str::<Value>(p).ok())
+        .flat_map(|e| {
+            facts_of(e["type"].as_str().unwrap_or(""), &e["data"]["object"], e["created"].as_i64().unwrap_or(0))
+        })
+        .collect();
+    Ok(derive(payment.amount_minor, &facts))
 }

@@ -101,11 +101,16 @@ impl SalesforceClient {
 
     pub async fn create(&self, object: &str, body: &Value) -> Result<String, SalesforceError> {
         let (_, body) = self.call(Method::POST, &format!("sobjects/{object}"), Some(body)).await?;
-        body.and_then(|b| b["id"].as_str().map(str::to_owned)).ok_or_else(|| SalesforceError::Decode("no id in create result".into()))
+        body.and_then(|b| b["id"].as_str().map(str::to_owned))
+            .ok_or_else(|| SalesforceError::Decode("no id in create result".into()))
     }
 
     /// Up to 25 subrequests in one call. The results come back per subrequest: callers check each.
-    pub async fn composite(&self, all_or_none: bool, requests: &[Subrequest]) -> Result<Vec<CompositeResult>, SalesforceError> {
+    pub async fn composite(
+        &self,
+        all_or_none: bool,
+        requests: &[Subrequest],
+    ) -> Result<Vec<CompositeResult>, SalesforceError> {
         assert!(requests.len() <= 25, "a composite request holds at most 25 subrequests");
         let body = json!({ "allOrNone": all_or_none, "compositeRequest": requests });
         let (_, body) = self.call(Method::POST, "composite", Some(&body)).await?;
@@ -114,7 +119,12 @@ impl SalesforceClient {
     }
 
     /// Up to 200 upserts by external id in one call; one result per record.
-    pub async fn upsert_collection(&self, object: &str, field: &str, records: &[Value]) -> Result<Vec<Value>, SalesforceError> {
+    pub async fn upsert_collection(
+        &self,
+        object: &str,
+        field: &str,
+        records: &[Value],
+    ) -> Result<Vec<Value>, SalesforceError> {
         assert!(records.len() <= 200, "a collection holds at most 200 records");
         let body = json!({ "allOrNone": false, "records": records });
         let (_, body) = self.call(Method::PATCH, &format!("composite/sobjects/{object}/{field}"), Some(&body)).await?;
@@ -122,7 +132,12 @@ impl SalesforceClient {
     }
 
     /// One API call; an expired session is renewed once and the call repeated.
-    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, Option<Value>), SalesforceError> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Option<Value>), SalesforceError> {
         match self.send(method.clone(), path, body).await {
             Err(error) if error.has_code("INVALID_SESSION_ID") => {
                 tracing::info!("Salesforce session expired; renewing the token once");
@@ -133,7 +148,12 @@ impl SalesforceClient {
         }
     }
 
-    async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, Option<Value>), SalesforceError> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Option<Value>), SalesforceError> {
         let token = self.token().await?;
         let url = format!("{}{}", token.instance_url.trim_end_matches('/'), self.path(path));
         let mut request = self.http.request(method, url).bearer_auth(token.access_token.expose_secret());
@@ -142,7 +162,9 @@ impl SalesforceClient {
         }
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
-        if let Some(usage) = response.headers().get("sforce-limit-info").and_then(|v| v.to_str().ok()).and_then(parse_usage) {
+        if let Some(usage) =
+            response.headers().get("sforce-limit-info").and_then(|v| v.to_str().ok()).and_then(parse_usage)
+        {
             *self.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(usage);
         }
         let bytes = response.bytes().await.map_err(transport)?;
@@ -151,7 +173,11 @@ impl SalesforceClient {
             return Ok((status, body));
         }
         let errors: Vec<SfError> = body.and_then(|b| serde_json::from_value(b).ok()).unwrap_or_else(|| {
-            vec![SfError { error_code: format!("HTTP_{status}"), message: String::from_utf8_lossy(&bytes).into_owned(), fields: vec![] }]
+            vec![SfError {
+                error_code: format!("HTTP_{status}"),
+                message: String::from_utf8_lossy(&bytes).into_owned(),
+                fields: vec![],
+            }]
         });
         Err(SalesforceError::Api { status, errors })
     }
@@ -172,8 +198,9 @@ impl SalesforceClient {
             SalesforceAuth::JwtBearer { username, private_key_pem } => {
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
                 let claims = json!({ "iss": self.config.client_id, "sub": username, "aud": login, "exp": now + 180 });
-                let key = EncodingKey::from_rsa_pem(private_key_pem.expose_secret().as_bytes())
-                    .map_err(|_| SalesforceError::Auth("SALESFORCE_PRIVATE_KEY_FILE is not an RSA private key".into()))?;
+                let key = EncodingKey::from_rsa_pem(private_key_pem.expose_secret().as_bytes()).map_err(|_| {
+                    SalesforceError::Auth("SALESFORCE_PRIVATE_KEY_FILE is not an RSA private key".into())
+                })?;
                 let assertion = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key)
                     .map_err(|e| SalesforceError::Auth(format!("cannot sign the JWT assertion: {e}")))?;
                 vec![("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".into()), ("assertion", assertion)]
@@ -184,25 +211,39 @@ impl SalesforceClient {
                 ("client_secret", client_secret.expose_secret().to_owned()),
             ],
         };
-        let response = self.http.post(format!("{login}/services/oauth2/token")).form(&form).send().await.map_err(transport)?;
+        let response =
+            self.http.post(format!("{login}/services/oauth2/token")).form(&form).send().await.map_err(transport)?;
         let status = response.status();
         let body: Value = response.json().await.map_err(|e| SalesforceError::Decode(e.to_string()))?;
         if !status.is_success() {
-            let reason = format!("{}: {}", body["error"].as_str().unwrap_or("error"), body["error_description"].as_str().unwrap_or(""));
+            let reason = format!(
+                "{}: {}",
+                body["error"].as_str().unwrap_or("error"),
+                body["error_description"].as_str().unwrap_or("")
+            );
             return Err(if status.is_server_error() {
-                SalesforceError::Api { status: status.as_u16(), errors: vec![SfError { error_code: "SERVER_UNAVAILABLE".into(), message: reason, fields: vec![] }] }
+                SalesforceError::Api {
+                    status: status.as_u16(),
+                    errors: vec![SfError { error_code: "SERVER_UNAVAILABLE".into(), message: reason, fields: vec![] }],
+                }
             } else {
                 SalesforceError::Auth(reason)
             });
         }
-        let access_token = body["access_token"].as_str().ok_or_else(|| SalesforceError::Decode("no access_token".into()))?;
-        let instance_url = body["instance_url"].as_str().ok_or_else(|| SalesforceError::Decode("no instance_url".into()))?;
+        let access_token =
+            body["access_token"].as_str().ok_or_else(|| SalesforceError::Decode("no access_token".into()))?;
+        let instance_url =
+            body["instance_url"].as_str().ok_or_else(|| SalesforceError::Decode("no instance_url".into()))?;
         Ok(Token { access_token: SecretString::from(access_token.to_owned()), instance_url: instance_url.to_owned() })
     }
 }
 
 fn transport(error: reqwest::Error) -> SalesforceError {
-    if error.is_timeout() { SalesforceError::Timeout } else { SalesforceError::Transport(error.without_url().to_string()) }
+    if error.is_timeout() {
+        SalesforceError::Timeout
+    } else {
+        SalesforceError::Transport(error.without_url().to_string())
+    }
 }
 
 fn path_segment(value: &str) -> String {

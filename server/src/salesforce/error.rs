@@ -29,8 +29,13 @@ fn describe(errors: &[SfError]) -> String {
 }
 
 /// Codes that say "try again later" rather than "this will never work".
-const RETRYABLE_CODES: &[&str] =
-    &["REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG", "QUERY_TIMEOUT"];
+const RETRYABLE_CODES: &[&str] = &[
+    "REQUEST_LIMIT_EXCEEDED",
+    "UNABLE_TO_LOCK_ROW",
+    "SERVER_UNAVAILABLE",
+    "REQUEST_RUNNING_TOO_LONG",
+    "QUERY_TIMEOUT",
+];
 
 impl SalesforceError {
     /// Worth another try later (outages, limits, locks); permanent errors need an admin.

@@ -75,8 +75,8 @@ impl TestApp {
                     ("STRIPE_WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into()),
                     ("STRIPE_API_BASE".into(), sandbox.stripe_url.clone()),
                     ("SALESFORCE_LOGIN_URL".into(), sandbox.salesforce_url.clone()),
-                    ("SALESFORCE_CLIENT_ID".into(), "remit-test-client".into()),
-                    ("SALESFORCE_CLIENT_SECRET".into(), "remit-test-secret".into()),
+                    ("SALESFORCE_CLIENT_ID".into(), sandbox::SalesforceCredentials::default().client_id),
+                    ("SALESFORCE_CLIENT_SECRET".into(), sandbox::SalesforceCredentials::default().client_secret),
                 ]);
                 Some(sandbox)
             }
@@ -141,15 +141,12 @@ impl TestApp {
     }
 
     /// Waits (bounded) until the outbox has nothing pending or running.
-    /// (Salesforce sync jobs wait for the Salesforce sync, which this build has not got.)
     pub async fn outbox_idle(&self) {
         for _ in 0..400 {
-            let (busy,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'running') AND kind <> 'sync_payment'",
-            )
-            .fetch_one(&self.db.pool)
-            .await
-            .expect("outbox count");
+            let (busy,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'running')")
+                .fetch_one(&self.db.pool)
+                .await
+                .expect("outbox count");
             if busy == 0 {
                 return;
             }

@@ -129,12 +129,17 @@ async fn paying_with_a_good_card_makes_the_payment_paid_through_the_webhook() {
         app.count(&format!("SELECT COUNT(*) FROM audit_log WHERE payment_id = '{id}' AND to_status = 'paid'")).await,
         1
     );
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM outbox WHERE kind = 'sync_payment' AND status = 'pending'").await,
-        1,
-        "one coalesced sync job"
-    );
     assert_eq!(app.count("SELECT COUNT(*) FROM stripe_events WHERE outcome IS NULL").await, 0, "every event processed");
+    // And Salesforce shows it.
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE status = 'dead'").await, 0);
+    let org = &app.sandbox.as_ref().unwrap().salesforce;
+    let opportunity = org.records("Opportunity").into_iter().find(|o| o["Id"] == "0065g00000AbCdEAAV").unwrap();
+    assert_eq!(opportunity["Payment_Status__c"], "Paid");
+    assert_eq!(opportunity["StageName"], "Closed Won");
+    let payments = org.records("Payment__c");
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0]["Remit_Payment_ID__c"], id.as_str());
+    assert_eq!(payments[0]["Payment_Status__c"], "Paid");
 }
 
 #[tokio::test]

@@ -1,0 +1,185 @@
+//! How Remit's payments map onto the org's objects (`[salesforce]` in `remit.toml`). Defaults are
+//! DESIGN.md §6; every name can be changed for an org that named things otherwise.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use crate::payments::PaymentStatus;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SalesforceMapping {
+    /// The won stage's API name; unset: looked up from `OpportunityStage`.
+    pub won_stage: Option<String>,
+    /// Whether a payer's cancel (or an API cancel) shows as Failed rather than Canceled.
+    pub cancel_sets_failed: bool,
+    /// Leave `Name` out of Payment__c writes when the org auto-numbers it.
+    pub payment_name_auto_number: bool,
+    /// Above this share of the daily API limit Remit slows its writes.
+    pub slow_down_at: f64,
+    /// How long to hold writes back once past `slow_down_at`.
+    pub slow_down_secs: u64,
+    pub status_labels: BTreeMap<String, String>,
+    pub objects: Objects,
+    pub fields: Fields,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Objects {
+    pub payment: String,
+    pub opportunity: String,
+    pub account: String,
+    pub task: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Fields {
+    pub opportunity_payment_status: String,
+    pub opportunity_payment_link: String,
+    pub opportunity_stripe_customer_id: String,
+    pub account_stripe_customer_id: String,
+    pub payment_external_id: String,
+    pub payment_opportunity: String,
+    pub payment_amount: String,
+    pub payment_currency: String,
+    pub payment_status: String,
+    pub payment_link: String,
+    pub payment_checkout_session_id: String,
+    pub payment_payment_intent_id: String,
+    pub payment_receipt_url: String,
+    pub payment_paid_at: String,
+    pub payment_failure_reason: String,
+}
+
+impl Default for SalesforceMapping {
+    fn default() -> Self {
+        Self {
+            won_stage: None,
+            cancel_sets_failed: false,
+            payment_name_auto_number: false,
+            slow_down_at: 0.8,
+            slow_down_secs: 60,
+            status_labels: BTreeMap::new(),
+            objects: Objects::default(),
+            fields: Fields::default(),
+        }
+    }
+}
+
+impl Default for Objects {
+    fn default() -> Self {
+        Self {
+            payment: "Payment__c".into(),
+            opportunity: "Opportunity".into(),
+            account: "Account".into(),
+            task: "Task".into(),
+        }
+    }
+}
+
+impl Default for Fields {
+    fn default() -> Self {
+        Self {
+            opportunity_payment_status: "Payment_Status__c".into(),
+            opportunity_payment_link: "Payment_Link__c".into(),
+            opportunity_stripe_customer_id: "Stripe_Customer_ID__c".into(),
+            account_stripe_customer_id: "Stripe_Customer_ID__c".into(),
+            payment_external_id: "Remit_Payment_ID__c".into(),
+            payment_opportunity: "Opportunity__c".into(),
+            payment_amount: "Amount__c".into(),
+            payment_currency: "Currency__c".into(),
+            payment_status: "Payment_Status__c".into(),
+            payment_link: "Payment_Link_Full__c".into(),
+            payment_checkout_session_id: "Stripe_Checkout_Session_ID__c".into(),
+            payment_payment_intent_id: "Stripe_Payment_Intent_ID__c".into(),
+            payment_receipt_url: "Receipt_URL__c".into(),
+            payment_paid_at: "Paid_At__c".into(),
+            payment_failure_reason: "Failure_Reason__c".into(),
+        }
+    }
+}
+
+fn is_api_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl SalesforceMapping {
+    pub(super) fn validate(self) -> Result<Self, ConfigError> {
+        let Objects { payment, opportunity, account, task } = &self.objects;
+        let f = &self.fields;
+        let names = [
+            ("objects.payment", payment),
+            ("objects.opportunity", opportunity),
+            ("objects.account", account),
+            ("objects.task", task),
+            ("fields.opportunity_payment_status", &f.opportunity_payment_status),
+            ("fields.opportunity_payment_link", &f.opportunity_payment_link),
+            ("fields.opportunity_stripe_customer_id", &f.opportunity_stripe_customer_id),
+            ("fields.account_stripe_customer_id", &f.account_stripe_customer_id),
+            ("fields.payment_external_id", &f.payment_external_id),
+            ("fields.payment_opportunity", &f.payment_opportunity),
+            ("fields.payment_amount", &f.payment_amount),
+            ("fields.payment_currency", &f.payment_currency),
+            ("fields.payment_status", &f.payment_status),
+            ("fields.payment_link", &f.payment_link),
+            ("fields.payment_checkout_session_id", &f.payment_checkout_session_id),
+            ("fields.payment_payment_intent_id", &f.payment_payment_intent_id),
+            ("fields.payment_receipt_url", &f.payment_receipt_url),
+            ("fields.payment_paid_at", &f.payment_paid_at),
+            ("fields.payment_failure_reason", &f.payment_failure_reason),
+        ];
+        for (setting, name) in names {
+            if !is_api_name(name) {
+                return Err(ConfigError::new(
+                    format!("remit.toml salesforce.{setting}"),
+                    format!("{name:?} is not a Salesforce API name"),
+                ));
+            }
+        }
+        for (status, label) in &self.status_labels {
+            if PaymentStatus::parse(status).is_none() {
+                return Err(ConfigError::new(
+                    format!("remit.toml salesforce.status_labels.{status}"),
+                    "is not a payment state",
+                ));
+            }
+            if label.trim().is_empty() {
+                return Err(ConfigError::new(
+                    format!("remit.toml salesforce.status_labels.{status}"),
+                    "must not be empty",
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.slow_down_at) {
+            return Err(ConfigError::new("remit.toml salesforce.slow_down_at", "must be a share between 0 and 1"));
+        }
+        Ok(self)
+    }
+
+    /// The picklist value Salesforce shows for a payment state (DESIGN.md §6 by default).
+    pub fn status_label(&self, status: PaymentStatus) -> String {
+        let status = match status {
+            PaymentStatus::Canceled if self.cancel_sets_failed => PaymentStatus::Failed,
+            other => other,
+        };
+        if let Some(label) = self.status_labels.get(status.as_str()) {
+            return label.clone();
+        }
+        match status {
+            PaymentStatus::Open | PaymentStatus::Processing => "Pending",
+            PaymentStatus::Paid => "Paid",
+            PaymentStatus::PartiallyRefunded => "Partially Refunded",
+            PaymentStatus::Refunded => "Refunded",
+            PaymentStatus::Disputed => "Disputed",
+            PaymentStatus::Failed => "Failed",
+            PaymentStatus::Canceled => "Canceled",
+            PaymentStatus::Expired => "Expired",
+        }
+        .to_owned()
+    }
+}
