@@ -51,7 +51,7 @@ pub struct Org {
 /// sample Account and Opportunity of the first-run example.
 const SAMPLE_ACCOUNT: &str = "0015g00000XyZaBAAV";
 const SAMPLE_OPPORTUNITY: &str = "0065g00000AbCdEAAV";
-pub const INTEGRATION_USER: &str = "0055g00000IntUsAAC";
+pub const INTEGRATION_USER: &str = "0055g00000IntUsAAJ";
 
 impl Org {
     pub fn seeded() -> Self {

@@ -146,3 +146,15 @@ pub fn normalize_id(raw: &str) -> Option<String> {
 }
 
 pub type Record = BTreeMap<String, serde_json::Value>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn seeded_ids_carry_their_checksum() {
+        for id in [super::super::org::INTEGRATION_USER, "0015g00000XyZaBAAV", "0065g00000AbCdEAAV"] {
+            assert_eq!(super::normalize_id(id).as_deref(), Some(id), "{id}");
+        }
+        let fresh = super::new_id("006");
+        assert_eq!(super::normalize_id(&fresh[..15]).as_deref(), Some(fresh.as_str()));
+    }
+}

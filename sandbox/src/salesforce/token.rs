@@ -68,7 +68,7 @@ pub async fn issue(State(sf): State<Salesforce>, Form(request): Form<TokenReques
     Json(json!({
         "access_token": token,
         "instance_url": sf.base_url,
-        "id": format!("{}/id/00D5g000000SbxEEAS/0055g00000IntUsAAC", sf.base_url),
+        "id": format!("{}/id/00D5g000000SbxEEAS/0055g00000IntUsAAJ", sf.base_url),
         "token_type": "Bearer",
         "issued_at": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()).to_string(),
         "scope": "api",

@@ -157,9 +157,10 @@ pub async fn fail(
     Ok(())
 }
 
-/// 1 s, 2 s, 4 s … capped at 30 minutes, each with up to 50 % random jitter so retries spread out.
+/// After the first failure 1 s, then 2 s, 4 s … capped at 30 minutes, each with up to 50 % random
+/// jitter so retries spread out.
 pub fn backoff_ms(attempts: i64) -> i64 {
-    let base = 1000_i64 << attempts.clamp(0, 20);
+    let base = 1000_i64 << (attempts - 1).clamp(0, 20);
     let base = base.min(30 * 60 * 1000);
     base + rand::rng().random_range(0..=base / 2)
 }

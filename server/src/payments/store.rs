@@ -24,6 +24,7 @@ pub struct Payment {
     pub stripe_checkout_session_id: Option<String>,
     pub stripe_payment_intent_id: Option<String>,
     pub failure_reason: Option<String>,
+    pub failed_attempts: i64,
     /// Unix milliseconds.
     pub paid_at: Option<i64>,
     pub created_at: i64,
@@ -32,7 +33,7 @@ pub struct Payment {
 
 pub(super) const COLUMNS: &str = "id, opportunity_id, account_id, contact_id, brand, record_type, description, \
     payer_email, payer_name, amount_minor, currency, status, pay_token, stripe_customer_id, \
-    stripe_checkout_session_id, stripe_payment_intent_id, failure_reason, paid_at, created_at, updated_at";
+    stripe_checkout_session_id, stripe_payment_intent_id, failure_reason, failed_attempts, paid_at, created_at, updated_at";
 
 impl Payment {
     pub fn status(&self) -> PaymentStatus {

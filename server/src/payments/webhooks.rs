@@ -114,6 +114,7 @@ impl Payments {
             && payment.stripe_checkout_session_id.as_deref() == event["data"]["object"]["id"].as_str();
         let changed = status != current
             || derived.failure_reason != payment.failure_reason
+            || derived.failed_attempts != payment.failed_attempts
             || derived.payment_intent.is_some() && derived.payment_intent != payment.stripe_payment_intent_id;
         if changed || forgets_session {
             sqlx::query(

@@ -19,6 +19,8 @@ pub struct TestApp {
     /// The Stripe and Salesforce stand-ins this app talks to (live mode), if any.
     pub sandbox: Option<Sandbox>,
     pub mail_dir: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: TempDir,
 }
 
@@ -47,8 +49,12 @@ impl TestApp {
     /// A second instance on this one's database (as several Remit instances share PostgreSQL),
     /// with stand-ins of its own.
     pub async fn spawn_sharing_database(&self) -> Self {
+        self.spawn_sharing_database_with(&[]).await
+    }
+
+    pub async fn spawn_sharing_database_with(&self, extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        Self::spawn_on_database(Mode::Live, &[], dir, self.database_url.clone()).await
+        Self::spawn_on_database(Mode::Live, extra, dir, self.database_url.clone()).await
     }
 
     async fn spawn_on_database(mode: Mode, extra: &[(&str, &str)], dir: TempDir, database_url: String) -> Self {
@@ -86,13 +92,41 @@ impl TestApp {
         }
         let config = Config::load(&env).expect("test configuration is valid");
         let app = Application::build_on(config, listener).await.expect("application builds");
-        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
 
         let db = Db::connect(&database_url.parse().expect("valid URL")).await.expect("test database");
         let (_, api_key) = server::api_keys::create(&db, "test").await.expect("API key");
         let client =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("HTTP client");
-        Self { address, client, database_url, db, api_key, sandbox, mail_dir, _dir: dir }
+        Self {
+            address,
+            client,
+            database_url,
+            db,
+            api_key,
+            sandbox,
+            mail_dir,
+            stop: Some(stop),
+            running: Some(running),
+            _dir: dir,
+        }
+    }
+
+    /// Shuts the app down (its workers too) and waits until it has stopped.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(running) = self.running.take() {
+            let _ = running.await;
+        }
+    }
+
+    pub fn salesforce(&self) -> &sandbox::Salesforce {
+        &self.sandbox.as_ref().expect("a live-mode test app").salesforce
     }
 
     pub fn stripe(&self) -> &sandbox::Stripe {
