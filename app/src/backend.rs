@@ -40,6 +40,14 @@ pub enum CheckoutProblem {
     Unavailable,
 }
 
+/// One object's records in the sandbox's Salesforce stand-in, as rows of (field, value).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxObject {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
 #[async_trait::async_trait]
 pub trait PaymentPages: Send + Sync + 'static {
     /// The payment behind a pay-link token; `None` when no payment has that token.
@@ -47,6 +55,9 @@ pub trait PaymentPages: Send + Sync + 'static {
 
     /// The Stripe Checkout URL to send the payer to.
     async fn start_checkout(&self, token: &str) -> Result<String, CheckoutProblem>;
+
+    /// The Salesforce stand-in's records; `None` outside sandbox mode.
+    fn sandbox_salesforce(&self) -> Option<Vec<SandboxObject>>;
 }
 
 pub type Backend = Arc<dyn PaymentPages>;

@@ -39,7 +39,8 @@ fn SandboxNotice() -> impl IntoView {
     view! {
         <p class="sandbox-notice" role="status">
             <strong>"Sandbox mode"</strong>
-            " — Stripe and Salesforce are local stand-ins. No real money moves."
+            " — Stripe and Salesforce are local stand-ins. No real money moves. "
+            <a href="/sandbox/salesforce">"See what reached Salesforce"</a>
         </p>
     }
 }

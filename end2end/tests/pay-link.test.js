@@ -57,6 +57,18 @@ test('a link asked for by Salesforce is emailed, opens the pay page, and leads t
   await page.waitForURL(/\/c\/pay\/cs_test_/);
   assert.match(await page.locator('body').innerText(), /125\.00 USD/);
   await page.screenshot({ path: join(screenshotDir, 'sandbox-checkout-phone.png'), fullPage: true });
+
+  // The Opportunity in the Salesforce stand-in now shows the pending payment and its link.
+  await page.setViewportSize(viewports.desktop);
+  let shown = '';
+  for (let attempt = 0; attempt < 100 && !shown.includes(url); attempt++) {
+    await page.goto(`${remit.url}/sandbox/salesforce`);
+    shown = await page.locator('table').first().innerText();
+    if (!shown.includes(url)) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(shown, /Pending/);
+  assert.ok(shown.includes(url), 'the Opportunity carries the pay link');
+  await page.screenshot({ path: join(screenshotDir, 'sandbox-salesforce-desktop.png'), fullPage: true });
   await page.close();
 });
 
@@ -70,10 +82,13 @@ test('the pay button works from the keyboard', async () => {
   });
   const { url } = await response.json();
   await page.goto(url);
-  await page.keyboard.press('Tab'); // skip link
-  await page.keyboard.press('Tab'); // brand link
-  await page.keyboard.press('Tab'); // pay button
-  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Pay securely');
+  // Skip link, sandbox notice link, brand link, then the button.
+  const focused = [];
+  for (let presses = 0; presses < 4; presses++) {
+    await page.keyboard.press('Tab');
+    focused.push(await page.evaluate(() => document.activeElement?.textContent));
+  }
+  assert.deepEqual(focused, ['Skip to content', 'See what reached Salesforce', 'Remit', 'Pay securely']);
   await page.keyboard.press('Enter');
   await page.waitForURL(/\/c\/pay\/cs_test_/);
   await page.close();

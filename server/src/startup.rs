@@ -116,8 +116,15 @@ impl Application {
         let port = listener.local_addr()?.port();
         let wake = services.workers[0].waker();
         let payments = services.payments.clone();
-        let state =
-            http::AppState::new(services.db, Arc::new(config), services.payments, wake, services.webhook_secrets);
+        let sandbox_org = services.sandbox.as_ref().map(|s| s.salesforce.clone());
+        let state = http::AppState::new(
+            services.db,
+            Arc::new(config),
+            services.payments,
+            wake,
+            services.webhook_secrets,
+            sandbox_org,
+        );
         Ok(Self {
             listener,
             router: http::router(state),

@@ -60,13 +60,14 @@ impl AppState {
         payments: Payments,
         outbox_wake: Arc<Notify>,
         webhook_secrets: Vec<SecretString>,
+        sandbox_org: Option<sandbox::Salesforce>,
     ) -> Self {
         let site = SiteContext {
             mode: if config.is_sandbox() { RunMode::Sandbox } else { RunMode::Live },
             default_brand: brand_view(config.brands.default_brand()),
         };
         let leptos_options = LeptosOptions::builder().output_name("remit").build();
-        let pages: app::Backend = Arc::new(pages::PageBackend { payments: payments.clone() });
+        let pages: app::Backend = Arc::new(pages::PageBackend { payments: payments.clone(), sandbox_org });
         Self {
             db,
             config,

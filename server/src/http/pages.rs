@@ -1,13 +1,48 @@
 //! The server side of the pages: [`app::PaymentPages`] over the payment domain.
 
-use app::{CheckoutProblem, PayState, PayView, PaymentPages};
+use app::{CheckoutProblem, PayState, PayView, PaymentPages, SandboxObject};
 
 use super::brand_view;
 use crate::payments::{CheckoutError, PaymentStatus, Payments};
 
 pub struct PageBackend {
     pub payments: Payments,
+    /// The Salesforce stand-in, in sandbox mode.
+    pub sandbox_org: Option<sandbox::Salesforce>,
 }
+
+/// What the sandbox page shows of each object.
+const SANDBOX_COLUMNS: &[(&str, &[&str])] = &[
+    (
+        "Opportunity",
+        &[
+            "Id",
+            "Name",
+            "StageName",
+            "CloseDate",
+            "Amount",
+            "Payment_Status__c",
+            "Stripe_Customer_ID__c",
+            "Payment_Link__c",
+        ],
+    ),
+    (
+        "Payment__c",
+        &[
+            "Id",
+            "Name",
+            "Opportunity__c",
+            "Amount__c",
+            "Currency__c",
+            "Payment_Status__c",
+            "Paid_At__c",
+            "Failure_Reason__c",
+            "Remit_Payment_ID__c",
+        ],
+    ),
+    ("Account", &["Id", "Name", "Stripe_Customer_ID__c"]),
+    ("Task", &["Id", "Subject", "Priority", "Status", "WhatId", "ActivityDate", "Description"]),
+];
 
 #[async_trait::async_trait]
 impl PaymentPages for PageBackend {
@@ -32,6 +67,25 @@ impl PaymentPages for PageBackend {
                 state,
             }
         }))
+    }
+
+    fn sandbox_salesforce(&self) -> Option<Vec<SandboxObject>> {
+        let org = self.sandbox_org.as_ref()?;
+        let text = |value: &serde_json::Value| match value {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Some(
+            SANDBOX_COLUMNS
+                .iter()
+                .map(|(name, columns)| SandboxObject {
+                    name: (*name).to_owned(),
+                    columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+                    rows: org.records(name).iter().map(|r| columns.iter().map(|c| text(&r[*c])).collect()).collect(),
+                })
+                .collect(),
+        )
     }
 
     async fn start_checkout(&self, token: &str) -> Result<String, CheckoutProblem> {

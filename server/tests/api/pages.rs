@@ -62,3 +62,20 @@ async fn live_mode_pages_carry_no_sandbox_notice() {
     assert!(!html.contains("Sandbox mode"), "{html}");
     assert!(html.contains("live mode"), "{html}");
 }
+
+#[tokio::test]
+async fn in_sandbox_mode_the_salesforce_stand_ins_records_are_shown() {
+    let app = TestApp::spawn_in_sandbox_mode().await;
+    let response = app.get("/sandbox/salesforce").await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Sample Opportunity"), "{html}");
+    assert!(html.contains("<caption>Opportunity (1)</caption>"), "{html}");
+    assert!(html.contains(r#"http-equiv="refresh""#), "{html}");
+}
+
+#[tokio::test]
+async fn in_live_mode_there_is_no_sandbox_page() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/sandbox/salesforce").await.status(), 404);
+}
