@@ -19,6 +19,30 @@ impl JobHandler for Jobs {
         &["email_payment_link", "apply_stripe_event", "sync_payment"]
     }
 
+    /// Salesforce syncs go out together when many wait: two collection calls for up to 100
+    /// payments (Opportunity and Account updates share one call's 200 records).
+    fn batch_size(&self, kind: &str) -> usize {
+        if kind == "sync_payment" { 100 } else { 1 }
+    }
+
+    async fn run_batch(&self, jobs: &[&Job]) -> Vec<Result<(), JobError>> {
+        let ids: Vec<&str> = jobs
+            .iter()
+            .filter_map(|job| match job {
+                Job::SyncPayment { payment_id } => Some(payment_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        if ids.len() != jobs.len() {
+            let mut outcomes = Vec::new();
+            for job in jobs {
+                outcomes.push(self.run(job).await);
+            }
+            return outcomes;
+        }
+        self.sync.sync_many(&ids).await.into_iter().map(|outcome| outcome.map_err(sync_error)).collect()
+    }
+
     async fn run(&self, job: &Job) -> Result<(), JobError> {
         match job {
             Job::EmailPaymentLink { payment_id } => self.email_payment_link(payment_id).await,
@@ -29,10 +53,7 @@ impl JobHandler for Jobs {
                     other => JobError::Permanent(other.to_string()),
                 })
             }
-            Job::SyncPayment { payment_id } => self.sync.sync_payment(payment_id).await.map_err(|error| match error {
-                SyncError::Retryable(e) => JobError::Retryable(e),
-                SyncError::Permanent(e) => JobError::Permanent(e),
-            }),
+            Job::SyncPayment { payment_id } => self.sync.sync_payment(payment_id).await.map_err(sync_error),
         }
     }
 }
@@ -63,5 +84,12 @@ fn permanent_or_retry(error: MailError) -> JobError {
     match error {
         MailError::Permanent(e) => JobError::Permanent(e),
         MailError::Transient(e) => JobError::Retryable(e),
+    }
+}
+
+fn sync_error(error: SyncError) -> JobError {
+    match error {
+        SyncError::Retryable(e) => JobError::Retryable(e),
+        SyncError::Permanent(e) => JobError::Permanent(e),
     }
 }

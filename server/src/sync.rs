@@ -114,6 +114,151 @@ impl SalesforceSync {
         Ok(())
     }
 
+    /// Many payments at once: their Payment__c upserts in one collection call and their
+    /// Opportunity and Account updates in another. Payments with new failure Tasks, or whose
+    /// Opportunity is gone, take the one-by-one path. One outcome per payment, in order.
+    pub async fn sync_many(&self, payment_ids: &[&str]) -> Vec<Result<(), SyncError>> {
+        match self.try_sync_many(payment_ids).await {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                let retryable = matches!(error, SyncError::Retryable(_));
+                payment_ids
+                    .iter()
+                    .map(|_| {
+                        Err(if retryable {
+                            SyncError::Retryable(error.to_string())
+                        } else {
+                            SyncError::Permanent(error.to_string())
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    async fn try_sync_many(&self, payment_ids: &[&str]) -> Result<Vec<Result<(), SyncError>>, SyncError> {
+        self.respect_api_limit()?;
+        let mut outcomes: Vec<Option<Result<(), SyncError>>> = payment_ids.iter().map(|_| None).collect();
+        let mut batch: Vec<(usize, Payment)> = Vec::new();
+        for (i, id) in payment_ids.iter().enumerate() {
+            match self.payments.get(id).await? {
+                None => outcomes[i] = Some(Err(SyncError::Permanent(format!("payment {id} does not exist")))),
+                Some(payment) => {
+                    let failures = self.payments.derived(&payment).await?.failures;
+                    let (tasked,): (i64,) =
+                        sqlx::query_as("SELECT COUNT(*) FROM salesforce_tasks WHERE payment_id = $1")
+                            .bind(&payment.id)
+                            .fetch_one(&self.payments.db.pool)
+                            .await?;
+                    if failures.len() as i64 > tasked {
+                        outcomes[i] = Some(self.sync_payment(id).await);
+                    } else {
+                        batch.push((i, payment));
+                    }
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let won_stage = if batch.iter().any(|(_, p)| p.status() == PaymentStatus::Paid) {
+                Some(self.won_stage().await?)
+            } else {
+                None
+            };
+            let (objects, fields) = (&self.mapping.objects, &self.mapping.fields);
+            let records: Vec<Value> = batch
+                .iter()
+                .map(|(_, p)| {
+                    let mut record = self.payment_record(p, &p.opportunity_id);
+                    record.insert("attributes".into(), json!({ "type": objects.payment }));
+                    record.insert(fields.payment_external_id.clone(), json!(p.id));
+                    Value::Object(record)
+                })
+                .collect();
+            let upserted =
+                self.client.upsert_collection(&objects.payment, &fields.payment_external_id, &records).await?;
+            let mut updates = Vec::new();
+            for (_, p) in &batch {
+                let won = won_stage.as_deref().filter(|_| p.status() == PaymentStatus::Paid);
+                let mut update = self.opportunity_update(p, won);
+                update.insert("attributes".into(), json!({ "type": objects.opportunity }));
+                update.insert("Id".into(), json!(p.opportunity_id));
+                updates.push(Value::Object(update));
+            }
+            let accounts: Vec<Value> = batch
+                .iter()
+                .filter_map(|(_, p)| match (&p.account_id, &p.stripe_customer_id) {
+                    (Some(account), Some(customer)) => Some(json!({ "attributes": { "type": objects.account }, "Id": account, fields.account_stripe_customer_id.clone(): customer })),
+                    _ => None,
+                })
+                .collect();
+            let updated = self.client.update_collection(&[updates, accounts].concat()).await?;
+            self.note_api_usage();
+            for (n, (i, payment)) in batch.iter().enumerate() {
+                let errors: Vec<String> = [upserted.get(n), updated.get(n)]
+                    .into_iter()
+                    .flat_map(|result| result.and_then(|r| r["errors"].as_array()).cloned().unwrap_or_default())
+                    .map(|e| {
+                        format!("{}: {}", e["statusCode"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or(""))
+                    })
+                    .collect();
+                outcomes[*i] = Some(if errors.is_empty() {
+                    Ok(())
+                } else if errors.iter().any(|e| e.starts_with("NOT_FOUND") || e.starts_with("ENTITY_IS_DELETED")) {
+                    // Gone Opportunities are resolved one by one.
+                    self.sync_payment(&payment.id).await
+                } else if is_retryable(&errors.join("; ")) {
+                    Err(SyncError::Retryable(errors.join("; ")))
+                } else {
+                    Err(SyncError::Permanent(errors.join("; ")))
+                });
+            }
+        }
+        Ok(outcomes.into_iter().map(|o| o.unwrap_or(Ok(()))).collect())
+    }
+
+    /// The Payment__c fields for the payment; `opportunity` is an id or a composite reference.
+    fn payment_record(&self, payment: &Payment, opportunity: &str) -> Map<String, Value> {
+        let fields = &self.mapping.fields;
+        let mut record = Map::new();
+        if !self.mapping.payment_name_auto_number {
+            let reference: String = payment.id.chars().take(8).collect();
+            record.insert("Name".into(), json!(format!("{} {}", payment.amount_display(), reference.to_uppercase())));
+        }
+        for (field, value) in [
+            (&fields.payment_opportunity, json!(opportunity)),
+            (&fields.payment_amount, amount(payment)),
+            (&fields.payment_currency, json!(payment.currency().to_string())),
+            (&fields.payment_status, json!(self.mapping.status_label(payment.status()))),
+            (&fields.payment_link, json!(self.payments.pay_url(payment))),
+            (&fields.payment_checkout_session_id, json!(payment.stripe_checkout_session_id)),
+            (&fields.payment_payment_intent_id, json!(payment.stripe_payment_intent_id)),
+            (&fields.payment_receipt_url, Value::Null),
+            (&fields.payment_paid_at, json!(payment.paid_at().and_then(|t| t.format(&Rfc3339).ok()))),
+            (&fields.payment_failure_reason, json!(payment.failure_reason)),
+        ] {
+            record.insert(field.clone(), value);
+        }
+        record
+    }
+
+    /// The Opportunity fields for the payment: status and link, and on paid the won stage.
+    fn opportunity_update(&self, payment: &Payment, won_stage: Option<&str>) -> Map<String, Value> {
+        let fields = &self.mapping.fields;
+        let mut update = Map::new();
+        update.insert(fields.opportunity_payment_status.clone(), json!(self.mapping.status_label(payment.status())));
+        update.insert(fields.opportunity_payment_link.clone(), json!(self.payments.pay_url(payment)));
+        if let Some(customer) = &payment.stripe_customer_id {
+            update.insert(fields.opportunity_stripe_customer_id.clone(), json!(customer));
+        }
+        if let Some(stage) = won_stage {
+            update.insert("StageName".into(), json!(stage));
+            let closed = payment.paid_at().unwrap_or_else(OffsetDateTime::now_utc).date();
+            update.insert("CloseDate".into(), json!(closed.to_string()));
+            update.insert("Amount".into(), amount(payment));
+        }
+        update
+    }
+
     /// The composite request that makes the org show the payment as it is now.
     fn requests(
         &self,
@@ -123,64 +268,29 @@ impl SalesforceSync {
         new_failures: &[(usize, &FailedAttempt)],
     ) -> Vec<Subrequest> {
         let (objects, fields) = (&self.mapping.objects, &self.mapping.fields);
-        let label = self.mapping.status_label(payment.status());
         let link = self.payments.pay_url(payment);
-        let mut requests = vec![Subrequest {
-            method: "GET",
-            url: self.client.path(&format!("sobjects/{}/{opportunity}?fields=Id,OwnerId", objects.opportunity)),
-            reference_id: "opportunity".into(),
-            body: None,
-        }];
-
-        let mut record = Map::new();
-        if !self.mapping.payment_name_auto_number {
-            let reference: String = payment.id.chars().take(8).collect();
-            record.insert("Name".into(), json!(format!("{} {}", payment.amount_display(), reference.to_uppercase())));
-        }
-        let amount: Value = payment.currency().format_major(payment.amount_minor).parse().unwrap_or(Value::Null);
-        let paid_at = payment.paid_at();
-        for (field, value) in [
-            (&fields.payment_opportunity, json!("@{opportunity.Id}")),
-            (&fields.payment_amount, amount.clone()),
-            (&fields.payment_currency, json!(payment.currency().to_string())),
-            (&fields.payment_status, json!(label)),
-            (&fields.payment_link, json!(link)),
-            (&fields.payment_checkout_session_id, json!(payment.stripe_checkout_session_id)),
-            (&fields.payment_payment_intent_id, json!(payment.stripe_payment_intent_id)),
-            (&fields.payment_receipt_url, Value::Null),
-            (&fields.payment_paid_at, json!(paid_at.and_then(|t| t.format(&Rfc3339).ok()))),
-            (&fields.payment_failure_reason, json!(payment.failure_reason)),
-        ] {
-            record.insert(field.clone(), value);
-        }
-        requests.push(Subrequest {
-            method: "PATCH",
-            url: self
-                .client
-                .path(&format!("sobjects/{}/{}/{}", objects.payment, fields.payment_external_id, payment.id)),
-            reference_id: "payment".into(),
-            body: Some(Value::Object(record)),
-        });
-
-        let mut update = Map::new();
-        update.insert(fields.opportunity_payment_status.clone(), json!(label));
-        update.insert(fields.opportunity_payment_link.clone(), json!(link));
-        if let Some(customer) = &payment.stripe_customer_id {
-            update.insert(fields.opportunity_stripe_customer_id.clone(), json!(customer));
-        }
-        if let Some(stage) = won_stage {
-            update.insert("StageName".into(), json!(stage));
-            let closed = paid_at.unwrap_or_else(OffsetDateTime::now_utc).date();
-            update.insert("CloseDate".into(), json!(closed.to_string()));
-            update.insert("Amount".into(), amount);
-        }
-        requests.push(Subrequest {
-            method: "PATCH",
-            url: self.client.path(&format!("sobjects/{}/{opportunity}", objects.opportunity)),
-            reference_id: "opportunityUpdate".into(),
-            body: Some(Value::Object(update)),
-        });
-
+        let mut requests = vec![
+            Subrequest {
+                method: "GET",
+                url: self.client.path(&format!("sobjects/{}/{opportunity}?fields=Id,OwnerId", objects.opportunity)),
+                reference_id: "opportunity".into(),
+                body: None,
+            },
+            Subrequest {
+                method: "PATCH",
+                url: self
+                    .client
+                    .path(&format!("sobjects/{}/{}/{}", objects.payment, fields.payment_external_id, payment.id)),
+                reference_id: "payment".into(),
+                body: Some(Value::Object(self.payment_record(payment, "@{opportunity.Id}"))),
+            },
+            Subrequest {
+                method: "PATCH",
+                url: self.client.path(&format!("sobjects/{}/{opportunity}", objects.opportunity)),
+                reference_id: "opportunityUpdate".into(),
+                body: Some(Value::Object(self.opportunity_update(payment, won_stage))),
+            },
+        ];
         if let (Some(account), Some(customer)) = (&payment.account_id, &payment.stripe_customer_id) {
             requests.push(Subrequest {
                 method: "PATCH",
@@ -189,7 +299,6 @@ impl SalesforceSync {
                 body: Some(json!({ fields.account_stripe_customer_id.clone(): customer })),
             });
         }
-
         for (n, failure) in new_failures.iter().take(20) {
             let description = format!(
                 "Payment of {} failed.\nReason code: {}\nAttempt: {} of this payment\nPay link: {link}\nRemit payment: {}",
@@ -290,6 +399,11 @@ fn failure(results: &[CompositeResult]) -> Option<(String, String)> {
             )
         })
     })
+}
+
+/// The amount in major units, as Salesforce's currency fields take it.
+fn amount(payment: &Payment) -> Value {
+    payment.currency().format_major(payment.amount_minor).parse().unwrap_or(Value::Null)
 }
 
 fn is_retryable(errors: &str) -> bool {

@@ -122,6 +122,7 @@ fn execute(
         ["composite", "sobjects", object, field] if method == Method::PATCH => {
             Ok((200, Some(collection_upsert(org, object, field, body)?)))
         }
+        ["composite", "sobjects"] if method == Method::PATCH => Ok((200, Some(collection_update(org, body)?))),
         _ => Err(not_found()),
     }
 }
@@ -225,6 +226,42 @@ fn collection_upsert(org: &mut Org, object: &str, field: &str, body: &Value) -> 
             Err(error) => {
                 failed = true;
                 results.push(json!({ "success": false, "errors": [{ "statusCode": error.code, "message": error.message, "fields": error.fields }] }));
+            }
+        }
+    }
+    if failed && let Some(before) = before {
+        org.restore(before);
+    }
+    Ok(Value::Array(results))
+}
+
+/// `PATCH /composite/sobjects`: up to 200 updates by id, each record naming its type.
+fn collection_update(org: &mut Org, body: &Value) -> Result<Value, SfError> {
+    let records =
+        body["records"].as_array().ok_or_else(|| SfError::new(400, "JSON_PARSER_ERROR", "records is required"))?;
+    if records.len() > 200 {
+        return Err(SfError::new(
+            400,
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 200 records into this call",
+        ));
+    }
+    let all_or_none = body["allOrNone"].as_bool().unwrap_or(false);
+    let before = all_or_none.then(|| org.snapshot());
+    let mut results = Vec::new();
+    let mut failed = false;
+    for record in records {
+        let object = record["attributes"]["type"].as_str().unwrap_or_default().to_owned();
+        let id = record["Id"].as_str().unwrap_or_default().to_owned();
+        let mut fields = record.clone();
+        if let Some(map) = fields.as_object_mut() {
+            map.remove("Id");
+        }
+        match org.update(&object, &id, &fields) {
+            Ok(()) => results.push(json!({ "id": id, "success": true, "errors": [] })),
+            Err(error) => {
+                failed = true;
+                results.push(json!({ "id": id, "success": false, "errors": [{ "statusCode": error.code, "message": error.message, "fields": error.fields }] }));
             }
         }
     }

@@ -88,8 +88,8 @@ pub struct Claimed {
     pub attempts: i64,
 }
 
-/// Claims the next due job of one of `kinds` (the kinds this worker can run).
-pub async fn claim(db: &Db, worker_id: &str, kinds: &[&str]) -> Result<Option<Claimed>, sqlx::Error> {
+/// Claims up to `limit` due jobs of the given kinds (the kinds this worker can run), oldest first.
+pub async fn claim(db: &Db, worker_id: &str, kinds: &[&str], limit: usize) -> Result<Vec<Claimed>, sqlx::Error> {
     let now = now_ms();
     // Kinds are compile-time names of `Job` variants, never user input.
     let kinds = kinds.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
@@ -98,24 +98,28 @@ pub async fn claim(db: &Db, worker_id: &str, kinds: &[&str]) -> Result<Option<Cl
         // SQLite has one writer at a time: the UPDATE itself is the lock.
         Backend::Sqlite => "",
     };
-    let row: Option<(i64, String, i64)> = sqlx::query_as(&format!(
+    let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
         "UPDATE outbox SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
-         WHERE id = (SELECT id FROM outbox \
-                     WHERE kind IN ({kinds}) \
-                       AND ((status = 'pending' AND run_at <= $3) OR (status = 'running' AND locked_until < $3)) \
-                     ORDER BY run_at, id LIMIT 1 {lock}) \
+         WHERE id IN (SELECT id FROM outbox \
+                      WHERE kind IN ({kinds}) \
+                        AND ((status = 'pending' AND run_at <= $3) OR (status = 'running' AND locked_until < $3)) \
+                      ORDER BY run_at, id LIMIT $4 {lock}) \
          RETURNING id, payload, attempts"
     ))
     .bind(worker_id)
     .bind(now + CLAIM_MS)
     .bind(now)
-    .fetch_optional(&db.pool)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(&db.pool)
     .await?;
-    Ok(row.map(|(id, payload, attempts)| Claimed {
-        id,
-        job: serde_json::from_str(&payload).map_err(|e| format!("unreadable job: {e}")),
-        attempts,
-    }))
+    Ok(rows
+        .into_iter()
+        .map(|(id, payload, attempts)| Claimed {
+            id,
+            job: serde_json::from_str(&payload).map_err(|e| format!("unreadable job: {e}")),
+            attempts,
+        })
+        .collect())
 }
 
 /// Marks a claimed job done. False when the claim had expired and another worker took it over.

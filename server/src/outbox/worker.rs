@@ -22,6 +22,20 @@ pub trait JobHandler: Send + Sync + 'static {
     fn kinds(&self) -> &'static [&'static str];
 
     async fn run(&self, job: &Job) -> Result<(), JobError>;
+
+    /// How many due jobs of `kind` are worth running together (1: one at a time).
+    fn batch_size(&self, _kind: &str) -> usize {
+        1
+    }
+
+    /// Runs jobs of one kind together; one outcome per job, in order.
+    async fn run_batch(&self, jobs: &[&Job]) -> Vec<Result<(), JobError>> {
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            outcomes.push(self.run(job).await);
+        }
+        outcomes
+    }
 }
 
 /// Polls the outbox and runs what is due until told to stop.
@@ -63,18 +77,34 @@ impl Worker {
         tracing::info!(worker = %self.id, "outbox worker stopped");
     }
 
-    /// Claims and runs one due job; false when none was due.
+    /// Claims and runs the next due job, with other due jobs of its kind when its handler batches
+    /// them; false when none was due.
     pub async fn run_one(&self) -> Result<bool, sqlx::Error> {
-        let Some(claimed) = claim(&self.db, &self.id, self.handler.kinds()).await? else { return Ok(false) };
-        self.finish(&claimed, self.execute(&claimed).await).await?;
-        Ok(true)
-    }
-
-    async fn execute(&self, claimed: &Claimed) -> Result<(), JobError> {
-        match &claimed.job {
-            Ok(job) => self.handler.run(job).await,
-            Err(unreadable) => Err(JobError::Permanent(unreadable.clone())),
+        let Some(first) = claim(&self.db, &self.id, self.handler.kinds(), 1).await?.pop() else { return Ok(false) };
+        let kind = match &first.job {
+            Ok(job) => job.kind(),
+            Err(unreadable) => {
+                self.finish(&first, Err(JobError::Permanent(unreadable.clone()))).await?;
+                return Ok(true);
+            }
+        };
+        let mut claimed = vec![first];
+        let batch = self.handler.batch_size(kind);
+        if batch > 1 {
+            claimed.extend(claim(&self.db, &self.id, &[kind], batch - 1).await?);
         }
+        let (readable, unreadable): (Vec<&Claimed>, Vec<&Claimed>) = claimed.iter().partition(|c| c.job.is_ok());
+        for claimed in unreadable {
+            let error = claimed.job.as_ref().err().cloned().unwrap_or_default();
+            self.finish(claimed, Err(JobError::Permanent(error))).await?;
+        }
+        let jobs: Vec<&Job> = readable.iter().filter_map(|c| c.job.as_ref().ok()).collect();
+        let outcomes =
+            if jobs.len() == 1 { vec![self.handler.run(jobs[0]).await] } else { self.handler.run_batch(&jobs).await };
+        for (claimed, outcome) in readable.into_iter().zip(outcomes) {
+            self.finish(claimed, outcome).await?;
+        }
+        Ok(true)
     }
 
     async fn finish(&self, claimed: &Claimed, outcome: Result<(), JobError>) -> Result<(), sqlx::Error> {

@@ -330,3 +330,36 @@ async fn soql_literals_with_quotes_and_backslashes_find_exactly_their_record() {
     let usage = client.api_usage().expect("Sforce-Limit-Info was read");
     assert!(usage.used >= 1 && usage.limit > usage.used);
 }
+
+#[tokio::test]
+async fn when_many_payments_wait_they_go_out_in_collections_not_one_call_each() {
+    let app = TestApp::spawn().await;
+    let org = app.salesforce();
+    org.set_daily_limit(0);
+    let mut opportunities = Vec::new();
+    for n in 0..30 {
+        let id = org.insert(
+            "Opportunity",
+            json!({ "Name": format!("Batch {n}"), "OwnerId": "0055g00000IntUsAAJ", "StageName": "Prospecting" }),
+        );
+        let mut request = link_request();
+        request["opportunity_id"] = json!(id);
+        request.as_object_mut().unwrap().remove("account_id");
+        assert_eq!(app.post_link(&request).await.status(), 201);
+        opportunities.push(id);
+    }
+    // Every sync has met the limit once and waits.
+    app.eventually("SELECT CAST(COUNT(*) AS TEXT) FROM outbox WHERE kind = 'sync_payment' AND attempts >= 1 AND status = 'pending'", "30").await;
+    org.set_daily_limit(100_000);
+    let before = org.api_usage();
+    sqlx::query("UPDATE outbox SET run_at = 0 WHERE status = 'pending'").execute(&app.db.pool).await.unwrap();
+    app.outbox_idle().await;
+    let calls = org.api_usage() - before;
+    assert!(calls <= 6, "30 payments took {calls} API calls");
+    let records = org.records("Opportunity");
+    for id in &opportunities {
+        let record = records.iter().find(|o| o["Id"] == id.as_str()).unwrap();
+        assert_eq!(record["Payment_Status__c"], "Pending", "{record}");
+    }
+    assert_eq!(org.records("Payment__c").len(), 30);
+}
