@@ -212,17 +212,18 @@ impl Org {
     }
 
     pub fn create(&mut self, object: &str, body: &Value) -> Result<Value, SfError> {
-        let record = self.check(object, body)?;
+        let mut record = self.check(object, body)?;
+        stamp(&mut record);
         let prefix = self.object(object)?.key_prefix;
         let id = new_id(prefix);
-        let mut record = record;
         record.insert("Id".into(), json!(id));
         self.data.entry(object.into()).or_default().insert(id.clone(), record);
         Ok(json!({ "id": id, "success": true, "errors": [] }))
     }
 
     pub fn update(&mut self, object: &str, id: &str, body: &Value) -> Result<(), SfError> {
-        let changes = self.check(object, body)?;
+        let mut changes = self.check(object, body)?;
+        stamp(&mut changes);
         let id = normalize_id(id).ok_or_else(|| {
             SfError::new(400, "MALFORMED_ID", format!("{object} ID: id value of incorrect type: {id}"))
         })?;
@@ -258,6 +259,7 @@ impl Org {
             ));
         }
         let mut changes = self.check(object, body)?;
+        stamp(&mut changes);
         let matching: Vec<String> = self
             .data
             .get(object)
@@ -339,6 +341,14 @@ impl Org {
     pub fn restore(&mut self, data: BTreeMap<String, BTreeMap<String, Record>>) {
         self.data = data;
     }
+}
+
+/// Salesforce's `LastModifiedDate`, to the millisecond, as the API writes it.
+fn stamp(record: &mut Record) {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]+0000");
+    let now = time::OffsetDateTime::now_utc().format(&format).unwrap_or_default();
+    record.insert("LastModifiedDate".into(), json!(now));
 }
 
 fn numeric_equal(a: Option<&Value>, b: &Value) -> bool {
