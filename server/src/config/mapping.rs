@@ -183,3 +183,37 @@ impl SalesforceMapping {
         .to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<SalesforceMapping, ConfigError> {
+        toml::from_str::<SalesforceMapping>(text).map_err(|e| ConfigError::new("REMIT_CONFIG", e.to_string()))?.validate()
+    }
+
+    #[test]
+    fn the_defaults_are_design_section_6() {
+        let mapping = parse("").unwrap();
+        assert_eq!(mapping.fields.payment_external_id, "Remit_Payment_ID__c");
+        assert_eq!(mapping.status_label(PaymentStatus::Open), "Pending");
+        assert_eq!(mapping.status_label(PaymentStatus::PartiallyRefunded), "Partially Refunded");
+        assert_eq!(mapping.status_label(PaymentStatus::Canceled), "Canceled");
+    }
+
+    #[test]
+    fn labels_and_cancel_handling_can_be_changed() {
+        let mapping = parse("cancel_sets_failed = true\n[status_labels]\npaid = \"Received\"\n").unwrap();
+        assert_eq!(mapping.status_label(PaymentStatus::Paid), "Received");
+        assert_eq!(mapping.status_label(PaymentStatus::Canceled), "Failed");
+    }
+
+    #[test]
+    fn a_bad_name_or_state_stops_start_up_naming_the_setting() {
+        let error = parse("[fields]\npayment_status = \"Payment Status\"\n").unwrap_err();
+        assert_eq!(error.setting, "remit.toml salesforce.fields.payment_status");
+        let error = parse("[status_labels]\nsettled = \"Paid\"\n").unwrap_err();
+        assert_eq!(error.setting, "remit.toml salesforce.status_labels.settled");
+        assert!(parse("[fields]\nno_such_field = \"X\"\n").is_err());
+    }
+}
