@@ -202,69 +202,56 @@ fn resolve_value(value: Value, results: &[(String, u16, Value)]) -> Value {
 
 /// `PATCH /composite/sobjects/{object}/{externalIdField}`: up to 200 upserts, one result each.
 fn collection_upsert(org: &mut Org, object: &str, field: &str, body: &Value) -> Result<Value, SfError> {
-    let records =
-        body["records"].as_array().ok_or_else(|| SfError::new(400, "JSON_PARSER_ERROR", "records is required"))?;
-    if records.len() > 200 {
-        return Err(SfError::new(
-            400,
-            "EXCEEDED_ID_LIMIT",
-            "record limit reached. cannot submit more than 200 records into this call",
-        ));
-    }
-    let all_or_none = body["allOrNone"].as_bool().unwrap_or(false);
-    let before = all_or_none.then(|| org.snapshot());
-    let mut results = Vec::new();
-    let mut failed = false;
-    for record in records {
+    for_each_record(org, body, |org, record| {
         let value = record[field].as_str().unwrap_or_default().to_owned();
         let mut fields = record.clone();
         if let Some(map) = fields.as_object_mut() {
             map.remove(field);
         }
-        match org.upsert(object, field, &value, &fields) {
-            Ok((_, result)) => results.push(result),
-            Err(error) => {
-                failed = true;
-                results.push(json!({ "success": false, "errors": [{ "statusCode": error.code, "message": error.message, "fields": error.fields }] }));
-            }
-        }
-    }
-    if failed && let Some(before) = before {
-        org.restore(before);
-    }
-    Ok(Value::Array(results))
+        org.upsert(object, field, &value, &fields).map(|(_, result)| result)
+    })
 }
 
 /// `PATCH /composite/sobjects`: up to 200 updates by id, each record naming its type.
 fn collection_update(org: &mut Org, body: &Value) -> Result<Value, SfError> {
-    let records =
-        body["records"].as_array().ok_or_else(|| SfError::new(400, "JSON_PARSER_ERROR", "records is required"))?;
-    if records.len() > 200 {
-        return Err(SfError::new(
-            400,
-            "EXCEEDED_ID_LIMIT",
-            "record limit reached. cannot submit more than 200 records into this call",
-        ));
-    }
-    let all_or_none = body["allOrNone"].as_bool().unwrap_or(false);
-    let before = all_or_none.then(|| org.snapshot());
-    let mut results = Vec::new();
-    let mut failed = false;
-    for record in records {
+    for_each_record(org, body, |org, record| {
         let object = record["attributes"]["type"].as_str().unwrap_or_default().to_owned();
         let id = record["Id"].as_str().unwrap_or_default().to_owned();
         let mut fields = record.clone();
         if let Some(map) = fields.as_object_mut() {
             map.remove("Id");
         }
-        match org.update(&object, &id, &fields) {
-            Ok(()) => results.push(json!({ "id": id, "success": true, "errors": [] })),
-            Err(error) => {
-                failed = true;
-                results.push(json!({ "id": id, "success": false, "errors": [{ "statusCode": error.code, "message": error.message, "fields": error.fields }] }));
-            }
-        }
+        org.update(&object, &id, &fields).map(|()| json!({ "id": id, "success": true, "errors": [] }))
+    })
+}
+
+/// sObject Collections: at most 200 records, one result each, all rolled back on a failure when
+/// `allOrNone` says so.
+fn for_each_record(
+    org: &mut Org,
+    body: &Value,
+    mut write: impl FnMut(&mut Org, &Value) -> Result<Value, SfError>,
+) -> Result<Value, SfError> {
+    let records =
+        body["records"].as_array().ok_or_else(|| SfError::new(400, "JSON_PARSER_ERROR", "records is required"))?;
+    if records.len() > 200 {
+        return Err(SfError::new(
+            400,
+            "EXCEEDED_ID_LIMIT",
+            "record limit reached. cannot submit more than 200 records into this call",
+        ));
     }
+    let before = body["allOrNone"].as_bool().unwrap_or(false).then(|| org.snapshot());
+    let mut failed = false;
+    let results: Vec<Value> = records
+        .iter()
+        .map(|record| {
+            write(org, record).unwrap_or_else(|error| {
+                failed = true;
+                json!({ "success": false, "errors": [{ "statusCode": error.code, "message": error.message, "fields": error.fields }] })
+            })
+        })
+        .collect();
     if failed && let Some(before) = before {
         org.restore(before);
     }

@@ -189,7 +189,9 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<SalesforceMapping, ConfigError> {
-        toml::from_str::<SalesforceMapping>(text).map_err(|e| ConfigError::new("REMIT_CONFIG", e.to_string()))?.validate()
+        toml::from_str::<SalesforceMapping>(text)
+            .map_err(|e| ConfigError::new("REMIT_CONFIG", e.to_string()))?
+            .validate()
     }
 
     #[test]

@@ -95,19 +95,7 @@ impl Payments {
             .bind(payment_id)
             .fetch_one(&mut *tx)
             .await?;
-        let payloads: Vec<(String,)> =
-            sqlx::query_as("SELECT payload FROM stripe_events WHERE payment_id = $1 AND outcome = 'applied'")
-                .bind(payment_id)
-                .fetch_all(&mut *tx)
-                .await?;
-        let facts: Vec<Fact> = payloads
-            .iter()
-            .filter_map(|(p,)| serde_json::from_str::<Value>(p).ok())
-            .flat_map(|e| {
-                facts_of(e["type"].as_str().unwrap_or(""), &e["data"]["object"], e["created"].as_i64().unwrap_or(0))
-            })
-            .collect();
-        let derived = derive(payment.amount_minor, &facts);
+        let derived = derived_from_events(&mut tx, &payment).await?;
         let current = payment.status();
         let status = next_status(current, derived.status);
         let forgets_session = event["type"] == "checkout.session.expired"
