@@ -7,6 +7,7 @@ pub mod db;
 pub mod http;
 pub mod jobs;
 pub mod mail;
+pub mod outbound;
 pub mod outbox;
 pub mod payments;
 pub mod salesforce;

@@ -63,13 +63,7 @@ pub struct SalesforceClient {
 
 impl SalesforceClient {
     pub fn new(config: SalesforceConfig, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("Remit/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a reqwest client with static settings builds");
-        Self { http, config, token: tokio::sync::Mutex::new(None), usage: Mutex::new(None) }
+        Self { http: crate::outbound::client(timeout), config, token: tokio::sync::Mutex::new(None), usage: Mutex::new(None) }
     }
 
     /// A resource path under this API version, as composite subrequests name them.

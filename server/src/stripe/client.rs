@@ -70,13 +70,7 @@ impl std::fmt::Debug for StripeClient {
 
 impl StripeClient {
     pub fn new(base: Url, secret_key: SecretString, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("Remit/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a reqwest client with static settings builds");
-        Self { http, base, secret_key, max_attempts: 3 }
+        Self { http: crate::outbound::client(timeout), base, secret_key, max_attempts: 3 }
     }
 
     pub async fn create_customer(&self, form: &Form, idempotency_key: &str) -> Result<Customer, StripeError> {
