@@ -31,6 +31,35 @@ pub struct PayView {
     pub state: PayState,
 }
 
+/// Where a payment stands when the payer comes back from Checkout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReturnState {
+    Paid,
+    /// A delayed method is settling.
+    Processing,
+    /// Not paid (yet): failed, or left before paying.
+    Unpaid,
+    /// Canceled or expired.
+    Closed,
+}
+
+/// A payment as the success and cancel pages show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnView {
+    pub token: String,
+    pub brand: BrandView,
+    pub description: String,
+    /// Formatted for the payer's locale.
+    pub amount: String,
+    pub state: ReturnState,
+    /// Why the last attempt failed, in words for the payer.
+    pub failure: Option<String>,
+    pub paid_on: Option<String>,
+    /// A short reference the payer can quote.
+    pub reference: String,
+    pub payer_email: String,
+}
+
 /// Why the pay button could not lead to Checkout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckoutProblem {
@@ -55,6 +84,14 @@ pub trait PaymentPages: Send + Sync + 'static {
 
     /// The Stripe Checkout URL to send the payer to.
     async fn start_checkout(&self, token: &str) -> Result<String, CheckoutProblem>;
+
+    /// The payment of a Checkout session the payer returned from paying, brought up to date with
+    /// Stripe; `None` when the session is unknown.
+    async fn success_view(&self, session_id: &str, accept_language: Option<&str>)
+    -> Result<Option<ReturnView>, String>;
+
+    /// The payment of a Checkout session the payer left without paying.
+    async fn cancel_view(&self, session_id: &str, accept_language: Option<&str>) -> Result<Option<ReturnView>, String>;
 
     /// The Salesforce stand-in's records; `None` outside sandbox mode.
     fn sandbox_salesforce(&self) -> Option<Vec<SandboxObject>>;

@@ -7,6 +7,7 @@ pub mod backend;
 mod layout;
 mod pages;
 mod pay;
+mod returns;
 mod sandbox;
 pub mod site;
 
@@ -18,7 +19,7 @@ use leptos_router::{
     path,
 };
 
-pub use backend::{Backend, CheckoutProblem, PayState, PayView, PaymentPages, SandboxObject};
+pub use backend::{Backend, CheckoutProblem, PayState, PayView, PaymentPages, ReturnState, ReturnView, SandboxObject};
 pub use site::{BrandView, RunMode, SiteContext};
 
 /// The HTML document around every page. No hydration scripts: pages work without JavaScript.
@@ -47,6 +48,8 @@ pub fn App() -> impl IntoView {
             <Routes fallback=pages::NotFound>
                 <Route path=path!("/") view=pages::HomePage ssr=SsrMode::Async />
                 <Route path=path!("/pay/:token") view=pay::PayPage ssr=SsrMode::Async />
+                <Route path=path!("/success") view=returns::SuccessPage ssr=SsrMode::Async />
+                <Route path=path!("/cancel") view=returns::CancelPage ssr=SsrMode::Async />
                 <Route path=path!("/sandbox/salesforce") view=sandbox::SalesforcePage ssr=SsrMode::Async />
             </Routes>
         </Router>

@@ -45,3 +45,18 @@ pub fn NotFound() -> impl IntoView {
         </Layout>
     }
 }
+
+/// The database or a provider did not answer: status 503, and a page that says to try again.
+#[component]
+pub fn Unavailable() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::SERVICE_UNAVAILABLE);
+    }
+    view! {
+        <Layout title="Temporarily unavailable">
+            <h1>"Temporarily unavailable"</h1>
+            <p>"We cannot show this payment right now. Please try again in a moment."</p>
+        </Layout>
+    }
+}

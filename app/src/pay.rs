@@ -7,7 +7,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use crate::{
     backend::{PayState, PayView},
     layout::Layout,
-    pages::NotFound,
+    pages::{NotFound, Unavailable},
 };
 
 #[server(prefix = "/fn", endpoint = "pay-view")]
@@ -114,20 +114,6 @@ fn PayContent(view: PayView, problem: Option<String>) -> impl IntoView {
                     </p>
                 }.into_any(),
             }}
-        </Layout>
-    }
-}
-
-#[component]
-fn Unavailable() -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(http::StatusCode::SERVICE_UNAVAILABLE);
-    }
-    view! {
-        <Layout title="Temporarily unavailable">
-            <h1>"Temporarily unavailable"</h1>
-            <p>"We cannot show this payment right now. Please try again in a moment."</p>
         </Layout>
     }
 }

@@ -118,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(&state, routes, state.provide_page_context(), move || app::shell(options.clone()))
         .fallback(not_found_page)
         .layer(axum::middleware::map_response(html_without_hydration_data));
+    let router = with_security_headers(router, &state.config);
     let timeout = state.config.request_timeout;
     with_observability(router, timeout).with_state(state)
 }
@@ -155,6 +156,42 @@ async fn html_without_hydration_data(response: Response) -> Response {
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Pages load nothing from other hosts, run no script, cannot be framed, and send no Referer (pay
+/// links carry their token in the path). Forms may lead only here and to Stripe Checkout.
+fn with_security_headers(router: Router<AppState>, config: &Config) -> Router<AppState> {
+    use axum::http::{HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+
+    let checkout = match &config.stripe {
+        Some(stripe) if stripe.api_base.host_str() != Some("api.stripe.com") => {
+            stripe.api_base.origin().ascii_serialization()
+        }
+        Some(_) => "https://checkout.stripe.com".to_owned(),
+        // The sandbox's Stripe listens on a loopback port chosen at start-up.
+        None => "http://127.0.0.1:*".to_owned(),
+    };
+    let policy = format!(
+        "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'none'; \
+         form-action 'self' {checkout}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let fixed = |name, value: &str| {
+        SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_str(value).expect("static header values are valid"),
+        )
+    };
+    let router = router
+        .layer(fixed(header::CONTENT_SECURITY_POLICY, &policy))
+        .layer(fixed(header::REFERRER_POLICY, "no-referrer"))
+        .layer(fixed(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(fixed(header::X_FRAME_OPTIONS, "DENY"));
+    if config.public_url.scheme() == "https" {
+        router.layer(fixed(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"))
+    } else {
+        router
+    }
+}
 
 /// A request id on every request and log line, a span per request, and a time limit.
 fn with_observability(router: Router<AppState>, timeout: std::time::Duration) -> Router<AppState> {

@@ -1,9 +1,12 @@
 //! The server side of the pages: [`app::PaymentPages`] over the payment domain.
 
-use app::{CheckoutProblem, PayState, PayView, PaymentPages, SandboxObject};
+use app::{CheckoutProblem, PayState, PayView, PaymentPages, ReturnState, ReturnView, SandboxObject};
 
 use super::brand_view;
-use crate::payments::{CheckoutError, PaymentStatus, Payments};
+use crate::payments::{
+    CheckoutError, Payment, PaymentStatus, Payments, ReturnError,
+    locale::{format_money, language},
+};
 
 pub struct PageBackend {
     pub payments: Payments,
@@ -69,6 +72,20 @@ impl PaymentPages for PageBackend {
         }))
     }
 
+    async fn success_view(
+        &self,
+        session_id: &str,
+        accept_language: Option<&str>,
+    ) -> Result<Option<ReturnView>, String> {
+        let payment = self.payments.confirm_return(session_id).await.map_err(unavailable)?;
+        Ok(payment.map(|p| self.return_view(&p, accept_language)))
+    }
+
+    async fn cancel_view(&self, session_id: &str, accept_language: Option<&str>) -> Result<Option<ReturnView>, String> {
+        let payment = self.payments.abandoned_checkout(session_id).await.map_err(unavailable)?;
+        Ok(payment.map(|p| self.return_view(&p, accept_language)))
+    }
+
     fn sandbox_salesforce(&self) -> Option<Vec<SandboxObject>> {
         let org = self.sandbox_org.as_ref()?;
         let text = |value: &serde_json::Value| match value {
@@ -102,4 +119,48 @@ impl PaymentPages for PageBackend {
             }
         })
     }
+}
+
+fn unavailable(error: ReturnError) -> String {
+    tracing::warn!(%error, "return from Checkout: cannot confirm the payment");
+    "unavailable".to_owned()
+}
+
+impl PageBackend {
+    fn return_view(&self, payment: &Payment, accept_language: Option<&str>) -> ReturnView {
+        let brand = self.payments.brands.choose(Some(&payment.brand), None);
+        let language = language(accept_language);
+        let state = match payment.status() {
+            status if status.is_settled() => ReturnState::Paid,
+            PaymentStatus::Processing => ReturnState::Processing,
+            status if status.is_payable() => ReturnState::Unpaid,
+            _ => ReturnState::Closed,
+        };
+        let date = time::macros::format_description!("[day] [month repr:long] [year]");
+        ReturnView {
+            token: payment.pay_token.clone(),
+            description: payment.description.clone().unwrap_or_else(|| format!("Payment to {}", brand.name)),
+            amount: format_money(payment.amount_minor, &payment.currency(), &language),
+            state,
+            failure: payment.failure_reason.as_deref().map(failure_in_words),
+            paid_on: payment.paid_at().and_then(|t| t.format(&date).ok()),
+            reference: payment.id.chars().take(8).collect::<String>().to_uppercase(),
+            payer_email: payment.payer_email.clone(),
+            brand: brand_view(brand),
+        }
+    }
+}
+
+/// Stripe's reason codes, as a payer would want them said.
+fn failure_in_words(code: &str) -> String {
+    match code {
+        "insufficient_funds" => "Your card has insufficient funds. Nothing was charged.",
+        "expired_card" => "Your card has expired. Nothing was charged.",
+        "incorrect_cvc" | "invalid_cvc" => "The card's security code was not accepted. Nothing was charged.",
+        "async_payment_failed" | "payment_method_provider_decline" => {
+            "Your bank did not complete the debit. Nothing was charged."
+        }
+        _ => "Your card was declined. Nothing was charged.",
+    }
+    .to_owned()
 }

@@ -63,7 +63,12 @@ pub struct SalesforceClient {
 
 impl SalesforceClient {
     pub fn new(config: SalesforceConfig, timeout: Duration) -> Self {
-        Self { http: crate::outbound::client(timeout), config, token: tokio::sync::Mutex::new(None), usage: Mutex::new(None) }
+        Self {
+            http: crate::outbound::client(timeout),
+            config,
+            token: tokio::sync::Mutex::new(None),
+            usage: Mutex::new(None),
+        }
     }
 
     /// A resource path under this API version, as composite subrequests name them.

@@ -1,0 +1,115 @@
+//! The payer coming back from Stripe Checkout: to the success page, or to the cancel page.
+//! The session id in the address proves nothing by itself, so Remit asks Stripe about the session
+//! and, when Stripe says it completed, applies that through the same state machine as a webhook.
+
+use serde_json::json;
+
+use super::{Payment, links::Payments, store, webhooks::EventHeader};
+use crate::{
+    db::now_ms,
+    payments::{ApplyError, PaymentStatus},
+    stripe::{CheckoutSession, StripeError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReturnError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Stripe(#[from] StripeError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+/// A Checkout session id as Stripe writes them; anything else is not looked up at all.
+fn well_formed(session_id: &str) -> bool {
+    let Some(rest) = session_id.strip_prefix("cs_test_").or_else(|| session_id.strip_prefix("cs_live_")) else {
+        return false;
+    };
+    !rest.is_empty() && rest.len() <= 250 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl Payments {
+    /// The payment a payer returned to the success page for, brought up to date with what Stripe
+    /// says about the session when Remit has not heard its webhook yet.
+    pub async fn confirm_return(&self, session_id: &str) -> Result<Option<Payment>, ReturnError> {
+        let Some((payment, mut session)) = self.returning(session_id).await? else { return Ok(None) };
+        if payment.status().is_settled() || payment.status() == PaymentStatus::Canceled {
+            return Ok(Some(payment));
+        }
+        let session = match session.take() {
+            Some(session) => session,
+            None => self.stripe.retrieve_checkout_session(session_id).await?,
+        };
+        if session.status.as_deref() != Some("complete") {
+            return Ok(Some(payment));
+        }
+        // What Stripe says, recorded as the event it stands for: a webhook carrying the same facts
+        // later changes nothing.
+        let header = EventHeader {
+            id: format!("remit_return_{}_{}", session.id, session.payment_status),
+            event_type: "checkout.session.completed".into(),
+        };
+        let payload = json!({
+            "id": header.id, "object": "event", "type": header.event_type, "created": now_ms() / 1000,
+            "data": { "object": {
+                "id": session.id, "object": "checkout.session", "status": session.status,
+                "payment_status": session.payment_status, "payment_intent": session.payment_intent,
+                "metadata": { "remit_payment_id": payment.id },
+            } },
+        });
+        self.record_event(&header, &payload.to_string()).await?;
+        self.apply_event(&header.id).await?;
+        Ok(store::by_id(&self.db, &payment.id).await?)
+    }
+
+    /// The payment a payer left Checkout without paying, with the visit in its audit trail.
+    pub async fn abandoned_checkout(&self, session_id: &str) -> Result<Option<Payment>, ReturnError> {
+        let Some((payment, _)) = self.returning(session_id).await? else { return Ok(None) };
+        sqlx::query(
+            "INSERT INTO audit_log (payment_id, from_status, to_status, cause, at) VALUES ($1, $2, $2, $3, $4)",
+        )
+        .bind(&payment.id)
+        .bind(payment.status().as_str())
+        .bind("payer returned from Checkout without paying")
+        .bind(now_ms())
+        .execute(&self.db.pool)
+        .await?;
+        Ok(Some(payment))
+    }
+
+    /// The payment behind a session id: the session Remit recorded, else whatever Stripe says the
+    /// session belongs to (with the session, so it is not fetched twice).
+    async fn returning(&self, session_id: &str) -> Result<Option<(Payment, Option<CheckoutSession>)>, ReturnError> {
+        if !well_formed(session_id) {
+            return Ok(None);
+        }
+        let recorded: Option<Payment> =
+            sqlx::query_as(&format!("SELECT {} FROM payments WHERE stripe_checkout_session_id = $1", store::COLUMNS))
+                .bind(session_id)
+                .fetch_optional(&self.db.pool)
+                .await?;
+        if let Some(payment) = recorded {
+            return Ok(Some((payment, None)));
+        }
+        let session = match self.stripe.retrieve_checkout_session(session_id).await {
+            Ok(session) => session,
+            Err(StripeError::InvalidRequest { status: 404, .. }) => return Ok(None),
+            Err(other) => return Err(other.into()),
+        };
+        let Some(id) = session.metadata.get("remit_payment_id") else { return Ok(None) };
+        Ok(store::by_id(&self.db, id).await?.map(|payment| (payment, Some(session))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_stripe_shaped_session_ids_are_looked_up() {
+        assert!(super::well_formed("cs_test_a1B2c3"));
+        assert!(super::well_formed("cs_live_a1B2c3"));
+        for bad in ["", "cs_test_", "pi_123", "cs_test_abc/../x", "cs_test_a b", "' OR 1=1"] {
+            assert!(!super::well_formed(bad), "{bad:?}");
+        }
+    }
+}

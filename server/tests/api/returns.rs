@@ -1,0 +1,159 @@
+//! `/success` and `/cancel`, the pages Stripe Checkout sends the payer back to.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, link_request};
+
+/// Creates a link, presses "Pay securely" and the given button on the stand-in's Checkout page;
+/// returns (payment id, pay URL, session id).
+async fn checkout(app: &TestApp, request: Value, outcome: &str) -> (String, String, String) {
+    let body: Value = app.post_link(&request).await.json().await.unwrap();
+    let url = body["url"].as_str().unwrap().to_owned();
+    let location = app.press_pay(&url).await.headers()["location"].to_str().unwrap().to_owned();
+    let session = location.rsplit('/').next().unwrap().to_owned();
+    if outcome != "none" {
+        app.client.post(&location).form(&[("outcome", outcome)]).send().await.unwrap();
+    }
+    (body["payment_id"].as_str().unwrap().to_owned(), url, session)
+}
+
+async fn page(app: &TestApp, path: &str, language: &str) -> (u16, String) {
+    let response =
+        app.client.get(format!("{}{path}", app.address)).header("Accept-Language", language).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_paid_payment_shows_a_confirmation_in_the_payers_locale() {
+    let app = TestApp::spawn().await;
+    let (id, _, session) = checkout(&app, link_request(), "card_succeeds").await;
+    app.eventually(&format!("SELECT status FROM payments WHERE id = '{id}'"), "paid").await;
+    let (status, html) = page(&app, &format!("/success?session_id={session}"), "en-US,en;q=0.9").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<title>Payment received · Remit</title>"), "{html}");
+    assert!(html.contains("your payment was received"), "{html}");
+    assert!(html.contains("$125.00"), "{html}");
+    assert!(html.contains("Annual membership") && html.contains("ana@example.com"), "{html}");
+    assert!(html.contains(&id[..8].to_uppercase()), "a short reference: {html}");
+    let (_, german) = page(&app, &format!("/success?session_id={session}"), "de-DE,de;q=0.9").await;
+    assert!(german.contains("125,00\u{a0}US$"), "{german}");
+}
+
+#[tokio::test]
+async fn before_the_webhook_arrives_the_page_asks_stripe_and_applies_what_it_says() {
+    let app = TestApp::spawn().await;
+    app.stripe().withhold_webhooks(true);
+    let (id, _, session) = checkout(&app, link_request(), "card_succeeds").await;
+    app.outbox_idle().await;
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM payments WHERE id = '{id}' AND status = 'open'")).await, 1);
+    let (status, html) = page(&app, &format!("/success?session_id={session}"), "en").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("your payment was received"), "{html}");
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM payments WHERE id = '{id}' AND status = 'paid'")).await, 1);
+    // When the webhook comes after all, nothing moves twice.
+    let events: Value = app
+        .client
+        .get(format!("{}/v1/events?type=checkout.session.completed", app.sandbox.as_ref().unwrap().stripe_url))
+        .bearer_auth(sandbox::STRIPE_SECRET_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    app.post_webhook(&events["data"][0].to_string(), crate::helpers::WEBHOOK_SECRET).await;
+    app.outbox_idle().await;
+    assert_eq!(
+        app.count(&format!("SELECT COUNT(*) FROM audit_log WHERE payment_id = '{id}' AND to_status = 'paid'")).await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_settling_bank_debit_shows_a_self_refreshing_confirming_page() {
+    let app = TestApp::spawn().await;
+    app.stripe().withhold_webhooks(true);
+    let (_, _, session) = checkout(&app, link_request(), "debit_settles").await;
+    let (status, html) = page(&app, &format!("/success?session_id={session}"), "en").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("We are confirming your payment"), "{html}");
+    assert!(html.contains(r#"<meta http-equiv="refresh" content="5">"#), "{html}");
+}
+
+#[tokio::test]
+async fn an_unpaid_session_offers_to_try_again_at_the_stable_link() {
+    let app = TestApp::spawn().await;
+    let (id, url, session) = checkout(&app, link_request(), "card_declined").await;
+    app.eventually(&format!("SELECT status FROM payments WHERE id = '{id}'"), "failed").await;
+    let (status, html) = page(&app, &format!("/success?session_id={session}"), "en").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("did not go through") && html.contains("declined"), "{html}");
+    let token = url.rsplit('/').next().unwrap();
+    assert!(html.contains(&format!(r#"href="/pay/{token}""#)), "{html}");
+}
+
+#[tokio::test]
+async fn an_unknown_or_malformed_session_is_a_branded_404_that_leaks_nothing() {
+    let app = TestApp::spawn().await;
+    for session in ["cs_test_doesnotexist", "not-a-session", "", "cs_test_%27%20OR%201%3D1"] {
+        let (status, html) = page(&app, &format!("/success?session_id={session}"), "en").await;
+        assert_eq!(status, 404, "{session}");
+        assert!(html.contains("Page not found") && html.contains("brand-name"), "{html}");
+        assert!(!html.contains("Stripe said") && !html.contains("No such"), "{html}");
+    }
+    assert_eq!(page(&app, "/success", "en").await.0, 404);
+    assert_eq!(page(&app, "/cancel?session_id=cs_test_nope", "en").await.0, 404);
+}
+
+#[tokio::test]
+async fn the_cancel_page_shows_what_is_still_due_and_records_the_visit() {
+    let app = TestApp::spawn().await;
+    let (id, url, session) = checkout(&app, link_request(), "none").await;
+    let (status, html) = page(&app, &format!("/cancel?session_id={session}"), "en-GB").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<title>Payment not completed · Remit</title>"), "{html}");
+    assert!(html.contains("Still due") && html.contains("$125.00"), "{html}");
+    let token = url.rsplit('/').next().unwrap();
+    assert!(html.contains(&format!(r#"href="/pay/{token}""#)), "{html}");
+    assert_eq!(
+        app.count(&format!("SELECT COUNT(*) FROM audit_log WHERE payment_id = '{id}' AND cause = 'payer returned from Checkout without paying'")).await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn zero_and_three_decimal_amounts_are_shown_with_their_own_decimals() {
+    let app = TestApp::spawn().await;
+    let mut yen = link_request();
+    yen["currency"] = json!("JPY");
+    yen["amount"] = json!("5000");
+    let (_, _, session) = checkout(&app, yen, "none").await;
+    let (_, html) = page(&app, &format!("/cancel?session_id={session}"), "ja-JP").await;
+    assert!(html.contains("￥5,000"), "{html}");
+
+    let mut dinar = link_request();
+    dinar["opportunity_id"] = json!("0065g00000KwDkW");
+    dinar["currency"] = json!("KWD");
+    dinar["amount"] = json!("12.34");
+    let (_, _, session) = checkout(&app, dinar, "none").await;
+    let (_, html) = page(&app, &format!("/cancel?session_id={session}"), "en").await;
+    assert!(html.contains("KWD\u{a0}12.340"), "{html}");
+}
+
+#[tokio::test]
+async fn pages_carry_security_headers() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/").await;
+    let headers = response.headers();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'self'")
+            && csp.contains("frame-ancestors 'none'")
+            && csp.contains("script-src 'none'"),
+        "{csp}"
+    );
+    assert!(csp.contains(&app.sandbox.as_ref().unwrap().stripe_url), "forms may lead to Checkout: {csp}");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers.get("strict-transport-security").is_none(), "no HSTS over plain http");
+}
