@@ -60,3 +60,12 @@ pub fn Unavailable() -> impl IntoView {
         </Layout>
     }
 }
+
+/// Asks the browser to load the page again in five seconds: an HTTP `Refresh` header, so it works
+/// without JavaScript and the payer can turn it off ("Stop updating").
+pub fn refresh_every_few_seconds() {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.insert_header(http::header::HeaderName::from_static("refresh"), http::HeaderValue::from_static("5"));
+    }
+}

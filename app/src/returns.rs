@@ -2,13 +2,12 @@
 //! impression of the payment, and the place they come back to.
 
 use leptos::prelude::*;
-use leptos_meta::Meta;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
     backend::{ReturnState, ReturnView},
     layout::Layout,
-    pages::{NotFound, Unavailable},
+    pages::{NotFound, Unavailable, refresh_every_few_seconds},
 };
 
 #[cfg(feature = "ssr")]
@@ -79,17 +78,30 @@ fn Success(view: ReturnView) -> impl IntoView {
             </Layout>
         }
         .into_any(),
-        ReturnState::Processing => view! {
-            <Layout title="Confirming your payment" brand=brand>
-                <Meta http_equiv="refresh" content="5" />
-                <h1>"We are confirming your payment"</h1>
-                <p role="status">
-                    "Your bank is processing the payment. This page updates by itself; you can also close it — we will email you when it is confirmed."
-                </p>
-                <Summary view=view.clone() />
-            </Layout>
+        ReturnState::Processing => {
+            let updating = use_query_map().read_untracked().get("updates").as_deref() != Some("off");
+            if updating {
+                refresh_every_few_seconds();
+            }
+            let session = use_query_map().read_untracked().get("session_id").unwrap_or_default();
+            let stop = format!("/success?session_id={session}&updates=off");
+            let check = format!("/success?session_id={session}");
+            view! {
+                <Layout title="Confirming your payment" brand=brand>
+                    <h1>"We are confirming your payment"</h1>
+                    <p role="status">
+                        "Your bank is processing the payment. You can close this page — we will email you when it is confirmed."
+                    </p>
+                    <Summary view=view.clone() />
+                    {if updating {
+                        view! { <p class="fine-print">"This page updates itself every few seconds. " <a href=stop>"Stop updating"</a></p> }.into_any()
+                    } else {
+                        view! { <p><a class="button" href=check>"Check again"</a></p> }.into_any()
+                    }}
+                </Layout>
+            }
+            .into_any()
         }
-        .into_any(),
         ReturnState::Unpaid => view! {
             <Layout title="Payment not completed" brand=brand>
                 <h1>"Your payment did not go through"</h1>

@@ -2,9 +2,12 @@
 //! newcomer sees the Opportunity change as the payment moves. Refreshes itself without JavaScript.
 
 use leptos::prelude::*;
-use leptos_meta::Meta;
 
-use crate::{backend::SandboxObject, layout::Layout, pages::NotFound};
+use crate::{
+    backend::SandboxObject,
+    layout::Layout,
+    pages::{NotFound, refresh_every_few_seconds},
+};
 
 #[server(prefix = "/fn", endpoint = "sandbox-salesforce")]
 pub async fn load_sandbox_salesforce() -> Result<Option<Vec<SandboxObject>>, ServerFnError> {
@@ -28,9 +31,9 @@ pub fn SalesforcePage() -> impl IntoView {
 
 #[component]
 fn Records(objects: Vec<SandboxObject>) -> impl IntoView {
+    refresh_every_few_seconds();
     view! {
         <Layout title="Sandbox Salesforce">
-            <Meta http_equiv="refresh" content="5" />
             <h1>"Sandbox Salesforce"</h1>
             <p>"What Remit has written to the Salesforce stand-in. This page refreshes every five seconds."</p>
             {objects

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -77,6 +78,8 @@ export async function launchChromium() {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
     headless: true,
+    // Remit's CSP allows no script at all; the accessibility checker is injected past it.
+    bypassCSP: true,
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -95,3 +98,24 @@ export const viewports = {
   desktop: { width: 1280, height: 800 },
   phone: { width: 360, height: 740 },
 };
+
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/** Runs axe-core on the page; returns its violations (WCAG 2.x A and AA rules). */
+export async function accessibilityViolations(page) {
+  await page.addScriptTag({ path: axePath });
+  const results = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }));
+  return results.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+}
+
+/** Asks the running Remit for a payment link, as Salesforce would. */
+export async function createLink(remit, body) {
+  const response = await fetch(`${remit.url}/api/v1/payment-links`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${remit.apiKey()}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`link request answered ${response.status}`);
+  return response.json();
+}

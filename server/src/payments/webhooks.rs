@@ -79,12 +79,12 @@ impl Payments {
 
     async fn apply_to(&self, payment_id: &str, event_id: &str, event: &Value) -> Result<(), ApplyError> {
         let mut tx = self.db.pool.begin().await?;
-        // One event of a payment at a time: later ones see every earlier one's facts.
-        let lock = if self.db.backend == Backend::Postgres { "FOR UPDATE" } else { "" };
-        sqlx::query(&format!("SELECT id FROM payments WHERE id = $1 {lock}"))
-            .bind(payment_id)
-            .execute(&mut *tx)
-            .await?;
+        // One event of a payment at a time, so later ones see every earlier one's facts: on
+        // PostgreSQL by locking the payment's row; on SQLite the transaction's first statement is a
+        // write, which takes the database's one write lock (a read first could not upgrade later).
+        if self.db.backend == Backend::Postgres {
+            sqlx::query("SELECT id FROM payments WHERE id = $1 FOR UPDATE").bind(payment_id).execute(&mut *tx).await?;
+        }
         sqlx::query("UPDATE stripe_events SET payment_id = $1, outcome = 'applied', processed_at = $2 WHERE id = $3")
             .bind(payment_id)
             .bind(now_ms())

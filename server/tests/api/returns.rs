@@ -74,10 +74,15 @@ async fn a_settling_bank_debit_shows_a_self_refreshing_confirming_page() {
     let app = TestApp::spawn().await;
     app.stripe().withhold_webhooks(true);
     let (_, _, session) = checkout(&app, link_request(), "debit_settles").await;
-    let (status, html) = page(&app, &format!("/success?session_id={session}"), "en").await;
-    assert_eq!(status, 200);
+    let response = app.get(&format!("/success?session_id={session}")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["refresh"], "5", "the page reloads itself, no script needed");
+    let html = response.text().await.unwrap();
     assert!(html.contains("We are confirming your payment"), "{html}");
-    assert!(html.contains(r#"<meta http-equiv="refresh" content="5">"#), "{html}");
+    assert!(html.contains("&amp;updates=off") && html.contains("Stop updating"), "the payer can stop it: {html}");
+    let stopped = app.get(&format!("/success?session_id={session}&updates=off")).await;
+    assert!(stopped.headers().get("refresh").is_none());
+    assert!(stopped.text().await.unwrap().contains("Check again"));
 }
 
 #[tokio::test]
