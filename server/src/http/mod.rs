@@ -135,8 +135,8 @@ async fn not_found_page(State(state): State<AppState>, request: Request<Body>) -
     response
 }
 
-/// Leptos appends hydration data as inline scripts after `</html>`. Remit's pages never hydrate,
-/// so those scripts are dead weight (and invalid HTML): cut the document at `</html>`.
+/// Leptos appends hydration data as inline scripts after `</html>` and marks hydration points in
+/// the markup. Remit's pages never hydrate, so all of it is dead weight (and invalid HTML).
 async fn html_without_hydration_data(response: Response) -> Response {
     let is_html = response
         .headers()
@@ -151,8 +151,11 @@ async fn html_without_hydration_data(response: Response) -> Response {
     };
     const END: &[u8] = b"</html>";
     let end = bytes.windows(END.len()).rposition(|w| w == END).map_or(bytes.len(), |i| i + END.len());
+    // Hydration markers (`<!>`, `<!--HEAD-->`) mean nothing without hydration; `<!>` is not even
+    // a valid comment.
+    let html = String::from_utf8_lossy(&bytes[..end]).replace("<!>", "").replace("<!--HEAD-->", "");
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(bytes.slice(..end)))
+    Response::from_parts(parts, Body::from(html))
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

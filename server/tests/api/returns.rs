@@ -162,3 +162,57 @@ async fn pages_carry_security_headers() {
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert!(headers.get("strict-transport-security").is_none(), "no HSTS over plain http");
 }
+
+/// Parses `html` with html5lib in strict mode: any HTML parse error fails.
+fn assert_valid_html(html: &str) {
+    let script = "import sys, html5lib\nhtml5lib.HTMLParser(strict=True).parse(sys.stdin.read())";
+    let mut child = std::process::Command::new(crate::python::python())
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(html.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "invalid HTML: {}\n{html}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[tokio::test]
+async fn every_customer_page_is_valid_html() {
+    let app = TestApp::spawn().await;
+    let (_, url, session) = checkout(&app, link_request(), "none").await;
+    let token = url.rsplit('/').next().unwrap();
+    for path in [
+        "/".to_owned(),
+        "/no/such/page".to_owned(),
+        format!("/pay/{token}"),
+        format!("/cancel?session_id={session}"),
+        format!("/success?session_id={session}"),
+    ] {
+        let (_, html) = page(&app, &path, "en").await;
+        assert!(!html.contains("<!>"), "{path}: {html}");
+        assert_valid_html(&html);
+    }
+}
+
+#[tokio::test]
+async fn a_payment_uses_the_brand_its_link_asked_for_on_every_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("remit.toml");
+    std::fs::write(
+        &path,
+        "default_brand = \"acme\"\n[brands.acme]\nname = \"Acme Inc.\"\n[brands.giving]\nname = \"Acme Foundation\"\nsupport_email = \"give@acme.test\"\nrecord_types = [\"Nonprofit\"]\n",
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(crate::helpers::Mode::Live, &[("REMIT_CONFIG", path.to_str().unwrap())]).await;
+    let mut request = link_request();
+    request["record_type"] = json!("Nonprofit");
+    let (_, url, session) = checkout(&app, request, "none").await;
+    let pay = app.client.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(pay.contains("Pay Acme Foundation") && pay.contains("/style/brand/giving.css"), "{pay}");
+    let (_, cancel) = page(&app, &format!("/cancel?session_id={session}"), "en").await;
+    assert!(cancel.contains("Acme Foundation") && cancel.contains("mailto:give@acme.test"), "{cancel}");
+    let (_, home) = page(&app, "/", "en").await;
+    assert!(home.contains("Acme Inc."), "pages without a payment use the default brand: {home}");
+}
