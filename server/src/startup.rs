@@ -82,8 +82,13 @@ impl Services {
                 (StripeClient::new(base, key, Duration::from_secs(20)), vec![SecretString::from(secret)], Some(sandbox))
             }
         };
-        let payments =
-            Payments { db: db.clone(), stripe, public_url: config.public_url.clone(), brands: config.brands.clone() };
+        let payments = Payments {
+            db: db.clone(),
+            stripe,
+            public_url: config.public_url.clone(),
+            brands: config.brands.clone(),
+            abandoned_checkout_fails: config.mapping.cancel_sets_failed,
+        };
         let mailer = Mailer::from_config(&config.mail)?;
         let salesforce = match (&config.salesforce, &sandbox) {
             (Some(salesforce), _) => salesforce.clone(),

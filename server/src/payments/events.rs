@@ -37,6 +37,9 @@ pub enum Fact {
     Disputed,
 }
 
+/// The event Remit records itself when a payer leaves Checkout and that counts as a failure.
+pub const ABANDONED_CHECKOUT: &str = "remit.checkout.abandoned";
+
 /// The facts one event carries. Events Remit does not act on carry none.
 pub fn facts_of(event_type: &str, object: &Value, created: i64) -> Vec<Fact> {
     let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -74,6 +77,8 @@ pub fn facts_of(event_type: &str, object: &Value, created: i64) -> Vec<Fact> {
             vec![Fact::Refunded { amount_refunded: object["amount_refunded"].as_i64().unwrap_or(0) }]
         }
         "charge.dispute.created" => vec![Fact::Disputed],
+        // Remit's own: the payer left Checkout without paying (only when the mapping says so).
+        ABANDONED_CHECKOUT => vec![Fact::Failed { attempt: id, reason: "canceled_by_payer".into(), at: created }],
         _ => Vec::new(),
     }
 }

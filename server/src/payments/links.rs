@@ -22,6 +22,9 @@ pub struct Payments {
     pub stripe: StripeClient,
     pub public_url: Url,
     pub brands: Brands,
+    /// A payer leaving Checkout without paying counts as a failed attempt (the mapping's
+    /// `cancel_sets_failed`); by default it changes nothing.
+    pub abandoned_checkout_fails: bool,
 }
 
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{Payment, links::Payments, store, webhooks::EventHeader};
+use super::{Payment, events::ABANDONED_CHECKOUT, links::Payments, store, webhooks::EventHeader};
 use crate::{
     db::now_ms,
     payments::{ApplyError, PaymentStatus},
@@ -63,9 +63,20 @@ impl Payments {
         Ok(store::by_id(&self.db, &payment.id).await?)
     }
 
-    /// The payment a payer left Checkout without paying, with the visit in its audit trail.
+    /// The payment of a Checkout session the payer left without paying, with the visit in its
+    /// audit trail; a failed attempt as well when the mapping counts a cancel as a failure.
     pub async fn abandoned_checkout(&self, session_id: &str) -> Result<Option<Payment>, ReturnError> {
         let Some((payment, _)) = self.returning(session_id).await? else { return Ok(None) };
+        if self.abandoned_checkout_fails && payment.status().is_payable() {
+            let header =
+                EventHeader { id: format!("remit_abandoned_{session_id}"), event_type: ABANDONED_CHECKOUT.into() };
+            let payload = json!({
+                "id": header.id, "object": "event", "type": header.event_type, "created": now_ms() / 1000,
+                "data": { "object": { "id": session_id, "object": "checkout.session", "metadata": { "remit_payment_id": payment.id } } },
+            });
+            self.record_event(&header, &payload.to_string()).await?;
+            self.apply_event(&header.id).await?;
+        }
         sqlx::query(
             "INSERT INTO audit_log (payment_id, from_status, to_status, cause, at) VALUES ($1, $2, $2, $3, $4)",
         )

@@ -216,3 +216,28 @@ async fn a_payment_uses_the_brand_its_link_asked_for_on_every_page() {
     let (_, home) = page(&app, "/", "en").await;
     assert!(home.contains("Acme Inc."), "pages without a payment use the default brand: {home}");
 }
+
+#[tokio::test]
+async fn with_the_mapping_set_leaving_checkout_counts_as_a_failed_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("remit.toml");
+    std::fs::write(&path, "[salesforce]\ncancel_sets_failed = true\n").unwrap();
+    let app = TestApp::spawn_with(crate::helpers::Mode::Live, &[("REMIT_CONFIG", path.to_str().unwrap())]).await;
+    let (id, url, session) = checkout(&app, link_request(), "none").await;
+    page(&app, &format!("/cancel?session_id={session}"), "en").await;
+    app.eventually(&format!("SELECT status FROM payments WHERE id = '{id}'"), "failed").await;
+    app.eventually(&format!("SELECT failure_reason FROM payments WHERE id = '{id}'"), "canceled_by_payer").await;
+    // Still payable: the stable link works, and paying wins over the earlier cancel.
+    let location = app.press_pay(&url).await.headers()["location"].to_str().unwrap().to_owned();
+    app.client.post(location).form(&[("outcome", "card_succeeds")]).send().await.unwrap();
+    app.eventually(&format!("SELECT status FROM payments WHERE id = '{id}'"), "paid").await;
+}
+
+#[tokio::test]
+async fn by_default_leaving_checkout_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (id, _, session) = checkout(&app, link_request(), "none").await;
+    page(&app, &format!("/cancel?session_id={session}"), "en").await;
+    app.outbox_idle().await;
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM payments WHERE id = '{id}' AND status = 'open'")).await, 1);
+}
