@@ -58,6 +58,8 @@ pub struct ReturnView {
     /// A short reference the payer can quote.
     pub reference: String,
     pub payer_email: String,
+    /// Where the receipt is downloaded, once the payment is paid.
+    pub receipt_url: Option<String>,
 }
 
 /// Why the pay button could not lead to Checkout.

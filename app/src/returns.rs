@@ -74,7 +74,7 @@ fn Success(view: ReturnView) -> impl IntoView {
             <Layout title="Payment received" brand=brand>
                 <h1>"Thank you — your payment was received"</h1>
                 <Summary view=view.clone() />
-                <p class="fine-print">"Your receipt will be available to download here."</p>
+                {view.receipt_url.clone().map(|href| view! { <p><a class="button" href=href download>"Download receipt (PDF)"</a></p> })}
             </Layout>
         }
         .into_any(),

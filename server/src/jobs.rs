@@ -16,7 +16,7 @@ pub struct Jobs {
 #[async_trait::async_trait]
 impl JobHandler for Jobs {
     fn kinds(&self) -> &'static [&'static str] {
-        &["email_payment_link", "apply_stripe_event", "sync_payment"]
+        &["email_payment_link", "apply_stripe_event", "sync_payment", "email_receipt"]
     }
 
     /// Salesforce syncs go out together when many wait: two collection calls for up to 100
@@ -54,6 +54,7 @@ impl JobHandler for Jobs {
                 })
             }
             Job::SyncPayment { payment_id } => self.sync.sync_payment(payment_id).await.map_err(sync_error),
+            Job::EmailReceipt { payment_id } => self.email_receipt(payment_id).await,
         }
     }
 }
@@ -76,6 +77,27 @@ impl Jobs {
             mail::payment_link(&payment, brand, &self.payments.pay_url(&payment)).map_err(permanent_or_retry)?;
         self.mailer.send(email).await.map_err(permanent_or_retry)?;
         tracing::info!(payment = %payment.id, "payment link emailed");
+        Ok(())
+    }
+}
+
+impl Jobs {
+    /// Sends the receipt of a paid payment, once (the outbox runs each job to completion once).
+    async fn email_receipt(&self, payment_id: &str) -> Result<(), JobError> {
+        let payment = self
+            .payments
+            .get(payment_id)
+            .await
+            .map_err(|e| JobError::Retryable(format!("database: {e}")))?
+            .ok_or_else(|| JobError::Permanent(format!("payment {payment_id} does not exist")))?;
+        let Some(url) = self.payments.receipt_url(&payment) else {
+            return Err(JobError::Permanent(format!("payment {payment_id} has no receipt")));
+        };
+        let pdf = self.payments.receipt(&payment).await.map_err(|e| JobError::Retryable(e.to_string()))?;
+        let brand = self.payments.brands.choose(Some(&payment.brand), None);
+        let email = mail::receipt(&payment, brand, &url, pdf).map_err(permanent_or_retry)?;
+        self.mailer.send(email).await.map_err(permanent_or_retry)?;
+        tracing::info!(payment = %payment.id, "receipt emailed");
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ pub mod mail;
 pub mod outbound;
 pub mod outbox;
 pub mod payments;
+pub mod receipts;
 pub mod salesforce;
 pub mod startup;
 pub mod stripe;

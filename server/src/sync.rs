@@ -232,7 +232,7 @@ impl SalesforceSync {
             (&fields.payment_link, json!(self.payments.pay_url(payment))),
             (&fields.payment_checkout_session_id, json!(payment.stripe_checkout_session_id)),
             (&fields.payment_payment_intent_id, json!(payment.stripe_payment_intent_id)),
-            (&fields.payment_receipt_url, Value::Null),
+            (&fields.payment_receipt_url, json!(self.payments.receipt_url(payment))),
             (&fields.payment_paid_at, json!(payment.paid_at().and_then(|t| t.format(&Rfc3339).ok()))),
             (&fields.payment_failure_reason, json!(payment.failure_reason)),
         ] {

@@ -18,6 +18,14 @@ pub struct Brand {
     pub legal_footer: Option<String>,
     /// Salesforce record types (e.g. `Nonprofit`) whose payments use this brand.
     pub record_types: Vec<String>,
+    /// The paper size of its receipts.
+    pub paper: Paper,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paper {
+    A4,
+    Letter,
 }
 
 impl Brand {
@@ -32,6 +40,7 @@ impl Brand {
             support_phone: None,
             legal_footer: None,
             record_types: Vec::new(),
+            paper: Paper::A4,
         }
     }
 
@@ -122,6 +131,7 @@ pub(super) struct RawBrand {
     legal_footer: Option<String>,
     #[serde(default)]
     record_types: Vec<String>,
+    paper: Option<String>,
 }
 
 impl RawBrand {
@@ -157,6 +167,11 @@ impl RawBrand {
             support_phone: self.support_phone,
             legal_footer: self.legal_footer,
             record_types: self.record_types,
+            paper: match self.paper.as_deref() {
+                None | Some("a4" | "A4") => Paper::A4,
+                Some("letter" | "Letter") => Paper::Letter,
+                Some(_) => return Err(ConfigError::new(setting("paper"), "must be a4 or letter")),
+            },
         })
     }
 }
@@ -173,6 +188,10 @@ impl Color {
             if c <= 0.039_28 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
         };
         0.2126 * channel(self.0[0]) + 0.7152 * channel(self.0[1]) + 0.0722 * channel(self.0[2])
+    }
+
+    pub fn rgb(self) -> [u8; 3] {
+        self.0
     }
 
     pub fn best_text(self) -> &'static str {

@@ -75,12 +75,12 @@ impl PaymentBody {
             .unwrap_or_default();
         Self {
             url: state.payments.pay_url(&payment),
+            receipt_url: state.payments.receipt_url(&payment),
             currency: payment.currency().to_string(),
             payment_id: payment.id,
             opportunity_id: payment.opportunity_id,
             status: payment.status,
             amount_minor: payment.amount_minor,
-            receipt_url: None,
             failure_reason: payment.failure_reason,
             updated_at,
         }

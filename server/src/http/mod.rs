@@ -5,6 +5,7 @@ mod api;
 mod error;
 mod health;
 mod pages;
+mod receipts;
 mod style;
 mod webhooks;
 
@@ -110,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/style/main.css", get(style::main_css))
         .route("/style/logo.svg", get(style::logo))
         .route("/style/brand/{file}", get(style::brand_css))
+        .route("/receipts/{file}", get(receipts::download))
         .merge(api::routes())
         .route(
             "/webhooks/stripe",

@@ -146,6 +146,7 @@ impl PageBackend {
             paid_on: payment.paid_at().and_then(|t| t.format(&date).ok()),
             reference: payment.id.chars().take(8).collect::<String>().to_uppercase(),
             payer_email: payment.payer_email.clone(),
+            receipt_url: self.payments.receipt_url(payment),
             brand: brand_view(brand),
         }
     }

@@ -6,11 +6,11 @@ mod templates;
 
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    message::{Mailbox, MultiPart},
+    message::{Attachment, Mailbox, MultiPart, header::ContentType},
 };
 use secrecy::ExposeSecret;
 
-pub use templates::payment_link;
+pub use templates::{payment_link, receipt};
 
 use crate::config::{ConfigError, MailConfig};
 
@@ -42,6 +42,8 @@ pub struct Email {
     pub html: String,
     /// Sent as the Message-ID, so a resend after a crash is recognisably the same message.
     pub message_id: String,
+    /// Files to attach: (file name, content type, bytes).
+    pub attachments: Vec<(String, String, Vec<u8>)>,
 }
 
 impl Mailer {
@@ -71,7 +73,13 @@ impl Mailer {
             .to(email.to)
             .subject(email.subject)
             .message_id(Some(email.message_id))
-            .multipart(MultiPart::alternative_plain_html(email.text, email.html))
+            .multipart(email.attachments.into_iter().fold(
+                MultiPart::mixed().multipart(MultiPart::alternative_plain_html(email.text, email.html)),
+                |mixed, (name, content_type, bytes)| {
+                    let content_type = ContentType::parse(&content_type).unwrap_or(ContentType::TEXT_PLAIN);
+                    mixed.singlepart(Attachment::new(name).body(bytes, content_type))
+                },
+            ))
             .map_err(|e| MailError::Permanent(e.to_string()))?;
         match &self.transport {
             Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| {

@@ -2,7 +2,10 @@ use askama::Template;
 use lettre::message::Mailbox;
 
 use super::{Email, MailError};
-use crate::{config::Brand, payments::Payment};
+use crate::{
+    config::Brand,
+    payments::{Payment, ReceiptPdf},
+};
 
 #[derive(Template)]
 #[template(path = "payment_link.html")]
@@ -34,14 +37,6 @@ struct PaymentLinkText<'a> {
 pub fn payment_link(payment: &Payment, brand: &Brand, url: &str) -> Result<Email, MailError> {
     let amount = payment.amount_display();
     let description = payment.description.clone().unwrap_or_else(|| format!("Payment to {}", brand.name));
-    let to = match &payment.payer_name {
-        Some(name) => format!("{name} <{}>", payment.payer_email),
-        None => payment.payer_email.clone(),
-    };
-    let to: Mailbox = to
-        .parse()
-        .or_else(|_| payment.payer_email.parse())
-        .map_err(|e| MailError::Permanent(format!("bad recipient: {e}")))?;
     let html = PaymentLinkHtml {
         brand_name: &brand.name,
         primary_color: brand.primary_color.to_string(),
@@ -67,10 +62,85 @@ pub fn payment_link(payment: &Payment, brand: &Brand, url: &str) -> Result<Email
     .render()
     .map_err(|e| MailError::Permanent(e.to_string()))?;
     Ok(Email {
-        to,
+        to: recipient(payment)?,
         subject: format!("Payment request from {}: {amount}", brand.name),
         text,
         html,
         message_id: format!("<payment-link.{}.{}@remit>", payment.id, payment.updated_at),
+        attachments: Vec::new(),
     })
+}
+
+#[derive(Template)]
+#[template(path = "receipt.html")]
+struct ReceiptHtml<'a> {
+    brand_name: &'a str,
+    primary_color: String,
+    on_primary_color: &'a str,
+    payer_name: Option<&'a str>,
+    description: &'a str,
+    amount: &'a str,
+    receipt_url: &'a str,
+    support_email: Option<&'a str>,
+    legal_footer: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "receipt.txt")]
+struct ReceiptText<'a> {
+    brand_name: &'a str,
+    payer_name: Option<&'a str>,
+    description: &'a str,
+    amount: &'a str,
+    receipt_url: &'a str,
+    support_email: Option<&'a str>,
+    legal_footer: Option<&'a str>,
+}
+
+/// The receipt email, its PDF attached.
+pub fn receipt(payment: &Payment, brand: &Brand, receipt_url: &str, pdf: ReceiptPdf) -> Result<Email, MailError> {
+    let amount = payment.amount_display();
+    let description = payment.description.clone().unwrap_or_else(|| format!("Payment to {}", brand.name));
+    let render = |e: askama::Error| MailError::Permanent(e.to_string());
+    let html = ReceiptHtml {
+        brand_name: &brand.name,
+        primary_color: brand.primary_color.to_string(),
+        on_primary_color: brand.primary_color.best_text(),
+        payer_name: payment.payer_name.as_deref(),
+        description: &description,
+        amount: &amount,
+        receipt_url,
+        support_email: brand.support_email.as_deref(),
+        legal_footer: brand.legal_footer.as_deref(),
+    }
+    .render()
+    .map_err(render)?;
+    let text = ReceiptText {
+        brand_name: &brand.name,
+        payer_name: payment.payer_name.as_deref(),
+        description: &description,
+        amount: &amount,
+        receipt_url,
+        support_email: brand.support_email.as_deref(),
+        legal_footer: brand.legal_footer.as_deref(),
+    }
+    .render()
+    .map_err(render)?;
+    Ok(Email {
+        to: recipient(payment)?,
+        subject: format!("Your receipt from {}: {amount}", brand.name),
+        text,
+        html,
+        message_id: format!("<receipt.{}@remit>", payment.id),
+        attachments: vec![(pdf.filename, "application/pdf".into(), pdf.bytes)],
+    })
+}
+
+/// The payer, by name when Remit has one.
+fn recipient(payment: &Payment) -> Result<Mailbox, MailError> {
+    let named = payment.payer_name.as_ref().map(|name| format!("{name} <{}>", payment.payer_email));
+    named
+        .and_then(|n| n.parse().ok())
+        .map_or_else(|| payment.payer_email.parse(), Ok)
+        .map_err(|e| MailError::Permanent(format!("bad recipient: {e}")))
 }

@@ -24,6 +24,8 @@ pub enum Job {
     ApplyStripeEvent { event_id: String },
     /// Push the payment's current state to Salesforce.
     SyncPayment { payment_id: String },
+    /// Email the payer their receipt, the PDF attached.
+    EmailReceipt { payment_id: String },
 }
 
 impl Job {
@@ -32,13 +34,16 @@ impl Job {
             Self::EmailPaymentLink { .. } => "email_payment_link",
             Self::ApplyStripeEvent { .. } => "apply_stripe_event",
             Self::SyncPayment { .. } => "sync_payment",
+            Self::EmailReceipt { .. } => "email_receipt",
         }
     }
 
     /// Jobs with the same key coalesce while one waits: the job reads current state when it runs.
     fn dedupe_key(&self) -> String {
         match self {
-            Self::EmailPaymentLink { payment_id } | Self::SyncPayment { payment_id } => {
+            Self::EmailPaymentLink { payment_id }
+            | Self::SyncPayment { payment_id }
+            | Self::EmailReceipt { payment_id } => {
                 format!("{}:{payment_id}", self.kind())
             }
             Self::ApplyStripeEvent { event_id } => format!("{}:{event_id}", self.kind()),

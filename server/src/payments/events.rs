@@ -94,6 +94,8 @@ pub struct Derived {
     pub failures: Vec<FailedAttempt>,
     pub paid_at: Option<i64>,
     pub payment_intent: Option<String>,
+    /// How much of the payment has been refunded, in minor units.
+    pub refunded_minor: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +158,15 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
         .collect();
     failures.sort_by(|a, b| a.at.cmp(&b.at).then(a.attempt.cmp(&b.attempt)));
     let failure_reason = failures.last().map(|f| f.reason.clone());
-    Derived { status, failure_reason, failed_attempts: failures.len() as i64, failures, paid_at, payment_intent }
+    Derived {
+        status,
+        failure_reason,
+        failed_attempts: failures.len() as i64,
+        failures,
+        paid_at,
+        payment_intent,
+        refunded_minor: refunded,
+    }
 }
 
 /// Where the payment goes given what Stripe's events say. Only money moving overrides a local

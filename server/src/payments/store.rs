@@ -20,6 +20,9 @@ pub struct Payment {
     pub currency: String,
     pub status: String,
     pub pay_token: String,
+    /// Set once paid: the receipt's own token and its number in the brand's sequence.
+    pub receipt_token: Option<String>,
+    pub receipt_number: Option<i64>,
     pub stripe_customer_id: Option<String>,
     pub stripe_checkout_session_id: Option<String>,
     pub stripe_payment_intent_id: Option<String>,
@@ -32,7 +35,7 @@ pub struct Payment {
 }
 
 pub(super) const COLUMNS: &str = "id, opportunity_id, account_id, contact_id, brand, record_type, description, \
-    payer_email, payer_name, amount_minor, currency, status, pay_token, stripe_customer_id, \
+    payer_email, payer_name, amount_minor, currency, status, pay_token, receipt_token, receipt_number, stripe_customer_id, \
     stripe_checkout_session_id, stripe_payment_intent_id, failure_reason, failed_attempts, paid_at, created_at, updated_at";
 
 impl Payment {

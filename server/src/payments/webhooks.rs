@@ -136,6 +136,9 @@ impl Payments {
             .await?;
             tracing::info!(payment = payment_id, from = %current, to = %status, event = event_id, "payment moved");
         }
+        if status.is_settled() && payment.receipt_number.is_none() {
+            issue_receipt(&mut tx, &payment).await?;
+        }
         if changed {
             outbox::enqueue(&mut tx, &Job::SyncPayment { payment_id: payment_id.to_owned() }).await?;
         }
@@ -235,4 +238,21 @@ async fn derived_from_events(conn: &mut sqlx::AnyConnection, payment: &Payment) 
         })
         .collect();
     Ok(derive(payment.amount_minor, &facts))
+}
+
+/// Gives a newly paid payment the next receipt number of its brand and a token of its own, and
+/// queues the receipt email. Two payments of one brand paid at once on PostgreSQL may race for a
+/// number: the unique index refuses the second, whose job then runs again.
+async fn issue_receipt(conn: &mut sqlx::AnyConnection, payment: &Payment) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET receipt_token = $1, \
+         receipt_number = (SELECT COALESCE(MAX(receipt_number), 0) + 1 FROM payments WHERE brand = $2) \
+         WHERE id = $3 AND receipt_number IS NULL",
+    )
+    .bind(super::store::new_token())
+    .bind(&payment.brand)
+    .bind(&payment.id)
+    .execute(&mut *conn)
+    .await?;
+    outbox::enqueue(conn, &Job::EmailReceipt { payment_id: payment.id.clone() }).await
 }

@@ -9,6 +9,7 @@ mod openapi;
 mod pages;
 mod payment_links;
 mod python;
+mod receipts;
 mod returns;
 mod salesforce;
 mod startup;

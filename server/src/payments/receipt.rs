@@ -1,0 +1,109 @@
+//! A paid payment's receipt: what it says, gathered from the payment, its events and Stripe.
+
+use super::{Payment, links::Payments, store};
+use crate::{
+    receipts::{self, Receipt},
+    stripe::StripeError,
+};
+
+/// A rendered receipt, ready to send.
+pub struct ReceiptPdf {
+    pub filename: String,
+    pub bytes: Vec<u8>,
+    /// Changes when anything on the receipt could have changed.
+    pub etag: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiptError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("cannot render the receipt: {0}")]
+    Render(String),
+}
+
+impl Payments {
+    /// The receipt behind a receipt token: only for payments that were paid (refunded and
+    /// disputed ones included); `None` for anything else.
+    pub async fn receipt_by_token(&self, token: &str) -> Result<Option<ReceiptPdf>, ReceiptError> {
+        let payment: Option<Payment> =
+            sqlx::query_as(&format!("SELECT {} FROM payments WHERE receipt_token = $1", store::COLUMNS))
+                .bind(token)
+                .fetch_optional(&self.db.pool)
+                .await?;
+        match payment {
+            Some(payment) if payment.status().is_settled() => self.receipt(&payment).await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Where a paid payment's receipt is downloaded.
+    pub fn receipt_url(&self, payment: &Payment) -> Option<String> {
+        let token = payment.receipt_token.as_ref()?;
+        Some(format!("{}/receipts/{token}.pdf", self.public_url.as_str().trim_end_matches('/')))
+    }
+
+    pub async fn receipt(&self, payment: &Payment) -> Result<ReceiptPdf, ReceiptError> {
+        let brand = self.brands.choose(Some(&payment.brand), None);
+        let number = format!("{}-{:06}", brand.key.to_uppercase(), payment.receipt_number.unwrap_or(0));
+        let refunded_minor = self.derived(payment).await?.refunded_minor;
+        let currency = payment.currency();
+        let description = payment.description.clone().unwrap_or_else(|| format!("Payment to {}", brand.name));
+        let method = match self.payment_method(payment).await {
+            Ok(method) => method,
+            Err(error) => {
+                // The receipt is still worth having without the method line.
+                tracing::warn!(%error, payment = %payment.id, "receipt: cannot read the payment method from Stripe");
+                None
+            }
+        };
+        let receipt = Receipt {
+            brand,
+            number: number.clone(),
+            payer_name: payment.payer_name.as_deref(),
+            payer_email: &payment.payer_email,
+            paid_on: payment.paid_at(),
+            description: &description,
+            amount: payment.amount_display(),
+            method,
+            refunded: (refunded_minor > 0).then(|| format!("{} {currency}", currency.format_major(refunded_minor))),
+            reference: payment.stripe_payment_intent_id.as_deref(),
+        };
+        let bytes = receipts::render(&receipt).map_err(ReceiptError::Render)?;
+        Ok(ReceiptPdf {
+            filename: format!("receipt-{number}.pdf"),
+            etag: format!("\"{}-{}-{refunded_minor}\"", number, payment.updated_at),
+            bytes,
+        })
+    }
+
+    /// "Visa •••• 4242", from the charge Stripe made.
+    async fn payment_method(&self, payment: &Payment) -> Result<Option<String>, StripeError> {
+        let Some(intent) = &payment.stripe_payment_intent_id else { return Ok(None) };
+        let intent = self.stripe.retrieve_payment_intent(intent).await?;
+        let Some(charge) = intent.latest_charge else { return Ok(None) };
+        let details = self.stripe.retrieve_charge(&charge).await?.payment_method_details.unwrap_or_default();
+        let last4 = |kind: &str| details[kind]["last4"].as_str().map(str::to_owned);
+        Ok(match details["type"].as_str() {
+            Some("card") => last4("card").map(|digits| {
+                let brand = match details["card"]["brand"].as_str().unwrap_or("card") {
+                    "amex" => "American Express".to_owned(),
+                    "mastercard" => "Mastercard".to_owned(),
+                    other => capitalize(other),
+                };
+                format!("{brand} •••• {digits}")
+            }),
+            Some("us_bank_account") => last4("us_bank_account").map(|digits| {
+                let bank = details["us_bank_account"]["bank_name"].as_str().unwrap_or("Bank account");
+                format!("{bank} •••• {digits}")
+            }),
+            Some(other) => Some(capitalize(&other.replace('_', " "))),
+            None => None,
+        })
+    }
+}
+
+fn capitalize(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}

@@ -1,0 +1,129 @@
+//! PDF receipts: the organisation's own document, laid out with krilla and set in DejaVu Sans
+//! (embedded, open-licensed), with text a PDF reader can select and extract.
+
+use std::sync::LazyLock;
+
+use krilla::{
+    Document,
+    color::rgb,
+    geom::{PathBuilder, Point, Rect},
+    metadata::Metadata,
+    num::NormalizedF32,
+    page::PageSettings,
+    paint::Fill,
+    text::{Font, TextDirection},
+};
+use time::OffsetDateTime;
+
+use crate::config::{Brand, Paper};
+
+/// What a receipt says. Amounts arrive formatted in the payment's currency.
+pub struct Receipt<'a> {
+    pub brand: &'a Brand,
+    /// As printed, e.g. `REMIT-000042`.
+    pub number: String,
+    pub payer_name: Option<&'a str>,
+    pub payer_email: &'a str,
+    pub paid_on: Option<OffsetDateTime>,
+    pub description: &'a str,
+    pub amount: String,
+    /// e.g. "Visa •••• 4242", when Stripe reports the method.
+    pub method: Option<String>,
+    /// What has been refunded so far, if anything.
+    pub refunded: Option<String>,
+    /// Stripe's payment reference (the payment intent).
+    pub reference: Option<&'a str>,
+}
+
+static REGULAR: LazyLock<Font> =
+    LazyLock::new(|| Font::new(dejavu::sans::regular().into(), 0).expect("DejaVu Sans is a valid font"));
+static BOLD: LazyLock<Font> =
+    LazyLock::new(|| Font::new(dejavu::sans::bold().into(), 0).expect("DejaVu Sans Bold is a valid font"));
+
+const MARGIN: f32 = 48.0;
+const TEXT: Rgb = (0x1f, 0x29, 0x37);
+const MUTED: Rgb = (0x4b, 0x55, 0x63);
+
+pub fn render(receipt: &Receipt) -> Result<Vec<u8>, String> {
+    let (width, height) = match receipt.brand.paper {
+        Paper::A4 => (595.0, 842.0),
+        Paper::Letter => (612.0, 792.0),
+    };
+    let mut document = Document::new();
+    document.set_metadata(
+        Metadata::new()
+            .title(format!("Receipt {}", receipt.number))
+            .creator(receipt.brand.name.clone())
+            .producer("Remit".to_owned()),
+    );
+    let mut page = document.start_page_with(PageSettings::from_wh(width, height).ok_or("page size")?);
+    let mut surface = page.surface();
+
+    // The brand's band across the top, its name in the colour that reads best on it.
+    let [r, g, b] = receipt.brand.primary_color.rgb();
+    surface.set_fill(Some(fill((r, g, b))));
+    let mut band = PathBuilder::new();
+    band.push_rect(Rect::from_xywh(0.0, 0.0, width, 96.0).ok_or("band")?);
+    surface.draw_path(&band.finish().ok_or("band path")?);
+    let on_band =
+        if receipt.brand.primary_color.best_text() == "#ffffff" { (255, 255, 255) } else { (0x11, 0x18, 0x27) };
+    text(&mut surface, MARGIN, 58.0, &BOLD, 24.0, on_band, &receipt.brand.name);
+
+    text(&mut surface, MARGIN, 150.0, &BOLD, 28.0, TEXT, "Receipt");
+    text(&mut surface, MARGIN, 172.0, &REGULAR, 11.0, MUTED, &format!("Receipt number {}", receipt.number));
+
+    let received_from = match receipt.payer_name {
+        Some(name) => format!("{name} <{}>", receipt.payer_email),
+        None => receipt.payer_email.to_owned(),
+    };
+    let date = time::macros::format_description!("[day] [month repr:long] [year]");
+    let mut rows: Vec<(&str, String)> = vec![
+        ("Received from", received_from),
+        ("Date paid", receipt.paid_on.and_then(|d| d.format(&date).ok()).unwrap_or_else(|| "—".into())),
+        ("Description", receipt.description.to_owned()),
+        ("Amount paid", receipt.amount.clone()),
+    ];
+    if let Some(method) = &receipt.method {
+        rows.push(("Payment method", method.clone()));
+    }
+    if let Some(refunded) = &receipt.refunded {
+        rows.push(("Refunded", refunded.clone()));
+    }
+    if let Some(reference) = receipt.reference {
+        rows.push(("Payment reference", reference.to_owned()));
+    }
+    let mut y = 220.0;
+    for (label, value) in &rows {
+        text(&mut surface, MARGIN, y, &REGULAR, 10.0, MUTED, label);
+        let (font, size) = if *label == "Amount paid" { (&*BOLD, 14.0) } else { (&*REGULAR, 11.0) };
+        text(&mut surface, MARGIN + 140.0, y, font, size, TEXT, value);
+        y += 26.0;
+    }
+
+    let mut footer_y = height - 72.0;
+    let contact: Vec<&str> = [receipt.brand.support_email.as_deref(), receipt.brand.support_phone.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !contact.is_empty() {
+        text(&mut surface, MARGIN, footer_y, &REGULAR, 10.0, MUTED, &format!("Questions? {}", contact.join(" · ")));
+        footer_y += 18.0;
+    }
+    if let Some(legal) = &receipt.brand.legal_footer {
+        text(&mut surface, MARGIN, footer_y, &REGULAR, 9.0, MUTED, legal);
+    }
+    surface.finish();
+    page.finish();
+    document.finish().map_err(|e| format!("{e:?}"))
+}
+
+fn fill((r, g, b): Rgb) -> Fill {
+    Fill { paint: rgb::Color::new(r, g, b).into(), opacity: NormalizedF32::ONE, rule: Default::default() }
+}
+
+type Rgb = (u8, u8, u8);
+
+fn text(surface: &mut krilla::surface::Surface, x: f32, y: f32, font: &Font, size: f32, color: Rgb, content: &str) {
+    surface.set_fill(Some(fill(color)));
+    surface.draw_text(Point::from_xy(x, y), font.clone(), size, content, false, TextDirection::Auto);
+}
