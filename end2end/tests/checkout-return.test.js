@@ -1,6 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { startRemit, launchChromium, screenshotDir, viewports, accessibilityViolations, createLink } from './support.js';
 
 let remit;
@@ -50,6 +52,17 @@ test('pay with a good card and land on the success page', async () => {
   assert.equal(await page.locator('h1').innerText(), 'Thank you — your payment was received');
   assert.equal(await page.locator('.amount').innerText(), '$125.00');
   await record(page, 'success-paid');
+
+  // The receipt downloads from the success page as a PDF; its first page is kept as an image.
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'Download receipt (PDF)' }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /^receipt-REMIT-\d{6}\.pdf$/);
+  const pdf = join(remit.dir, download.suggestedFilename());
+  await download.saveAs(pdf);
+  assert.equal(readFileSync(pdf).subarray(0, 5).toString(), '%PDF-');
+  execFileSync('pdftoppm', ['-png', '-r', '80', '-singlefile', pdf, join(screenshotDir, 'receipt')]);
   await page.close();
 });
 
