@@ -69,7 +69,7 @@ impl Brands {
         Self { default_key: brand.key.clone(), brands: BTreeMap::from([(brand.key.clone(), brand)]) }
     }
 
-    #[cfg(test)]
+    /// Brands from the text of a `remit.toml`.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         Self::from_file(super::RemitToml::parse(text)?)
     }
