@@ -62,6 +62,41 @@ pub struct ReturnView {
     pub receipt_url: Option<String>,
 }
 
+/// One payment in the payer's account view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountPayment {
+    pub date: String,
+    pub description: String,
+    pub brand: String,
+    pub amount: String,
+    /// The state in words: Paid, Open, Processing…
+    pub status: String,
+    pub receipt_url: Option<String>,
+    /// The stable pay link, while there is something to pay.
+    pub pay_url: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountView {
+    pub email: String,
+    pub payments: Vec<AccountPayment>,
+    pub page: i64,
+    pub more: bool,
+    /// The token every form of the page carries.
+    pub csrf: String,
+}
+
+/// What became of a sign-in request; every outcome but `Sent` names what to fix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SignInOutcome {
+    /// Sent if the address has payments; the payer is told to check their inbox either way.
+    Sent,
+    InvalidEmail,
+    RateLimited,
+    /// The form's CSRF token did not match the session's.
+    FormExpired,
+}
+
 /// Why the pay button could not lead to Checkout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckoutProblem {
@@ -94,6 +129,29 @@ pub trait PaymentPages: Send + Sync + 'static {
 
     /// The payment of a Checkout session the payer left without paying.
     async fn cancel_view(&self, session_id: &str, accept_language: Option<&str>) -> Result<Option<ReturnView>, String>;
+
+    /// The CSRF token for this request's session (created when the session has none yet).
+    async fn csrf_token(&self, request: &http::request::Parts) -> Result<String, String>;
+
+    async fn request_sign_in(
+        &self,
+        request: &http::request::Parts,
+        email: &str,
+        csrf: &str,
+    ) -> Result<SignInOutcome, String>;
+
+    /// Whether a sign-in link still works, without using it.
+    async fn sign_in_link_valid(&self, token: &str) -> Result<bool, String>;
+
+    /// Uses a sign-in link and signs the session in (a new session id); false when the link is
+    /// used, expired or unknown, or the form's CSRF token is wrong.
+    async fn confirm_sign_in(&self, request: &http::request::Parts, token: &str, csrf: &str) -> Result<bool, String>;
+
+    /// The signed-in payer's payments; `None` when nobody is signed in.
+    async fn account(&self, request: &http::request::Parts, page: i64) -> Result<Option<AccountView>, String>;
+
+    /// Ends the session (when the form's CSRF token is right).
+    async fn sign_out(&self, request: &http::request::Parts, csrf: &str) -> Result<(), String>;
 
     /// The Salesforce stand-in's records; `None` outside sandbox mode.
     fn sandbox_salesforce(&self) -> Option<Vec<SandboxObject>>;

@@ -3,6 +3,7 @@
 //! The app knows nothing of SQL, Stripe or Salesforce. The server provides a [`SiteContext`] for
 //! every request (brand and run mode) and later the backend trait that server functions call.
 
+mod account;
 pub mod backend;
 mod layout;
 mod pages;
@@ -19,7 +20,10 @@ use leptos_router::{
     path,
 };
 
-pub use backend::{Backend, CheckoutProblem, PayState, PayView, PaymentPages, ReturnState, ReturnView, SandboxObject};
+pub use backend::{
+    AccountPayment, AccountView, Backend, CheckoutProblem, PayState, PayView, PaymentPages, ReturnState, ReturnView,
+    SandboxObject, SignInOutcome,
+};
 pub use site::{BrandView, RunMode, SiteContext};
 
 /// The HTML document around every page. No hydration scripts: pages work without JavaScript.
@@ -50,6 +54,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/pay/:token") view=pay::PayPage ssr=SsrMode::Async />
                 <Route path=path!("/success") view=returns::SuccessPage ssr=SsrMode::Async />
                 <Route path=path!("/cancel") view=returns::CancelPage ssr=SsrMode::Async />
+                <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async />
+                <Route path=path!("/account/sign-in") view=account::SignInPage ssr=SsrMode::Async />
+                <Route path=path!("/account/sign-in/:token") view=account::ConfirmPage ssr=SsrMode::Async />
                 <Route path=path!("/sandbox/salesforce") view=sandbox::SalesforcePage ssr=SsrMode::Async />
             </Routes>
         </Router>

@@ -1,6 +1,7 @@
 //! Remit: payment links for Salesforce Opportunities, paid through Stripe Checkout, with status
 //! written back into Salesforce. This library is the whole server; `main.rs` only parses the CLI.
 
+pub mod accounts;
 pub mod api_keys;
 pub mod config;
 pub mod db;

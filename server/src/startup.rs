@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
+    accounts::{Accounts, RateLimiter},
     api_keys,
     config::{Config, SalesforceAuth, SalesforceConfig},
     db::Db,
@@ -122,6 +123,17 @@ impl Application {
         let wake = services.workers[0].waker();
         let payments = services.payments.clone();
         let sandbox_org = services.sandbox.as_ref().map(|s| s.salesforce.clone());
+        let sessions =
+            http::sessions::Store::open(&config.database_url).await.context("cannot open the session store")?;
+        let window = Duration::from_secs(config.sign_in_window_secs);
+        let accounts = Accounts {
+            db: services.db.clone(),
+            mailer: Mailer::from_config(&config.mail)?,
+            public_url: config.public_url.clone(),
+            brands: config.brands.clone(),
+            per_email: Arc::new(RateLimiter::new(5, window)),
+            per_ip: Arc::new(RateLimiter::new(30, window)),
+        };
         let state = http::AppState::new(
             services.db,
             Arc::new(config),
@@ -129,10 +141,11 @@ impl Application {
             wake,
             services.webhook_secrets,
             sandbox_org,
+            accounts,
         );
         Ok(Self {
             listener,
-            router: http::router(state),
+            router: http::router(state, sessions),
             port,
             workers: services.workers,
             payments,
@@ -151,7 +164,8 @@ impl Application {
         let workers: Vec<_> = self.workers.into_iter().map(|w| tokio::spawn(w.run(stopped.clone()))).collect();
         let reconciler = tokio::spawn(reconcile_periodically(self.payments, stopped.clone()));
         tracing::info!(address = %self.listener.local_addr()?, "Remit is listening");
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let service = self.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         let _ = stop.send(true);
         for worker in workers {
             let _ = worker.await;

@@ -428,11 +428,13 @@ pub async fn list_events(
         };
         let since = number("created[gte]")?.unwrap_or(0);
         let limit = number("limit")?.unwrap_or(10).clamp(1, 100) as usize;
-        let mut events = state.events.iter().rev().filter(|e| e["created"].as_i64().unwrap_or(0) >= since);
-        let mut events: Box<dyn Iterator<Item = &Value>> = match query.get("type") {
-            Some(kind) => Box::new(events.filter(move |e| e["type"].as_str() == Some(kind.as_str()))),
-            None => Box::new(&mut events),
-        };
+        let kind = query.get("type");
+        let mut events = state
+            .events
+            .iter()
+            .rev()
+            .filter(|e| e["created"].as_i64().unwrap_or(0) >= since)
+            .filter(|e| kind.is_none_or(|k| e["type"].as_str() == Some(k.as_str())));
         if let Some(after) = query.get("starting_after") {
             for event in events.by_ref() {
                 if event["id"].as_str() == Some(after.as_str()) {

@@ -44,6 +44,8 @@ pub struct Config {
     pub request_timeout: Duration,
     pub brands: Brands,
     pub mapping: SalesforceMapping,
+    /// The window of the sign-in rate limits (5 per address, 30 per client address).
+    pub sign_in_window_secs: u64,
 }
 
 /// `remit.toml`: brands and the Salesforce mapping, read once.
@@ -113,6 +115,7 @@ impl Config {
             request_timeout: Duration::from_secs(env.parsed("REMIT_REQUEST_TIMEOUT_SECS", "30")?),
             brands: Brands::from_file(file)?,
             mapping,
+            sign_in_window_secs: env.parsed("REMIT_SIGN_IN_WINDOW_SECS", "900")?,
         })
     }
 

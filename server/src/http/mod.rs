@@ -6,6 +6,7 @@ mod error;
 mod health;
 mod pages;
 mod receipts;
+pub mod sessions;
 mod style;
 mod webhooks;
 
@@ -62,13 +63,14 @@ impl AppState {
         outbox_wake: Arc<Notify>,
         webhook_secrets: Vec<SecretString>,
         sandbox_org: Option<sandbox::Salesforce>,
+        accounts: crate::accounts::Accounts,
     ) -> Self {
         let site = SiteContext {
             mode: if config.is_sandbox() { RunMode::Sandbox } else { RunMode::Live },
             default_brand: brand_view(config.brands.default_brand()),
         };
         let leptos_options = LeptosOptions::builder().output_name("remit").build();
-        let pages: app::Backend = Arc::new(pages::PageBackend { payments: payments.clone(), sandbox_org });
+        let pages: app::Backend = Arc::new(pages::PageBackend { payments: payments.clone(), accounts, sandbox_org });
         Self {
             db,
             config,
@@ -102,7 +104,7 @@ pub fn brand_view(brand: &Brand) -> BrandView {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, sessions: sessions::Store) -> Router {
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();
     let router = Router::new()
@@ -119,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         )
         .leptos_routes_with_context(&state, routes, state.provide_page_context(), move || app::shell(options.clone()))
         .fallback(not_found_page)
+        .layer(sessions::layer(sessions, &state.config))
         .layer(axum::middleware::map_response(html_without_hydration_data));
     let router = with_security_headers(router, &state.config);
     let timeout = state.config.request_timeout;

@@ -1,8 +1,15 @@
 //! The server side of the pages: [`app::PaymentPages`] over the payment domain.
 
-use app::{CheckoutProblem, PayState, PayView, PaymentPages, ReturnState, ReturnView, SandboxObject};
+use app::{
+    AccountPayment, AccountView, CheckoutProblem, PayState, PayView, PaymentPages, ReturnState, ReturnView,
+    SandboxObject, SignInOutcome,
+};
+use axum::{extract::ConnectInfo, http::request::Parts};
+use rand::Rng;
+use tower_sessions::Session;
 
 use super::brand_view;
+use crate::accounts::{Accounts, SignInError};
 use crate::payments::{
     CheckoutError, Payment, PaymentStatus, Payments, ReturnError,
     locale::{format_money, language},
@@ -10,6 +17,7 @@ use crate::payments::{
 
 pub struct PageBackend {
     pub payments: Payments,
+    pub accounts: Accounts,
     /// The Salesforce stand-in, in sandbox mode.
     pub sandbox_org: Option<sandbox::Salesforce>,
 }
@@ -84,6 +92,73 @@ impl PaymentPages for PageBackend {
     async fn cancel_view(&self, session_id: &str, accept_language: Option<&str>) -> Result<Option<ReturnView>, String> {
         let payment = self.payments.abandoned_checkout(session_id).await.map_err(unavailable)?;
         Ok(payment.map(|p| self.return_view(&p, accept_language)))
+    }
+
+    async fn csrf_token(&self, request: &Parts) -> Result<String, String> {
+        csrf_token(&session(request)?).await
+    }
+
+    async fn request_sign_in(&self, request: &Parts, email: &str, csrf: &str) -> Result<SignInOutcome, String> {
+        if !csrf_matches(&session(request)?, csrf).await? {
+            return Ok(SignInOutcome::FormExpired);
+        }
+        let ip = request.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        match self.accounts.request_sign_in(email, ip).await {
+            Ok(()) => Ok(SignInOutcome::Sent),
+            Err(SignInError::InvalidEmail(_)) => Ok(SignInOutcome::InvalidEmail),
+            Err(SignInError::RateLimited) => Ok(SignInOutcome::RateLimited),
+            Err(SignInError::Database(e)) => Err(e.to_string()),
+        }
+    }
+
+    async fn sign_in_link_valid(&self, token: &str) -> Result<bool, String> {
+        self.accounts.link_is_valid(token).await.map_err(|e| e.to_string())
+    }
+
+    async fn confirm_sign_in(&self, request: &Parts, token: &str, csrf: &str) -> Result<bool, String> {
+        let session = session(request)?;
+        if !csrf_matches(&session, csrf).await? {
+            return Ok(false);
+        }
+        let Some(email) = self.accounts.redeem(token).await.map_err(|e| e.to_string())? else { return Ok(false) };
+        // A new session id at sign-in, so an id planted before it is worth nothing after.
+        session.cycle_id().await.map_err(|e| e.to_string())?;
+        session.insert(PAYER_EMAIL, email).await.map_err(|e| e.to_string())?;
+        session.insert(CSRF, new_csrf()).await.map_err(|e| e.to_string())?;
+        Ok(true)
+    }
+
+    async fn account(&self, request: &Parts, page: i64) -> Result<Option<AccountView>, String> {
+        let session = session(request)?;
+        let Some(email) = session.get::<String>(PAYER_EMAIL).await.map_err(|e| e.to_string())? else { return Ok(None) };
+        let (payments, more) = self.accounts.payments_of(&email, page).await.map_err(|e| e.to_string())?;
+        let date = time::macros::format_description!("[day] [month repr:short] [year]");
+        let payments = payments
+            .iter()
+            .map(|p| {
+                let brand = self.payments.brands.choose(Some(&p.brand), None);
+                let created =
+                    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(p.created_at) * 1_000_000).ok();
+                AccountPayment {
+                    date: p.paid_at().or(created).and_then(|d| d.format(&date).ok()).unwrap_or_default(),
+                    description: p.description.clone().unwrap_or_else(|| format!("Payment to {}", brand.name)),
+                    brand: brand.name.clone(),
+                    amount: p.amount_display(),
+                    status: status_in_words(p.status()).to_owned(),
+                    receipt_url: self.payments.receipt_url(p),
+                    pay_url: p.status().is_payable().then(|| self.payments.pay_url(p)),
+                }
+            })
+            .collect();
+        Ok(Some(AccountView { email, payments, page, more, csrf: csrf_token(&session).await? }))
+    }
+
+    async fn sign_out(&self, request: &Parts, csrf: &str) -> Result<(), String> {
+        let session = session(request)?;
+        if csrf_matches(&session, csrf).await? {
+            session.flush().await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     fn sandbox_salesforce(&self) -> Option<Vec<SandboxObject>> {
@@ -164,4 +239,47 @@ fn failure_in_words(code: &str) -> String {
         _ => "Your card was declined. Nothing was charged.",
     }
     .to_owned()
+}
+
+const PAYER_EMAIL: &str = "payer_email";
+const CSRF: &str = "csrf";
+
+fn session(request: &Parts) -> Result<Session, String> {
+    request.extensions.get::<Session>().cloned().ok_or_else(|| "no session layer".to_owned())
+}
+
+fn new_csrf() -> String {
+    hex::encode(rand::rng().random::<[u8; 32]>())
+}
+
+/// The session's CSRF token, made on first need.
+async fn csrf_token(session: &Session) -> Result<String, String> {
+    if let Some(token) = session.get::<String>(CSRF).await.map_err(|e| e.to_string())? {
+        return Ok(token);
+    }
+    let token = new_csrf();
+    session.insert(CSRF, token.clone()).await.map_err(|e| e.to_string())?;
+    Ok(token)
+}
+
+/// Compares the form's token with the session's without stopping at the first difference.
+async fn csrf_matches(session: &Session, presented: &str) -> Result<bool, String> {
+    let Some(expected) = session.get::<String>(CSRF).await.map_err(|e| e.to_string())? else { return Ok(false) };
+    let same_length = expected.len() == presented.len();
+    let difference = expected.bytes().zip(presented.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    Ok(same_length && difference == 0)
+}
+
+fn status_in_words(status: PaymentStatus) -> &'static str {
+    match status {
+        PaymentStatus::Open => "Open",
+        PaymentStatus::Processing => "Processing",
+        PaymentStatus::Paid => "Paid",
+        PaymentStatus::PartiallyRefunded => "Partially refunded",
+        PaymentStatus::Refunded => "Refunded",
+        PaymentStatus::Disputed => "Disputed",
+        PaymentStatus::Failed => "Failed",
+        PaymentStatus::Canceled => "Canceled",
+        PaymentStatus::Expired => "Expired",
+    }
 }

@@ -10,7 +10,7 @@ use lettre::{
 };
 use secrecy::ExposeSecret;
 
-pub use templates::{payment_link, receipt};
+pub use templates::{payment_link, receipt, sign_in};
 
 use crate::config::{ConfigError, MailConfig};
 

@@ -144,3 +144,46 @@ fn recipient(payment: &Payment) -> Result<Mailbox, MailError> {
         .map_or_else(|| payment.payer_email.parse(), Ok)
         .map_err(|e| MailError::Permanent(format!("bad recipient: {e}")))
 }
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInHtml<'a> {
+    brand_name: &'a str,
+    primary_color: String,
+    on_primary_color: &'a str,
+    payer_name: Option<&'a str>,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.txt")]
+struct SignInText<'a> {
+    brand_name: &'a str,
+    payer_name: Option<&'a str>,
+    link: &'a str,
+}
+
+/// The single-use sign-in link, addressed as the payer's latest payment was.
+pub fn sign_in(latest: &Payment, brand: &Brand, link: &str) -> Result<Email, MailError> {
+    let render = |e: askama::Error| MailError::Permanent(e.to_string());
+    let html = SignInHtml {
+        brand_name: &brand.name,
+        primary_color: brand.primary_color.to_string(),
+        on_primary_color: brand.primary_color.best_text(),
+        payer_name: latest.payer_name.as_deref(),
+        link,
+    }
+    .render()
+    .map_err(render)?;
+    let text = SignInText { brand_name: &brand.name, payer_name: latest.payer_name.as_deref(), link }
+        .render()
+        .map_err(render)?;
+    Ok(Email {
+        to: recipient(latest)?,
+        subject: format!("Sign in to see your payments to {}", brand.name),
+        text,
+        html,
+        message_id: format!("<sign-in.{}@remit>", uuid::Uuid::new_v4()),
+        attachments: Vec::new(),
+    })
+}

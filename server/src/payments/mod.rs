@@ -21,5 +21,5 @@ pub use receipt::{ReceiptError, ReceiptPdf};
 pub use request::{LinkRequest, RawLinkRequest, ValidationError};
 pub use returns::ReturnError;
 pub use status::PaymentStatus;
-pub use store::Payment;
+pub use store::{COLUMNS, Payment};
 pub use webhooks::{ApplyError, EventHeader};

@@ -34,7 +34,7 @@ pub struct Payment {
     pub updated_at: i64,
 }
 
-pub(super) const COLUMNS: &str = "id, opportunity_id, account_id, contact_id, brand, record_type, description, \
+pub const COLUMNS: &str = "id, opportunity_id, account_id, contact_id, brand, record_type, description, \
     payer_email, payer_name, amount_minor, currency, status, pay_token, receipt_token, receipt_number, stripe_customer_id, \
     stripe_checkout_session_id, stripe_payment_intent_id, failure_reason, failed_attempts, paid_at, created_at, updated_at";
 

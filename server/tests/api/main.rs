@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod accounts;
 mod email;
 mod health;
 mod openapi;

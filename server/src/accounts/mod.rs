@@ -1,0 +1,136 @@
+//! Payer accounts: sign-in by a single-use emailed link, and every payment made with an email
+//! address. Sign-in never tells whether an address is known.
+
+mod limiter;
+
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+pub use limiter::RateLimiter;
+
+use crate::{
+    config::Brands,
+    db::{Db, now_ms},
+    mail::{self, Mailer},
+    payments::{EmailAddress, Payment},
+};
+
+/// How long a sign-in link works.
+pub const LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// Payments per page of the account view.
+pub const PAGE_SIZE: i64 = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    #[error("{0}")]
+    InvalidEmail(&'static str),
+    #[error("too many sign-in requests; try again in a few minutes")]
+    RateLimited,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    pub db: Db,
+    pub mailer: Mailer,
+    pub public_url: url::Url,
+    pub brands: Brands,
+    /// Sign-in requests per address.
+    pub per_email: Arc<RateLimiter>,
+    /// Sign-in requests per client address.
+    pub per_ip: Arc<RateLimiter>,
+}
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Accounts {
+    /// Sends a sign-in link when payments exist for `email`. Answers the same either way, and in
+    /// the same time: the lookup and the mail happen after the answer.
+    pub async fn request_sign_in(&self, email: &str, ip: Option<IpAddr>) -> Result<(), SignInError> {
+        let email = EmailAddress::parse(email).map_err(SignInError::InvalidEmail)?;
+        let normalized = email.as_str().to_lowercase();
+        let ip_allowed = ip.is_none_or(|ip| self.per_ip.allow(&ip.to_string()));
+        if !ip_allowed || !self.per_email.allow(&normalized) {
+            return Err(SignInError::RateLimited);
+        }
+        let accounts = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = accounts.send_link_if_known(&normalized).await {
+                tracing::warn!(%error, "sign-in link not sent");
+            }
+        });
+        Ok(())
+    }
+
+    async fn send_link_if_known(&self, email: &str) -> anyhow::Result<()> {
+        let Some(latest) = self.payments_of(email, 0).await?.0.into_iter().next() else { return Ok(()) };
+        let bytes: [u8; 32] = rand::rng().random();
+        let token = hex::encode(bytes);
+        sqlx::query("INSERT INTO sign_in_tokens (token_hash, email, expires_at, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(hash(&token))
+            .bind(email)
+            .bind(now_ms() + LINK_LIFETIME.as_millis() as i64)
+            .bind(now_ms())
+            .execute(&self.db.pool)
+            .await?;
+        let link = format!("{}/account/sign-in/{token}", self.public_url.as_str().trim_end_matches('/'));
+        let brand = self.brands.choose(Some(&latest.brand), None);
+        let message = mail::sign_in(&latest, brand, &link).map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.mailer.send(message).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    }
+
+    /// Whether a sign-in link still works (unused, unexpired), without using it.
+    pub async fn link_is_valid(&self, token: &str) -> Result<bool, sqlx::Error> {
+        let found: Option<(i64,)> = sqlx::query_as(
+            "SELECT expires_at FROM sign_in_tokens WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(hash(token))
+        .bind(now_ms())
+        .fetch_optional(&self.db.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Uses a sign-in link: the email it was sent to, once; `None` when used, expired or unknown.
+    /// Looking it up by its hash compares nothing secret byte by byte.
+    pub async fn redeem(&self, token: &str) -> Result<Option<String>, sqlx::Error> {
+        let now = now_ms();
+        let used = sqlx::query(
+            "UPDATE sign_in_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(hash(token))
+        .execute(&self.db.pool)
+        .await?;
+        if used.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let (email,): (String,) = sqlx::query_as("SELECT email FROM sign_in_tokens WHERE token_hash = $1")
+            .bind(hash(token))
+            .fetch_one(&self.db.pool)
+            .await?;
+        Ok(Some(email))
+    }
+
+    /// One page of the payments made with `email` (any case), newest first, and whether more follow.
+    pub async fn payments_of(&self, email: &str, page: i64) -> Result<(Vec<Payment>, bool), sqlx::Error> {
+        let mut payments: Vec<Payment> = sqlx::query_as(&format!(
+            "SELECT {} FROM payments WHERE LOWER(payer_email) = LOWER($1) ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
+            crate::payments::COLUMNS
+        ))
+        .bind(email)
+        .bind(PAGE_SIZE + 1)
+        .bind(page.max(0) * PAGE_SIZE)
+        .fetch_all(&self.db.pool)
+        .await?;
+        let more = payments.len() as i64 > PAGE_SIZE;
+        payments.truncate(PAGE_SIZE as usize);
+        Ok((payments, more))
+    }
+}
