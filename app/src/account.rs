@@ -25,6 +25,7 @@ fn see_other(location: &str) {
     }
 }
 
+/// The CSRF token of this request's session, for the forms of a page.
 #[server(prefix = "/fn", endpoint = "csrf-token")]
 pub async fn load_csrf() -> Result<String, ServerFnError> {
     expect_context::<crate::Backend>().csrf_token(&request()?).await.map_err(ServerFnError::new)

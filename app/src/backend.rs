@@ -104,6 +104,8 @@ pub enum CheckoutProblem {
     NotPayable,
     /// The payment provider did not answer; trying again later may work.
     Unavailable,
+    /// The form's CSRF token did not match the session's.
+    FormExpired,
 }
 
 /// One object's records in the sandbox's Salesforce stand-in, as rows of (field, value).
@@ -119,8 +121,13 @@ pub trait PaymentPages: Send + Sync + 'static {
     /// The payment behind a pay-link token; `None` when no payment has that token.
     async fn pay_view(&self, token: &str) -> Result<Option<PayView>, String>;
 
-    /// The Stripe Checkout URL to send the payer to.
-    async fn start_checkout(&self, token: &str) -> Result<String, CheckoutProblem>;
+    /// The Stripe Checkout URL to send the payer to (when the form's CSRF token is right).
+    async fn start_checkout(
+        &self,
+        request: &http::request::Parts,
+        token: &str,
+        csrf: &str,
+    ) -> Result<String, CheckoutProblem>;
 
     /// The payment of a Checkout session the payer returned from paying, brought up to date with
     /// Stripe; `None` when the session is unknown.

@@ -18,15 +18,17 @@ pub async fn load_pay_view(token: String) -> Result<Option<PayView>, ServerFnErr
 
 /// The pay button: answers 303 to the Checkout page, or back to the pay page with a reason.
 #[server(prefix = "/fn", endpoint = "start-checkout")]
-pub async fn start_checkout(token: String) -> Result<(), ServerFnError> {
+pub async fn start_checkout(token: String, csrf: String) -> Result<(), ServerFnError> {
     use crate::backend::CheckoutProblem;
     let backend = expect_context::<crate::Backend>();
+    let request = use_context::<http::request::Parts>().ok_or_else(|| ServerFnError::new("no request"))?;
     let back = |reason: &str| format!("/pay/{}?problem={reason}", safe_token(&token));
-    let target = match backend.start_checkout(&token).await {
+    let target = match backend.start_checkout(&request, &token, &csrf).await {
         Ok(url) => url,
         Err(CheckoutProblem::NotFound) => back("unknown"),
         Err(CheckoutProblem::NotPayable) => format!("/pay/{}", safe_token(&token)),
         Err(CheckoutProblem::Unavailable) => back("unavailable"),
+        Err(CheckoutProblem::FormExpired) => back("expired"),
     };
     see_other(&target);
     Ok(())
@@ -53,14 +55,16 @@ pub fn PayPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let token = move || params.read().get("token").unwrap_or_default();
-    let view = Resource::new(token, load_pay_view);
+    let view = Resource::new(token, |token| async move {
+        Ok::<_, ServerFnError>((load_pay_view(token).await?, crate::account::load_csrf().await?))
+    });
     let problem = move || query.read().get("problem");
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 match view.await {
-                    Ok(Some(view)) => view! { <PayContent view=view problem=problem() /> }.into_any(),
-                    Ok(None) => view! { <NotFound /> }.into_any(),
+                    Ok((Some(view), csrf)) => view! { <PayContent view=view csrf=csrf problem=problem() /> }.into_any(),
+                    Ok((None, _)) => view! { <NotFound /> }.into_any(),
                     Err(_) => view! { <Unavailable /> }.into_any(),
                 }
             })}
@@ -69,7 +73,7 @@ pub fn PayPage() -> impl IntoView {
 }
 
 #[component]
-fn PayContent(view: PayView, problem: Option<String>) -> impl IntoView {
+fn PayContent(view: PayView, csrf: String, problem: Option<String>) -> impl IntoView {
     let payee = view.brand.name.clone();
     let (title, heading) = match view.state {
         PayState::Payable => (format!("Pay {payee}"), format!("Pay {payee}")),
@@ -79,6 +83,7 @@ fn PayContent(view: PayView, problem: Option<String>) -> impl IntoView {
     };
     let problem = problem.map(|p| match p.as_str() {
         "unavailable" => "We could not reach our payment provider. Nothing was charged; please try again in a moment.",
+        "expired" => "The page had expired. Nothing was charged; please press the button again.",
         _ => "Something went wrong. Nothing was charged; please try again.",
     });
     let support = view.brand.support_email.clone();
@@ -98,6 +103,7 @@ fn PayContent(view: PayView, problem: Option<String>) -> impl IntoView {
                 PayState::Payable => view! {
                     <form method="post" action="/fn/start-checkout">
                         <input type="hidden" name="token" value=view.token.clone() />
+                        <input type="hidden" name="csrf" value=csrf />
                         <button class="button" type="submit">"Pay securely"</button>
                     </form>
                     <p class="fine-print">"You will enter your payment details on Stripe, our payment provider."</p>

@@ -1,7 +1,7 @@
 // Starts the real remit binary (sandbox mode, fresh SQLite database) and Debian's Chromium.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -118,4 +118,36 @@ export async function createLink(remit, body) {
   });
   if (!response.ok) throw new Error(`link request answered ${response.status}`);
   return response.json();
+}
+
+/** A real SMTP server on loopback (Python's aiosmtpd from the test venv), keeping mail in a Maildir. */
+export async function startSmtp() {
+  const python = process.env.REMIT_TEST_PYTHON || join(here, '..', '..', '.venv', 'bin', 'python');
+  const dir = mkdtempSync(join(tmpdir(), 'remit-smtp-'));
+  const port = await freePort();
+  const child = spawn(python, ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', join(dir, 'box')], { stdio: 'ignore' });
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const listening = await new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => { socket.end(); resolve(true); });
+      socket.on('error', () => resolve(false));
+    });
+    if (listening) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    /** Every message received so far, as raw text. */
+    messages() {
+      try {
+        const box = join(dir, 'box', 'new');
+        return readdirSync(box).map((name) => readFileSync(join(box, name), 'utf8'));
+      } catch {
+        return [];
+      }
+    },
+    stop() {
+      child.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

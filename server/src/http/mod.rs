@@ -114,6 +114,7 @@ pub fn router(state: AppState, sessions: sessions::Store) -> Router {
         .route("/style/logo.svg", get(style::logo))
         .route("/style/brand/{file}", get(style::brand_css))
         .route("/receipts/{file}", get(receipts::download))
+        .route("/account/receipts/{file}", get(receipts::download_own))
         .merge(api::routes())
         .route(
             "/webhooks/stripe",

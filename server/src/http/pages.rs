@@ -145,7 +145,7 @@ impl PaymentPages for PageBackend {
                     brand: brand.name.clone(),
                     amount: p.amount_display(),
                     status: status_in_words(p.status()).to_owned(),
-                    receipt_url: self.payments.receipt_url(p),
+                    receipt_url: p.status().is_settled().then(|| format!("/account/receipts/{}.pdf", p.id)),
                     pay_url: p.status().is_payable().then(|| self.payments.pay_url(p)),
                 }
             })
@@ -180,7 +180,11 @@ impl PaymentPages for PageBackend {
         )
     }
 
-    async fn start_checkout(&self, token: &str) -> Result<String, CheckoutProblem> {
+    async fn start_checkout(&self, request: &Parts, token: &str, csrf: &str) -> Result<String, CheckoutProblem> {
+        let session = session(request).map_err(|_| CheckoutProblem::Unavailable)?;
+        if !csrf_matches(&session, csrf).await.map_err(|_| CheckoutProblem::Unavailable)? {
+            return Err(CheckoutProblem::FormExpired);
+        }
         self.payments.checkout_url(token).await.map_err(|error| match error {
             CheckoutError::NotFound => CheckoutProblem::NotFound,
             CheckoutError::NotPayable(_) => CheckoutProblem::NotPayable,
@@ -241,7 +245,7 @@ fn failure_in_words(code: &str) -> String {
     .to_owned()
 }
 
-const PAYER_EMAIL: &str = "payer_email";
+pub(super) const PAYER_EMAIL: &str = "payer_email";
 const CSRF: &str = "csrf";
 
 fn session(request: &Parts) -> Result<Session, String> {

@@ -37,6 +37,22 @@ impl Payments {
         }
     }
 
+    /// The receipt of one of a signed-in payer's own paid payments; `None` for anyone else's.
+    pub async fn receipt_of_payer(&self, payment_id: &str, email: &str) -> Result<Option<ReceiptPdf>, ReceiptError> {
+        let payment: Option<Payment> = sqlx::query_as(&format!(
+            "SELECT {} FROM payments WHERE id = $1 AND LOWER(payer_email) = LOWER($2)",
+            store::COLUMNS
+        ))
+        .bind(payment_id)
+        .bind(email)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        match payment {
+            Some(payment) if payment.status().is_settled() => self.receipt(&payment).await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// Where a paid payment's receipt is downloaded.
     pub fn receipt_url(&self, payment: &Payment) -> Option<String> {
         let token = payment.receipt_token.as_ref()?;

@@ -244,3 +244,31 @@ async fn without_a_session_the_account_sends_you_to_sign_in() {
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/account/sign-in");
 }
+
+#[tokio::test]
+async fn a_signed_in_payer_gets_their_own_receipts_and_nobody_elses() {
+    let app = TestApp::spawn().await;
+    let mut ids = Vec::new();
+    for (n, email) in ["ana@example.com", "bo@example.com"].into_iter().enumerate() {
+        let payment = payment_for(&app, &format!("0065g00000Rcp0{n}"), email).await;
+        let id = payment["payment_id"].as_str().unwrap().to_owned();
+        let paid = json!({ "id": format!("evt_rcp{n}"), "object": "event", "type": "payment_intent.succeeded", "created": 1_800_000_000, "data": { "object": { "id": format!("pi_rcp{n}"), "object": "payment_intent", "metadata": { "remit_payment_id": id } } } });
+        app.post_webhook(&paid.to_string(), WEBHOOK_SECRET).await;
+        app.eventually(&format!("SELECT status FROM payments WHERE id = '{id}'"), "paid").await;
+        ids.push(id);
+    }
+    let anonymous = browser();
+    assert_eq!(
+        anonymous.get(format!("{}/account/receipts/{}.pdf", app.address, ids[0])).send().await.unwrap().status(),
+        404
+    );
+
+    let ana = browser();
+    sign_in(&app, &ana, "ana@example.com").await;
+    let own = ana.get(format!("{}/account/receipts/{}.pdf", app.address, ids[0])).send().await.unwrap();
+    assert_eq!(own.status(), 200);
+    assert_eq!(own.headers()["content-type"], "application/pdf");
+    let other = ana.get(format!("{}/account/receipts/{}.pdf", app.address, ids[1])).send().await.unwrap();
+    assert_eq!(other.status(), 404, "another payer's receipt");
+    assert!(other.text().await.unwrap().contains("Page not found"));
+}

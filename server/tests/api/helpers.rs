@@ -162,13 +162,26 @@ impl TestApp {
         self.api_post("/api/v1/payment-links", body).await
     }
 
-    /// Presses "Pay securely" on a pay page: the Checkout URL it redirects to.
+    /// Opens a pay page and presses "Pay securely", as a browser would (with the form's CSRF
+    /// token and the session cookie): the answer redirects to Checkout.
     pub async fn press_pay(&self, pay_url: &str) -> reqwest::Response {
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client");
+        let html = browser.get(pay_url).send().await.expect("pay page").text().await.expect("pay page body");
+        let csrf = html
+            .split(r#"name="csrf" value=""#)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_owned();
         let token = pay_url.rsplit('/').next().expect("a token");
-        self.client
+        browser
             .post(format!("{}/fn/start-checkout", self.address))
             .header("Accept", "text/html")
-            .form(&[("token", token)])
+            .form(&[("token", token), ("csrf", csrf.as_str())])
             .send()
             .await
             .expect("request is answered")

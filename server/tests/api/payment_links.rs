@@ -308,11 +308,12 @@ async fn a_paid_payments_pay_page_says_already_paid_and_offers_no_button() {
     let html = app.client.get(created["url"].as_str().unwrap()).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("already been made"), "{html}");
     assert!(!html.contains("Pay securely"), "{html}");
+    // A button pressed on a page opened before the payment was made leads back to the pay page,
+    // never to Checkout.
     let pressed = app.press_pay(created["url"].as_str().unwrap()).await;
-    assert_eq!(
-        pressed.headers()["location"].to_str().unwrap(),
-        format!("/pay/{}", created["url"].as_str().unwrap().rsplit('/').next().unwrap())
-    );
+    let back = format!("/pay/{}", created["url"].as_str().unwrap().rsplit('/').next().unwrap());
+    assert!(pressed.headers()["location"].to_str().unwrap().starts_with(&back));
+    assert_eq!(app.count("SELECT COUNT(*) FROM payments WHERE stripe_checkout_session_id IS NOT NULL").await, 0);
 }
 
 /// A loopback port nothing listens on.
@@ -347,4 +348,21 @@ async fn when_stripe_is_unreachable_the_pay_button_returns_to_the_pay_page_sayin
     assert!(location.ends_with("?problem=unavailable"), "{location}");
     let html = app.get(&location).await.text().await.unwrap();
     assert!(html.contains("could not reach our payment provider"), "{html}");
+}
+
+#[tokio::test]
+async fn a_pay_button_post_without_the_pages_csrf_token_goes_nowhere() {
+    let app = TestApp::spawn().await;
+    let created = json(app.post_link(&link_request()).await).await;
+    let token = created["url"].as_str().unwrap().rsplit('/').next().unwrap();
+    let forged = app
+        .client
+        .post(format!("{}/fn/start-checkout", app.address))
+        .header("Accept", "text/html")
+        .form(&[("token", token), ("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.headers()["location"].to_str().unwrap(), format!("/pay/{token}?problem=expired"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM payments WHERE stripe_checkout_session_id IS NOT NULL").await, 0);
 }
