@@ -3,7 +3,7 @@
 use crate::{
     mail::{self, MailError, Mailer},
     outbox::{Job, JobError, JobHandler},
-    payments::{ApplyError, Payments},
+    payments::{ApplyError, Payment, Payments},
     sync::{SalesforceSync, SyncError},
 };
 
@@ -60,14 +60,17 @@ impl JobHandler for Jobs {
 }
 
 impl Jobs {
-    /// Sends the pay link as the payment stands now; a payment paid or canceled meanwhile needs no email.
-    async fn email_payment_link(&self, payment_id: &str) -> Result<(), JobError> {
-        let payment = self
-            .payments
+    async fn payment(&self, payment_id: &str) -> Result<Payment, JobError> {
+        self.payments
             .get(payment_id)
             .await
             .map_err(|e| JobError::Retryable(format!("database: {e}")))?
-            .ok_or_else(|| JobError::Permanent(format!("payment {payment_id} does not exist")))?;
+            .ok_or_else(|| JobError::Permanent(format!("payment {payment_id} does not exist")))
+    }
+
+    /// Sends the pay link as the payment stands now; a payment paid or canceled meanwhile needs no email.
+    async fn email_payment_link(&self, payment_id: &str) -> Result<(), JobError> {
+        let payment = self.payment(payment_id).await?;
         if !payment.status().is_payable() {
             tracing::info!(payment = %payment.id, status = %payment.status(), "payment link email skipped: nothing to pay");
             return Ok(());
@@ -79,17 +82,10 @@ impl Jobs {
         tracing::info!(payment = %payment.id, "payment link emailed");
         Ok(())
     }
-}
 
-impl Jobs {
     /// Sends the receipt of a paid payment, once (the outbox runs each job to completion once).
     async fn email_receipt(&self, payment_id: &str) -> Result<(), JobError> {
-        let payment = self
-            .payments
-            .get(payment_id)
-            .await
-            .map_err(|e| JobError::Retryable(format!("database: {e}")))?
-            .ok_or_else(|| JobError::Permanent(format!("payment {payment_id} does not exist")))?;
+        let payment = self.payment(payment_id).await?;
         let Some(url) = self.payments.receipt_url(&payment) else {
             return Err(JobError::Permanent(format!("payment {payment_id} has no receipt")));
         };
