@@ -20,6 +20,30 @@ pub struct Brand {
     pub record_types: Vec<String>,
     /// The paper size of its receipts.
     pub paper: Paper,
+    /// A PNG or JPEG logo from a file, served at `/style/brand/{key}/logo` and drawn on receipts.
+    pub logo: Option<Logo>,
+}
+
+/// A raster logo read at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logo {
+    pub bytes: std::sync::Arc<Vec<u8>>,
+    pub format: LogoFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoFormat {
+    Png,
+    Jpeg,
+}
+
+impl LogoFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Png => "image/png",
+            Self::Jpeg => "image/jpeg",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +65,7 @@ impl Brand {
             legal_footer: None,
             record_types: Vec::new(),
             paper: Paper::A4,
+            logo: None,
         }
     }
 
@@ -132,6 +157,7 @@ pub(super) struct RawBrand {
     #[serde(default)]
     record_types: Vec<String>,
     paper: Option<String>,
+    logo_file: Option<std::path::PathBuf>,
 }
 
 impl RawBrand {
@@ -148,7 +174,11 @@ impl RawBrand {
             None => Ok(fallback),
             Some(raw) => raw.parse().map_err(|e: String| ConfigError::new(setting(field), e)),
         };
-        let logo_url = self.logo_url.unwrap_or(builtin.logo_url);
+        let logo = self.logo_file.as_deref().map(|path| read_logo(path, &setting("logo_file"))).transpose()?;
+        let logo_url = match (&logo, self.logo_url) {
+            (Some(_), _) => format!("/style/brand/{key}/logo"),
+            (None, url) => url.unwrap_or(builtin.logo_url),
+        };
         if !(logo_url.starts_with('/') || logo_url.starts_with("https://")) || logo_url.contains(['"', '<', '>']) {
             return Err(ConfigError::new(setting("logo_url"), "must be a path on this site (/…) or an https:// URL"));
         }
@@ -167,6 +197,7 @@ impl RawBrand {
             support_phone: self.support_phone,
             legal_footer: self.legal_footer,
             record_types: self.record_types,
+            logo,
             paper: match self.paper.as_deref() {
                 None | Some("a4" | "A4") => Paper::A4,
                 Some("letter" | "Letter") => Paper::Letter,
@@ -174,6 +205,19 @@ impl RawBrand {
             },
         })
     }
+}
+
+fn read_logo(path: &std::path::Path, setting: &str) -> Result<Logo, ConfigError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| ConfigError::new(setting, format!("cannot read {}: {e}", path.display())))?;
+    let format = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        LogoFormat::Png
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        LogoFormat::Jpeg
+    } else {
+        return Err(ConfigError::new(setting, format!("{} is not a PNG or JPEG image", path.display())));
+    };
+    Ok(Logo { bytes: std::sync::Arc::new(bytes), format })
 }
 
 /// A colour given as `#rrggbb`: only that form reaches a stylesheet.
@@ -259,6 +303,18 @@ mod tests {
         let err = Brands::from_toml("[brands.acme]\nname = \"Acme\"\ncolour = \"#000000\"\n").unwrap_err();
         assert_eq!(err.setting, "REMIT_CONFIG");
         assert!(err.problem.contains("colour"), "{}", err.problem);
+    }
+
+    #[test]
+    fn a_logo_file_must_be_a_readable_png_or_jpeg() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_an_image = dir.path().join("logo.svg");
+        std::fs::write(&not_an_image, "<svg/>").unwrap();
+        let toml = format!("[brands.acme]\nname = \"Acme\"\nlogo_file = \"{}\"\n", not_an_image.display());
+        let err = Brands::from_toml(&toml).unwrap_err();
+        assert_eq!(err.setting, "remit.toml brands.acme.logo_file");
+        let toml = "[brands.acme]\nname = \"Acme\"\nlogo_file = \"/nonexistent.png\"\n";
+        assert!(Brands::from_toml(toml).unwrap_err().problem.starts_with("cannot read"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-pub use brands::{Brand, Brands, Paper};
+pub use brands::{Brand, Brands, Logo, LogoFormat, Paper};
 use env::Env;
 pub use env::EnvSource;
 pub use mapping::SalesforceMapping;

@@ -113,6 +113,7 @@ pub fn router(state: AppState, sessions: sessions::Store) -> Router {
         .route("/style/main.css", get(style::main_css))
         .route("/style/logo.svg", get(style::logo))
         .route("/style/brand/{file}", get(style::brand_css))
+        .route("/style/brand/{key}/logo", get(style::brand_logo))
         .route("/receipts/{file}", get(receipts::download))
         .route("/account/receipts/{file}", get(receipts::download_own))
         .merge(api::routes())

@@ -33,3 +33,14 @@ pub async fn brand_css(State(state): State<AppState>, Path(file): Path<String>) 
             .into_response(),
     }
 }
+
+/// `/style/brand/{key}/logo`: a brand's logo read from `logo_file`.
+pub async fn brand_logo(State(state): State<AppState>, Path(key): Path<String>) -> Response {
+    match state.config.brands.get(&key).and_then(|brand| brand.logo.clone()) {
+        Some(logo) => {
+            ([(header::CONTENT_TYPE, logo.format.content_type()), (header::CACHE_CONTROL, CACHE)], logo.bytes.to_vec())
+                .into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

@@ -196,3 +196,40 @@ async fn the_success_page_links_the_receipt() {
     assert!(html.contains(&format!(r#"href="{receipt}""#)) || html.contains(path), "{html}");
     assert!(html.contains("Download receipt (PDF)"), "{html}");
 }
+
+/// A 2×1 PNG (one blue pixel, one white).
+const LOGO_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x02, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x7b, 0x40, 0xe8, 0xdd, 0x00, 0x00, 0x00, 0x0f, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x90, 0xf5, 0xbb, 0xf1, 0xff, 0xff, 0x7f, 0x00, 0x0b, 0x95, 0x04, 0x41, 0xef,
+    0x81, 0x83, 0x4f, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+#[tokio::test]
+async fn a_brands_logo_file_is_served_and_drawn_on_its_receipts() {
+    let dir = tempfile::tempdir().unwrap();
+    let logo = dir.path().join("logo.png");
+    std::fs::write(&logo, LOGO_PNG).unwrap();
+    let config = dir.path().join("remit.toml");
+    std::fs::write(
+        &config,
+        format!("[brands.acme]\nname = \"Acme\"\nlogo_file = \"{}\"\npaper = \"letter\"\n", logo.display()),
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(crate::helpers::Mode::Live, &[("REMIT_CONFIG", config.to_str().unwrap())]).await;
+
+    let served = app.get("/style/brand/acme/logo").await;
+    assert_eq!(served.headers()["content-type"], "image/png");
+    assert_eq!(served.bytes().await.unwrap().as_ref(), LOGO_PNG);
+    assert!(app.get("/").await.text().await.unwrap().contains(r#"src="/style/brand/acme/logo""#));
+
+    let (_, url) = paid(&app, link_request(), "pi_logo").await;
+    let pdf = app.client.get(&url).send().await.unwrap().bytes().await.unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &pdf).unwrap();
+    let images = std::process::Command::new("pdfimages").arg("-list").arg(file.path()).output().unwrap();
+    let listing = String::from_utf8(images.stdout).unwrap();
+    assert_eq!(listing.lines().count(), 3, "a header, a rule and one image: {listing}");
+    let info = std::process::Command::new("pdfinfo").arg(file.path()).output().unwrap();
+    assert!(String::from_utf8(info.stdout).unwrap().contains("612 x 792 pts (letter)"), "the brand's paper size");
+}
