@@ -3,6 +3,7 @@
 
 use std::sync::LazyLock;
 
+use askama::Template;
 use krilla::{
     Document,
     color::rgb,
@@ -45,6 +46,47 @@ const MARGIN: f32 = 48.0;
 const TEXT: Rgb = (0x1f, 0x29, 0x37);
 const MUTED: Rgb = (0x4b, 0x55, 0x63);
 
+/// The receipt's content from `templates/receipt.layout`; [`render`] lays it out.
+#[derive(askama::Template)]
+#[template(path = "receipt.layout", escape = "none")]
+struct ReceiptLayout<'a> {
+    number: &'a str,
+    payer_name: Option<&'a str>,
+    payer_email: &'a str,
+    paid_on: String,
+    description: &'a str,
+    amount: &'a str,
+    method: Option<&'a str>,
+    refunded: Option<&'a str>,
+    reference: Option<&'a str>,
+    contact: String,
+    legal_footer: Option<&'a str>,
+}
+
+impl<'a> From<&'a Receipt<'a>> for ReceiptLayout<'a> {
+    fn from(receipt: &'a Receipt<'a>) -> Self {
+        let date = time::macros::format_description!("[day] [month repr:long] [year]");
+        let brand = receipt.brand;
+        let contact: Vec<&str> =
+            [brand.support_email.as_deref(), brand.support_phone.as_deref()].into_iter().flatten().collect();
+        // One line an element: a line break inside a value would start a new element.
+        let one_line = |text: &'a str| text.lines().next().unwrap_or("");
+        Self {
+            number: &receipt.number,
+            payer_name: receipt.payer_name.map(one_line),
+            payer_email: receipt.payer_email,
+            paid_on: receipt.paid_on.and_then(|d| d.format(&date).ok()).unwrap_or_else(|| "—".into()),
+            description: one_line(receipt.description),
+            amount: &receipt.amount,
+            method: receipt.method.as_deref(),
+            refunded: receipt.refunded.as_deref(),
+            reference: receipt.reference,
+            contact: contact.join(" · "),
+            legal_footer: brand.legal_footer.as_deref().map(one_line),
+        }
+    }
+}
+
 pub fn render(receipt: &Receipt) -> Result<Vec<u8>, String> {
     let (width, height) = match receipt.brand.paper {
         Paper::A4 => (595.0, 842.0),
@@ -71,48 +113,30 @@ pub fn render(receipt: &Receipt) -> Result<Vec<u8>, String> {
     let name_x = draw_logo(&mut surface, receipt.brand)?;
     text(&mut surface, name_x, 58.0, &BOLD, 24.0, on_band, &receipt.brand.name);
 
-    text(&mut surface, MARGIN, 150.0, &BOLD, 28.0, TEXT, "Receipt");
-    text(&mut surface, MARGIN, 172.0, &REGULAR, 11.0, MUTED, &format!("Receipt number {}", receipt.number));
-
-    let received_from = match receipt.payer_name {
-        Some(name) => format!("{name} <{}>", receipt.payer_email),
-        None => receipt.payer_email.to_owned(),
-    };
-    let date = time::macros::format_description!("[day] [month repr:long] [year]");
-    let mut rows: Vec<(&str, String)> = vec![
-        ("Received from", received_from),
-        ("Date paid", receipt.paid_on.and_then(|d| d.format(&date).ok()).unwrap_or_else(|| "—".into())),
-        ("Description", receipt.description.to_owned()),
-        ("Amount paid", receipt.amount.clone()),
-    ];
-    if let Some(method) = &receipt.method {
-        rows.push(("Payment method", method.clone()));
-    }
-    if let Some(refunded) = &receipt.refunded {
-        rows.push(("Refunded", refunded.clone()));
-    }
-    if let Some(reference) = receipt.reference {
-        rows.push(("Payment reference", reference.to_owned()));
-    }
-    let mut y = 220.0;
-    for (label, value) in &rows {
-        text(&mut surface, MARGIN, y, &REGULAR, 10.0, MUTED, label);
-        let (font, size) = if *label == "Amount paid" { (&*BOLD, 14.0) } else { (&*REGULAR, 11.0) };
-        text(&mut surface, MARGIN + 140.0, y, font, size, TEXT, value);
-        y += 26.0;
-    }
-
+    let content = ReceiptLayout::from(receipt).render().map_err(|e| format!("receipt template: {e}"))?;
+    let mut y = 150.0;
     let mut footer_y = height - 72.0;
-    let contact: Vec<&str> = [receipt.brand.support_email.as_deref(), receipt.brand.support_phone.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
-    if !contact.is_empty() {
-        text(&mut surface, MARGIN, footer_y, &REGULAR, 10.0, MUTED, &format!("Questions? {}", contact.join(" · ")));
-        footer_y += 18.0;
-    }
-    if let Some(legal) = &receipt.brand.legal_footer {
-        text(&mut surface, MARGIN, footer_y, &REGULAR, 9.0, MUTED, legal);
+    for line in content.lines().filter(|l| !l.trim().is_empty()) {
+        let mut parts = line.splitn(3, '|');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("title"), Some(title), None) => text(&mut surface, MARGIN, y, &BOLD, 28.0, TEXT, title),
+            (Some("subtitle"), Some(subtitle), None) => {
+                y += 22.0;
+                text(&mut surface, MARGIN, y, &REGULAR, 11.0, MUTED, subtitle);
+                y += 48.0;
+            }
+            (Some(kind @ ("row" | "total")), Some(label), Some(value)) => {
+                text(&mut surface, MARGIN, y, &REGULAR, 10.0, MUTED, label);
+                let (font, size) = if kind == "total" { (&*BOLD, 14.0) } else { (&*REGULAR, 11.0) };
+                text(&mut surface, MARGIN + 140.0, y, font, size, TEXT, value);
+                y += 26.0;
+            }
+            (Some("footer"), Some(footer), None) => {
+                text(&mut surface, MARGIN, footer_y, &REGULAR, 9.5, MUTED, footer);
+                footer_y += 18.0;
+            }
+            _ => return Err(format!("receipt template: cannot lay out {line:?}")),
+        }
     }
     surface.finish();
     page.finish();
