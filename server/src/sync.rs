@@ -159,48 +159,9 @@ impl SalesforceSync {
             }
         }
         if !batch.is_empty() {
-            let won_stage = if batch.iter().any(|(_, p)| p.status() == PaymentStatus::Paid) {
-                Some(self.won_stage().await?)
-            } else {
-                None
-            };
-            let (objects, fields) = (&self.mapping.objects, &self.mapping.fields);
-            let records: Vec<Value> = batch
-                .iter()
-                .map(|(_, p)| {
-                    let mut record = self.payment_record(p, &p.opportunity_id);
-                    record.insert("attributes".into(), json!({ "type": objects.payment }));
-                    record.insert(fields.payment_external_id.clone(), json!(p.id));
-                    Value::Object(record)
-                })
-                .collect();
-            let upserted =
-                self.client.upsert_collection(&objects.payment, &fields.payment_external_id, &records).await?;
-            let mut updates = Vec::new();
-            for (_, p) in &batch {
-                let won = won_stage.as_deref().filter(|_| p.status() == PaymentStatus::Paid);
-                let mut update = self.opportunity_update(p, won);
-                update.insert("attributes".into(), json!({ "type": objects.opportunity }));
-                update.insert("Id".into(), json!(p.opportunity_id));
-                updates.push(Value::Object(update));
-            }
-            let accounts: Vec<Value> = batch
-                .iter()
-                .filter_map(|(_, p)| match (&p.account_id, &p.stripe_customer_id) {
-                    (Some(account), Some(customer)) => Some(json!({ "attributes": { "type": objects.account }, "Id": account, fields.account_stripe_customer_id.clone(): customer })),
-                    _ => None,
-                })
-                .collect();
-            let updated = self.client.update_collection(&[updates, accounts].concat()).await?;
-            self.note_api_usage();
-            for (n, (i, payment)) in batch.iter().enumerate() {
-                let errors: Vec<String> = [upserted.get(n), updated.get(n)]
-                    .into_iter()
-                    .flat_map(|result| result.and_then(|r| r["errors"].as_array()).cloned().unwrap_or_default())
-                    .map(|e| {
-                        format!("{}: {}", e["statusCode"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or(""))
-                    })
-                    .collect();
+            let payments: Vec<&Payment> = batch.iter().map(|(_, p)| p).collect();
+            let errors = self.push_batch(&payments).await?;
+            for ((i, payment), errors) in batch.iter().zip(errors) {
                 outcomes[*i] = Some(if errors.is_empty() {
                     Ok(())
                 } else if errors.iter().any(|e| e.starts_with("NOT_FOUND") || e.starts_with("ENTITY_IS_DELETED")) {
@@ -214,6 +175,55 @@ impl SalesforceSync {
             }
         }
         Ok(outcomes.into_iter().map(|o| o.unwrap_or(Ok(()))).collect())
+    }
+
+    /// Two collection calls for the whole batch; each payment's errors, in order.
+    async fn push_batch(&self, batch: &[&Payment]) -> Result<Vec<Vec<String>>, SyncError> {
+        let won_stage =
+            if batch.iter().any(|p| p.status() == PaymentStatus::Paid) { Some(self.won_stage().await?) } else { None };
+        let (objects, fields) = (&self.mapping.objects, &self.mapping.fields);
+        let with_type = |mut record: Map<String, Value>, object: &str| {
+            record.insert("attributes".into(), json!({ "type": object }));
+            Value::Object(record)
+        };
+        let records: Vec<Value> = batch
+            .iter()
+            .map(|p| {
+                let mut record = self.payment_record(p, &p.opportunity_id);
+                record.insert(fields.payment_external_id.clone(), json!(p.id));
+                with_type(record, &objects.payment)
+            })
+            .collect();
+        let upserted = self.client.upsert_collection(&objects.payment, &fields.payment_external_id, &records).await?;
+        let opportunities = batch.iter().map(|p| {
+            let mut update =
+                self.opportunity_update(p, won_stage.as_deref().filter(|_| p.status() == PaymentStatus::Paid));
+            update.insert("Id".into(), json!(p.opportunity_id));
+            with_type(update, &objects.opportunity)
+        });
+        let accounts = batch.iter().filter_map(|p| match (&p.account_id, &p.stripe_customer_id) {
+            (Some(account), Some(customer)) => {
+                let mut update = Map::new();
+                update.insert("Id".into(), json!(account));
+                update.insert(fields.account_stripe_customer_id.clone(), json!(customer));
+                Some(with_type(update, &objects.account))
+            }
+            _ => None,
+        });
+        let updates: Vec<Value> = opportunities.chain(accounts).collect();
+        let updated = self.client.update_collection(&updates).await?;
+        self.note_api_usage();
+        Ok((0..batch.len())
+            .map(|n| {
+                [upserted.get(n), updated.get(n)]
+                    .into_iter()
+                    .flat_map(|result| result.and_then(|r| r["errors"].as_array()).cloned().unwrap_or_default())
+                    .map(|e| {
+                        format!("{}: {}", e["statusCode"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or(""))
+                    })
+                    .collect()
+            })
+            .collect())
     }
 
     /// The Payment__c fields for the payment; `opportunity` is an id or a composite reference.
