@@ -213,9 +213,20 @@ impl SalesforceSync {
         let updates: Vec<Value> = opportunities.chain(accounts).collect();
         let updated = self.client.update_collection(&updates).await?;
         self.note_api_usage();
+        // Account results follow the Opportunity results, one for each payment that has an Account.
+        let mut account_result = batch.len();
+        let account_results: Vec<Option<usize>> = batch
+            .iter()
+            .map(|p| {
+                (p.account_id.is_some() && p.stripe_customer_id.is_some()).then(|| {
+                    account_result += 1;
+                    account_result - 1
+                })
+            })
+            .collect();
         Ok((0..batch.len())
             .map(|n| {
-                [upserted.get(n), updated.get(n)]
+                [upserted.get(n), updated.get(n), account_results[n].and_then(|i| updated.get(i))]
                     .into_iter()
                     .flat_map(|result| result.and_then(|r| r["errors"].as_array()).cloned().unwrap_or_default())
                     .map(|e| {
