@@ -207,6 +207,22 @@ impl TestApp {
         panic!("the outbox did not drain: {rows:?}");
     }
 
+    /// Events the Stripe stand-in lists (`query` as for `GET /v1/events`), newest first.
+    pub async fn stripe_events(&self, query: &str) -> Vec<Value> {
+        let stripe_url = &self.sandbox.as_ref().expect("a live-mode test app").stripe_url;
+        let list: Value = self
+            .client
+            .get(format!("{stripe_url}/v1/events?{query}"))
+            .bearer_auth(sandbox::STRIPE_SECRET_KEY)
+            .send()
+            .await
+            .expect("the stand-in answers")
+            .json()
+            .await
+            .expect("a list");
+        list["data"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Posts a Stripe event to the webhook, signed now with `secret`.
     pub async fn post_webhook(&self, body: &str, secret: &str) -> reqwest::Response {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -51,17 +51,8 @@ async fn before_the_webhook_arrives_the_page_asks_stripe_and_applies_what_it_say
     assert!(html.contains("your payment was received"), "{html}");
     assert_eq!(app.count(&format!("SELECT COUNT(*) FROM payments WHERE id = '{id}' AND status = 'paid'")).await, 1);
     // When the webhook comes after all, nothing moves twice.
-    let events: Value = app
-        .client
-        .get(format!("{}/v1/events?type=checkout.session.completed", app.sandbox.as_ref().unwrap().stripe_url))
-        .bearer_auth(sandbox::STRIPE_SECRET_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    app.post_webhook(&events["data"][0].to_string(), crate::helpers::WEBHOOK_SECRET).await;
+    let completed = app.stripe_events("type=checkout.session.completed").await;
+    app.post_webhook(&completed[0].to_string(), crate::helpers::WEBHOOK_SECRET).await;
     app.outbox_idle().await;
     assert_eq!(
         app.count(&format!("SELECT COUNT(*) FROM audit_log WHERE payment_id = '{id}' AND to_status = 'paid'")).await,

@@ -171,18 +171,8 @@ async fn events_delivered_twice_and_in_reverse_order_end_in_the_same_state_once(
     let (id, url) = new_payment(&app).await;
     pay(&app, &url, "card_declined").await;
     pay(&app, &url, "card_succeeds").await;
-    let events: Value = app
-        .client
-        .get(format!("{}/v1/events?limit=100", app.sandbox.as_ref().unwrap().stripe_url))
-        .bearer_auth(sandbox::STRIPE_SECRET_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     // Stripe lists newest first: deliver newest first, each twice.
-    for event in events["data"].as_array().unwrap() {
+    for event in app.stripe_events("limit=100").await {
         for _ in 0..2 {
             assert_eq!(app.post_webhook(&event.to_string(), WEBHOOK_SECRET).await.status(), 200);
         }
