@@ -231,7 +231,14 @@ fn request_span(request: &Request<Body>) -> tracing::Span {
 /// Pay links, receipts and sign-in links carry bearer tokens in their path: keep them out of logs.
 pub fn redact_tokens(path: &str) -> String {
     path.split('/')
-        .map(|segment| if segment.len() >= 20 && !segment.contains('.') { "[token]" } else { segment })
+        .map(|segment| {
+            let (stem, extension) = segment.rsplit_once('.').unwrap_or((segment, ""));
+            match (stem.len() >= 20, extension) {
+                (false, _) => segment.to_owned(),
+                (true, "") => "[token]".to_owned(),
+                (true, extension) => format!("[token].{extension}"),
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -242,5 +249,9 @@ mod tests {
     fn long_path_segments_are_redacted_from_logs() {
         assert_eq!(super::redact_tokens("/pay/Zm9vYmFyYmF6cXV4cXV1eA"), "/pay/[token]");
         assert_eq!(super::redact_tokens("/style/main.css"), "/style/main.css");
+        let receipt = format!("/receipts/{}.pdf", "ab12".repeat(8));
+        assert_eq!(super::redact_tokens(&receipt), "/receipts/[token].pdf");
+        let sign_in = format!("/account/sign-in/{}", "0f".repeat(32));
+        assert_eq!(super::redact_tokens(&sign_in), "/account/sign-in/[token]");
     }
 }
