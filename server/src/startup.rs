@@ -32,6 +32,7 @@ pub struct Application {
     port: u16,
     workers: Vec<Worker>,
     payments: Payments,
+    sessions: http::sessions::Store,
     /// Kept alive for as long as the application runs, in sandbox mode.
     _sandbox: Option<sandbox::Sandbox>,
 }
@@ -145,7 +146,8 @@ impl Application {
         );
         Ok(Self {
             listener,
-            router: http::router(state, sessions),
+            router: http::router(state, sessions.clone()),
+            sessions,
             port,
             workers: services.workers,
             payments,
@@ -163,6 +165,7 @@ impl Application {
         let (stop, stopped) = watch::channel(false);
         let workers: Vec<_> = self.workers.into_iter().map(|w| tokio::spawn(w.run(stopped.clone()))).collect();
         let reconciler = tokio::spawn(reconcile_periodically(self.payments, stopped.clone()));
+        let session_sweeper = tokio::spawn(delete_expired_sessions(self.sessions, stopped.clone()));
         tracing::info!(address = %self.listener.local_addr()?, "Remit is listening");
         let service = self.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
@@ -171,7 +174,21 @@ impl Application {
             let _ = worker.await;
         }
         let _ = reconciler.await;
+        let _ = session_sweeper.await;
         served
+    }
+}
+
+/// Sessions past their 30 idle days are removed hourly.
+async fn delete_expired_sessions(sessions: http::sessions::Store, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+        if let Err(error) = sessions.delete_expired().await {
+            tracing::warn!(%error, "cannot delete expired sessions; will try again");
+        }
     }
 }
 

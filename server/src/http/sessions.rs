@@ -4,7 +4,7 @@ use tower_sessions::{
     SessionManagerLayer,
     cookie::SameSite,
     session::{Id, Record},
-    session_store::{self, SessionStore},
+    session_store::{self, ExpiredDeletion, SessionStore},
 };
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
@@ -32,6 +32,16 @@ impl Store {
                 Self::Postgres(store)
             }
         })
+    }
+}
+
+impl Store {
+    /// Removes sessions past their expiry (30 days without a visit).
+    pub async fn delete_expired(&self) -> session_store::Result<()> {
+        match self {
+            Self::Sqlite(store) => store.delete_expired().await,
+            Self::Postgres(store) => store.delete_expired().await,
+        }
     }
 }
 
