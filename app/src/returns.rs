@@ -75,6 +75,7 @@ fn Success(view: ReturnView) -> impl IntoView {
                 <h1>"Thank you — your payment was received"</h1>
                 <Summary view=view.clone() />
                 {view.receipt_url.clone().map(|href| view! { <p><a class="button" href=href download>"Download receipt (PDF)"</a></p> })}
+                <p><a href="/account">"See all your payments"</a></p>
             </Layout>
         }
         .into_any(),

@@ -195,6 +195,7 @@ async fn the_success_page_links_the_receipt() {
     let path = receipt.trim_start_matches(&app.address);
     assert!(html.contains(&format!(r#"href="{receipt}""#)) || html.contains(path), "{html}");
     assert!(html.contains("Download receipt (PDF)"), "{html}");
+    assert!(html.contains(r#"<a href="/account">See all your payments</a>"#), "a way to every payment: {html}");
 }
 
 /// A 2×1 PNG (one blue pixel, one white).
