@@ -49,7 +49,10 @@ impl Store {
 impl SessionStore for Store {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         match self {
-            Self::Sqlite(store) => store.create(record).await,
+            // The SQLite store's `create` reads (is the id taken?) and then writes in one deferred
+            // transaction, which SQLite refuses outright when another connection wrote in between.
+            // Ids are 128 random bits, so saving the new record is all creating it takes.
+            Self::Sqlite(store) => store.save(record).await,
             Self::Postgres(store) => store.create(record).await,
         }
     }
