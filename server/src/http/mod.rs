@@ -104,8 +104,15 @@ pub fn brand_view(brand: &Brand) -> BrandView {
     }
 }
 
+/// The pages' routes, listed once per process. Listing them runs the app with resource loading
+/// suppressed process-wide (a global flag in leptos_server), so a page rendering in another
+/// instance at that moment would wait forever on its data; several instances share a process in
+/// tests.
+static PAGE_ROUTES: std::sync::LazyLock<Vec<leptos_axum::AxumRouteListing>> =
+    std::sync::LazyLock::new(|| generate_route_list(app::App));
+
 pub fn router(state: AppState, sessions: sessions::Store) -> Router {
-    let routes = generate_route_list(app::App);
+    let routes = PAGE_ROUTES.clone();
     let options = state.leptos_options.clone();
     let router = Router::new()
         .route("/healthz", get(health::healthz))

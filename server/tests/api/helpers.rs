@@ -6,6 +6,14 @@ use server::{Application, config::Config, db::Db};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
+/// The app's warnings and errors go to the test's captured output, so a failing test shows them.
+fn capture_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_test_writer()
+        .try_init();
+}
+
 /// The webhook secret of live-mode test apps and their Stripe stand-in.
 pub const WEBHOOK_SECRET: &str = "whsec_test_secret";
 
@@ -58,6 +66,7 @@ impl TestApp {
     }
 
     async fn spawn_on_database(mode: Mode, extra: &[(&str, &str)], dir: TempDir, database_url: String) -> Self {
+        capture_logs();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
         let port = listener.local_addr().expect("local address").port();
         let address = format!("http://127.0.0.1:{port}");
@@ -185,6 +194,17 @@ impl TestApp {
             .send()
             .await
             .expect("request is answered")
+    }
+
+    /// Presses "Pay securely" and returns the Checkout page it leads to; fails saying where the
+    /// button led instead.
+    pub async fn checkout_location(&self, pay_url: &str) -> String {
+        let pressed = self.press_pay(pay_url).await;
+        let status = pressed.status();
+        let location = pressed.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default().to_owned();
+        let stripe = self.sandbox.as_ref().map_or("http", |s| s.stripe_url.as_str());
+        assert!(status == 303 && location.starts_with(stripe), "the pay button led to {status} {location:?}");
+        location
     }
 
     /// Waits (bounded) until the outbox has nothing pending or running.

@@ -40,8 +40,7 @@ async fn the_same_request_again_returns_the_same_payment_with_200() {
 async fn a_new_amount_updates_the_unpaid_payment_and_expires_its_open_checkout_session() {
     let app = TestApp::spawn().await;
     let first = json(app.post_link(&link_request()).await).await;
-    let checkout = app.press_pay(first["url"].as_str().unwrap()).await;
-    assert_eq!(checkout.status(), 303);
+    app.checkout_location(first["url"].as_str().unwrap()).await;
     let session_id: (String,) =
         sqlx::query_as("SELECT stripe_checkout_session_id FROM payments").fetch_one(&app.db.pool).await.unwrap();
 
@@ -56,8 +55,7 @@ async fn a_new_amount_updates_the_unpaid_payment_and_expires_its_open_checkout_s
     assert_eq!(app.stripe().session(&session_id.0).unwrap()["status"], "expired");
 
     // The next press opens a new session for the new amount.
-    let checkout = app.press_pay(first["url"].as_str().unwrap()).await;
-    let location = checkout.headers()["location"].to_str().unwrap().to_owned();
+    let location = app.checkout_location(first["url"].as_str().unwrap()).await;
     let new_session_id = location.rsplit('/').next().unwrap();
     assert_ne!(new_session_id, session_id.0);
     assert_eq!(app.stripe().session(new_session_id).unwrap()["amount_total"], 15050);
@@ -284,12 +282,8 @@ async fn the_pay_button_reuses_the_open_session_with_the_metadata_stripe_needs()
     let app = TestApp::spawn().await;
     let created = json(app.post_link(&link_request()).await).await;
     let url = created["url"].as_str().unwrap();
-    let first = app.press_pay(url).await;
-    assert_eq!(first.status(), 303);
-    let location = first.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.starts_with(&app.sandbox.as_ref().unwrap().stripe_url), "{location}");
-    let again = app.press_pay(url).await;
-    assert_eq!(again.headers()["location"].to_str().unwrap(), location, "the open session is reused");
+    let location = app.checkout_location(url).await;
+    assert_eq!(app.checkout_location(url).await, location, "the open session is reused");
 
     let session = app.stripe().session(location.rsplit('/').next().unwrap()).unwrap();
     assert_eq!(session["metadata"]["remit_payment_id"], created["payment_id"]);

@@ -50,8 +50,7 @@ async fn a_usd_receipt_says_everything_a_finance_team_needs() {
     let body: Value = app.post_link(&link_request()).await.json().await.unwrap();
     let id = body["payment_id"].as_str().unwrap();
     // Paid through the stand-in's Checkout, so Stripe knows the card.
-    let location =
-        app.press_pay(body["url"].as_str().unwrap()).await.headers()["location"].to_str().unwrap().to_owned();
+    let location = app.checkout_location(body["url"].as_str().unwrap()).await;
     app.client.post(location).form(&[("outcome", "card_succeeds")]).send().await.unwrap();
     app.eventually(&format!("SELECT status FROM payments WHERE id = '{id}'"), "paid").await;
     let payment: Value = app.api_get(&format!("/api/v1/payments/{id}")).await.json().await.unwrap();
@@ -184,8 +183,7 @@ async fn the_payer_gets_the_receipt_by_email_once_and_salesforce_gets_its_link()
 async fn the_success_page_links_the_receipt() {
     let app = TestApp::spawn().await;
     let body: Value = app.post_link(&link_request()).await.json().await.unwrap();
-    let location =
-        app.press_pay(body["url"].as_str().unwrap()).await.headers()["location"].to_str().unwrap().to_owned();
+    let location = app.checkout_location(body["url"].as_str().unwrap()).await;
     let back = app.client.post(location).form(&[("outcome", "card_succeeds")]).send().await.unwrap();
     let success = back.headers()["location"].to_str().unwrap().to_owned();
     let html = app.client.get(&success).send().await.unwrap().text().await.unwrap();

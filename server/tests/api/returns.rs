@@ -9,7 +9,7 @@ use crate::helpers::{TestApp, link_request};
 async fn checkout(app: &TestApp, request: Value, outcome: &str) -> (String, String, String) {
     let body: Value = app.post_link(&request).await.json().await.unwrap();
     let url = body["url"].as_str().unwrap().to_owned();
-    let location = app.press_pay(&url).await.headers()["location"].to_str().unwrap().to_owned();
+    let location = app.checkout_location(&url).await;
     let session = location.rsplit('/').next().unwrap().to_owned();
     if outcome != "none" {
         app.client.post(&location).form(&[("outcome", outcome)]).send().await.unwrap();
@@ -219,7 +219,7 @@ async fn with_the_mapping_set_leaving_checkout_counts_as_a_failed_attempt() {
     app.eventually(&format!("SELECT status FROM payments WHERE id = '{id}'"), "failed").await;
     app.eventually(&format!("SELECT failure_reason FROM payments WHERE id = '{id}'"), "canceled_by_payer").await;
     // Still payable: the stable link works, and paying wins over the earlier cancel.
-    let location = app.press_pay(&url).await.headers()["location"].to_str().unwrap().to_owned();
+    let location = app.checkout_location(&url).await;
     app.client.post(location).form(&[("outcome", "card_succeeds")]).send().await.unwrap();
     app.eventually(&format!("SELECT status FROM payments WHERE id = '{id}'"), "paid").await;
 }

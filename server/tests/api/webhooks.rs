@@ -21,8 +21,7 @@ async fn new_payment(app: &TestApp) -> (String, String) {
 
 /// Presses "Pay securely", then the given button on the stand-in's Checkout page.
 async fn pay(app: &TestApp, pay_url: &str, outcome: &str) -> reqwest::Response {
-    let checkout = app.press_pay(pay_url).await;
-    let location = checkout.headers()["location"].to_str().unwrap().to_owned();
+    let location = app.checkout_location(pay_url).await;
     app.client.post(location).form(&[("outcome", outcome)]).send().await.unwrap()
 }
 
