@@ -46,6 +46,8 @@ pub struct Config {
     pub mapping: SalesforceMapping,
     /// The window of the sign-in rate limits (5 per address, 30 per client address).
     pub sign_in_window_secs: u64,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `remit.toml`: brands and the Salesforce mapping, read once.
@@ -116,6 +118,7 @@ impl Config {
             brands: Brands::from_file(file)?,
             mapping,
             sign_in_window_secs: env.parsed("REMIT_SIGN_IN_WINDOW_SECS", "900")?,
+            trusted_proxies: trusted_proxies(&env)?,
         })
     }
 
@@ -123,6 +126,23 @@ impl Config {
     pub fn is_sandbox(&self) -> bool {
         self.stripe.is_none() && self.salesforce.is_none()
     }
+}
+
+/// Comma-separated addresses or CIDR blocks: `10.0.0.0/8, 2001:db8::1`.
+fn trusted_proxies(env: &Env) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let raw = env.optional("REMIT_TRUSTED_PROXIES").unwrap_or_default();
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::new("REMIT_TRUSTED_PROXIES", format!("{entry:?} is not an IP address or CIDR block"))
+                })
+        })
+        .collect()
 }
 
 fn public_url(env: &Env) -> Result<Url, ConfigError> {

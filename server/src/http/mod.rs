@@ -2,6 +2,7 @@
 //! Handlers stay thin; what they do lives in the domain modules.
 
 mod api;
+mod client_addr;
 mod error;
 mod health;
 mod pages;
@@ -70,7 +71,12 @@ impl AppState {
             default_brand: brand_view(config.brands.default_brand()),
         };
         let leptos_options = LeptosOptions::builder().output_name("remit").build();
-        let pages: app::Backend = Arc::new(pages::PageBackend { payments: payments.clone(), accounts, sandbox_org });
+        let pages: app::Backend = Arc::new(pages::PageBackend {
+            payments: payments.clone(),
+            accounts,
+            sandbox_org,
+            trusted_proxies: config.trusted_proxies.clone(),
+        });
         Self {
             db,
             config,

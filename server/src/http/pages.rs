@@ -20,6 +20,7 @@ pub struct PageBackend {
     pub accounts: Accounts,
     /// The Salesforce stand-in, in sandbox mode.
     pub sandbox_org: Option<sandbox::Salesforce>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// What the sandbox page shows of each object.
@@ -102,7 +103,10 @@ impl PaymentPages for PageBackend {
         if !csrf_matches(&session(request)?, csrf).await? {
             return Ok(SignInOutcome::FormExpired);
         }
-        let ip = request.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        let ip = request
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|peer| super::client_addr::client_ip(peer.0.ip(), &request.headers, &self.trusted_proxies));
         match self.accounts.request_sign_in(email, ip).await {
             Ok(()) => Ok(SignInOutcome::Sent),
             Err(SignInError::InvalidEmail(_)) => Ok(SignInOutcome::InvalidEmail),

@@ -11,6 +11,18 @@ fn browser() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
+/// A browser whose requests arrive through a reverse proxy that forwards for `client`.
+fn browser_forwarded_for(client: &str) -> reqwest::Client {
+    let headers =
+        reqwest::header::HeaderMap::from_iter([("x-forwarded-for".parse().unwrap(), client.parse().unwrap())]);
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 async fn csrf(app: &TestApp, browser: &reqwest::Client, path: &str) -> String {
     let html = browser.get(format!("{}{path}", app.address)).send().await.unwrap().text().await.unwrap();
     let start = html.find(r#"name="csrf" value=""#).unwrap_or_else(|| panic!("no CSRF field: {html}"))
@@ -220,6 +232,32 @@ async fn the_sign_in_rate_limit_trips_and_recovers() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the limit never recovered");
+}
+
+/// Thirty sign-in requests from one client, each for a different address (so only the per-client
+/// limit can trip).
+async fn thirty_requests_from(app: &TestApp, browser: &reqwest::Client) {
+    for n in 0..30 {
+        assert_eq!(ask_for_link(app, browser, &format!("payer{n}@example.com")).await, "/account/sign-in?sent=1");
+    }
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_per_client_limit_counts_the_forwarded_client() {
+    let app = TestApp::spawn_with(Mode::Live, &[("REMIT_TRUSTED_PROXIES", "127.0.0.1, ::1")]).await;
+    let busy = browser_forwarded_for("198.51.100.7");
+    thirty_requests_from(&app, &busy).await;
+    assert_eq!(ask_for_link(&app, &busy, "one-more@example.com").await, "/account/sign-in?problem=limit");
+    let other = browser_forwarded_for("198.51.100.8");
+    assert_eq!(ask_for_link(&app, &other, "other@example.com").await, "/account/sign-in?sent=1");
+}
+
+#[tokio::test]
+async fn an_untrusted_sender_cannot_dodge_the_per_client_limit_with_a_forwarded_header() {
+    let app = TestApp::spawn().await;
+    thirty_requests_from(&app, &browser_forwarded_for("198.51.100.7")).await;
+    let forged = browser_forwarded_for("198.51.100.8");
+    assert_eq!(ask_for_link(&app, &forged, "other@example.com").await, "/account/sign-in?problem=limit");
 }
 
 #[tokio::test]

@@ -23,6 +23,16 @@ fn a_malformed_database_url_stops_startup_naming_it() {
 }
 
 #[test]
+fn a_malformed_trusted_proxy_stops_startup_naming_it() {
+    let (code, stderr) = remit(&[("REMIT_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal")]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr.trim(),
+        r#"configuration error: REMIT_TRUSTED_PROXIES: "proxy.internal" is not an IP address or CIDR block"#
+    );
+}
+
+#[test]
 fn a_missing_private_key_file_stops_startup_naming_it() {
     let (code, stderr) = remit(&[
         ("STRIPE_SECRET_KEY", "sk_test_123"),
