@@ -11,6 +11,8 @@ use axum::http::HeaderMap;
 use ipnet::IpNet;
 
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNet]) -> IpAddr {
+    // A dual-stack listener sees IPv4 peers as `::ffff:a.b.c.d`; proxies are listed as `a.b.c.d`.
+    let peer = peer.to_canonical();
     let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
     if !trusted(&peer) {
         return peer;
@@ -26,8 +28,8 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNet]) -
     for entry in forwarded.iter().rev() {
         // A hop that cannot be read ends what can be believed: the last trusted hop answers for it.
         let Ok(ip) = entry.parse::<IpAddr>() else { break };
-        nearest = ip;
-        if !trusted(&ip) {
+        nearest = ip.to_canonical();
+        if !trusted(&nearest) {
             break;
         }
     }
@@ -63,6 +65,12 @@ mod tests {
     fn behind_trusted_proxies_the_nearest_untrusted_hop_is_the_client() {
         let forwarded = headers(&["6.6.6.6, 198.51.100.7", "10.1.2.3"]);
         assert_eq!(client_ip(ip("10.0.0.1"), &forwarded, &proxies()), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn an_ipv4_peer_seen_through_a_dual_stack_socket_is_matched_as_ipv4() {
+        let forwarded = headers(&["198.51.100.7"]);
+        assert_eq!(client_ip(ip("::ffff:10.0.0.1"), &forwarded, &proxies()), ip("198.51.100.7"));
     }
 
     #[test]
