@@ -1,7 +1,7 @@
 //! Remit's pages: server-rendered Leptos components that need no JavaScript.
 //!
-//! The app knows nothing of SQL, Stripe or Salesforce. The server provides a [`SiteContext`] for
-//! every request (brand and run mode) and later the backend trait that server functions call.
+//! The app knows nothing of SQL, Stripe or Salesforce. The server provides, as Leptos context, a
+//! [`SiteContext`] (brand and run mode) and the [`PaymentPages`] backend that server functions call.
 
 mod account;
 pub mod backend;

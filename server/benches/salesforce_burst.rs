@@ -73,7 +73,7 @@ async fn main() {
     let mut sends = tokio::task::JoinSet::new();
     for (n, (payment, opportunity)) in payments.iter().enumerate() {
         let event = json!({ "id": format!("evt_bench_{n}"), "object": "event", "type": "payment_intent.succeeded", "created": OffsetDateTime::now_utc().unix_timestamp(), "data": { "object": { "id": format!("pi_bench_{n}"), "object": "payment_intent", "metadata": { "remit_payment_id": payment } } } }).to_string();
-        let signature = server::stripe::webhook::sign(
+        let signature = server::stripe::signature::sign(
             &SECRET.to_owned().into(),
             OffsetDateTime::now_utc().unix_timestamp(),
             event.as_bytes(),

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod base_url;
 pub mod config;
 pub mod db;
 pub mod http;

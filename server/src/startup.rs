@@ -13,8 +13,7 @@ use crate::{
     api_keys,
     config::{Config, SalesforceAuth, SalesforceConfig},
     db::Db,
-    http,
-    jobs::Jobs,
+    http, jobs,
     mail::Mailer,
     outbox::Worker,
     payments::Payments,
@@ -84,13 +83,13 @@ impl Services {
                 (StripeClient::new(base, key, Duration::from_secs(20)), vec![SecretString::from(secret)], Some(sandbox))
             }
         };
-        let payments = Payments {
-            db: db.clone(),
+        let payments = Payments::new(
+            db.clone(),
             stripe,
-            public_url: config.public_url.clone(),
-            brands: config.brands.clone(),
-            abandoned_checkout_fails: config.mapping.cancel_sets_failed,
-        };
+            config.public_url.clone(),
+            config.brands.clone(),
+            config.mapping.cancel_sets_failed,
+        );
         let mailer = Mailer::from_config(&config.mail)?;
         let salesforce = match (&config.salesforce, &sandbox) {
             (Some(salesforce), _) => salesforce.clone(),
@@ -98,9 +97,9 @@ impl Services {
             (None, None) => anyhow::bail!("live mode without Salesforce settings"),
         };
         let client = SalesforceClient::new(salesforce, Duration::from_secs(30));
-        let sync = SalesforceSync::new(payments.clone(), client, config.mapping.clone());
-        let jobs = Arc::new(Jobs { payments: payments.clone(), mailer, sync });
-        let workers = (0..WORKERS).map(|_| Worker::new(db.clone(), jobs.clone())).collect();
+        let sync = SalesforceSync::new(db.clone(), payments.clone(), client, config.mapping.clone())?;
+        let registry = Arc::new(jobs::registry(Arc::new(jobs::Context { payments: payments.clone(), mailer, sync })));
+        let workers = (0..WORKERS).map(|_| Worker::new(db.clone(), registry.clone())).collect();
         Ok(Self { db, payments, workers, webhook_secrets, sandbox })
     }
 }
@@ -131,7 +130,7 @@ impl Application {
             db: services.db.clone(),
             mailer: Mailer::from_config(&config.mail)?,
             public_url: config.public_url.clone(),
-            brands: config.brands.clone(),
+            payments: services.payments.clone(),
             per_email: Arc::new(RateLimiter::new(5, window)),
             per_ip: Arc::new(RateLimiter::new(30, window)),
         };
@@ -231,7 +230,7 @@ async fn print_sandbox_example(db: &Db, config: &Config) -> anyhow::Result<()> {
         return Ok(());
     }
     let (_, key) = api_keys::create(db, "sandbox").await?;
-    let base = config.public_url.as_str().trim_end_matches('/');
+    let base = &config.public_url;
     println!(
         "\nSandbox mode: try a payment link for a sample Opportunity (this API key is shown once):\n\n\
          curl -s -X POST {base}/api/v1/payment-links \\\n  \

@@ -4,10 +4,10 @@
 
 mod api;
 mod checkout;
+mod delivery;
 mod error;
 mod params;
 mod state;
-mod webhooks;
 
 use std::sync::{Arc, Mutex};
 
@@ -16,9 +16,9 @@ use axum::{
     http::{Method, Uri},
     routing::{get, post},
 };
+pub use delivery::{WebhookTarget, sign};
 pub use state::SANDBOX_SECRET_KEY;
 use state::StripeState;
-pub use webhooks::{WebhookTarget, sign};
 
 /// The API version the stand-in speaks (the one Remit pins).
 pub const STRIPE_VERSION: &str = "2025-06-30.basil";
@@ -28,7 +28,7 @@ pub const STRIPE_VERSION: &str = "2025-06-30.basil";
 pub struct Stripe {
     pub(crate) state: Arc<Mutex<StripeState>>,
     pub(crate) base_url: String,
-    pub(crate) webhooks: webhooks::Deliverer,
+    pub(crate) webhooks: delivery::Deliverer,
 }
 
 impl Stripe {
@@ -36,7 +36,7 @@ impl Stripe {
         Self {
             state: Arc::new(Mutex::new(StripeState::default())),
             base_url,
-            webhooks: webhooks::Deliverer::new(target),
+            webhooks: delivery::Deliverer::new(target),
         }
     }
 

@@ -11,10 +11,10 @@ use sha2::{Digest, Sha256};
 pub use limiter::RateLimiter;
 
 use crate::{
-    config::Brands,
+    base_url::BaseUrl,
     db::{Db, now_ms},
     mail::{self, Mailer},
-    payments::{EmailAddress, Payment},
+    payments::{EmailAddress, Payment, Payments},
 };
 
 /// How long a sign-in link works.
@@ -36,8 +36,8 @@ pub enum SignInError {
 pub struct Accounts {
     pub db: Db,
     pub mailer: Mailer,
-    pub public_url: url::Url,
-    pub brands: Brands,
+    pub public_url: BaseUrl,
+    pub payments: Payments,
     /// Sign-in requests per address.
     pub per_email: Arc<RateLimiter>,
     /// Sign-in requests per client address.
@@ -78,9 +78,8 @@ impl Accounts {
             .bind(now_ms())
             .execute(&self.db.pool)
             .await?;
-        let link = format!("{}/account/sign-in/{token}", self.public_url.as_str().trim_end_matches('/'));
-        let brand = self.brands.choose(Some(&latest.brand), None);
-        let message = mail::sign_in(&latest, brand, &link).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let link = self.public_url.join(&format!("/account/sign-in/{token}"));
+        let message = mail::sign_in(&self.payments, &latest, link).map_err(|e| anyhow::anyhow!("{e}"))?;
         self.mailer.send(message).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
@@ -120,15 +119,7 @@ impl Accounts {
 
     /// One page of the payments made with `email` (any case), newest first, and whether more follow.
     pub async fn payments_of(&self, email: &str, page: i64) -> Result<(Vec<Payment>, bool), sqlx::Error> {
-        let mut payments: Vec<Payment> = sqlx::query_as(&format!(
-            "SELECT {} FROM payments WHERE LOWER(payer_email) = LOWER($1) ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
-            crate::payments::COLUMNS
-        ))
-        .bind(email)
-        .bind(PAGE_SIZE + 1)
-        .bind(page.max(0) * PAGE_SIZE)
-        .fetch_all(&self.db.pool)
-        .await?;
+        let mut payments = self.payments.of_payer(email, PAGE_SIZE + 1, page.max(0) * PAGE_SIZE).await?;
         let more = payments.len() as i64 > PAGE_SIZE;
         payments.truncate(PAGE_SIZE as usize);
         Ok((payments, more))

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::ConfigError;
-use crate::payments::PaymentStatus;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -21,6 +20,7 @@ pub struct SalesforceMapping {
     pub slow_down_at: f64,
     /// How long to hold writes back once past `slow_down_at`.
     pub slow_down_secs: u64,
+    /// Picklist values by payment state; checked and applied by `sync::records::StatusLabels`.
     pub status_labels: BTreeMap<String, String>,
     pub objects: Objects,
     pub fields: Fields,
@@ -141,46 +141,10 @@ impl SalesforceMapping {
                 ));
             }
         }
-        for (status, label) in &self.status_labels {
-            if PaymentStatus::parse(status).is_none() {
-                return Err(ConfigError::new(
-                    format!("remit.toml salesforce.status_labels.{status}"),
-                    "is not a payment state",
-                ));
-            }
-            if label.trim().is_empty() {
-                return Err(ConfigError::new(
-                    format!("remit.toml salesforce.status_labels.{status}"),
-                    "must not be empty",
-                ));
-            }
-        }
         if !(0.0..=1.0).contains(&self.slow_down_at) {
             return Err(ConfigError::new("remit.toml salesforce.slow_down_at", "must be a share between 0 and 1"));
         }
         Ok(self)
-    }
-
-    /// The picklist value Salesforce shows for a payment state (DESIGN.md §6 by default).
-    pub fn status_label(&self, status: PaymentStatus) -> String {
-        let status = match status {
-            PaymentStatus::Canceled if self.cancel_sets_failed => PaymentStatus::Failed,
-            other => other,
-        };
-        if let Some(label) = self.status_labels.get(status.as_str()) {
-            return label.clone();
-        }
-        match status {
-            PaymentStatus::Open | PaymentStatus::Processing => "Pending",
-            PaymentStatus::Paid => "Paid",
-            PaymentStatus::PartiallyRefunded => "Partially Refunded",
-            PaymentStatus::Refunded => "Refunded",
-            PaymentStatus::Disputed => "Disputed",
-            PaymentStatus::Failed => "Failed",
-            PaymentStatus::Canceled => "Canceled",
-            PaymentStatus::Expired => "Expired",
-        }
-        .to_owned()
     }
 }
 
@@ -198,24 +162,13 @@ mod tests {
     fn the_defaults_are_design_section_6() {
         let mapping = parse("").unwrap();
         assert_eq!(mapping.fields.payment_external_id, "Remit_Payment_ID__c");
-        assert_eq!(mapping.status_label(PaymentStatus::Open), "Pending");
-        assert_eq!(mapping.status_label(PaymentStatus::PartiallyRefunded), "Partially Refunded");
-        assert_eq!(mapping.status_label(PaymentStatus::Canceled), "Canceled");
+        assert_eq!(mapping.objects.payment, "Payment__c");
     }
 
     #[test]
-    fn labels_and_cancel_handling_can_be_changed() {
-        let mapping = parse("cancel_sets_failed = true\n[status_labels]\npaid = \"Received\"\n").unwrap();
-        assert_eq!(mapping.status_label(PaymentStatus::Paid), "Received");
-        assert_eq!(mapping.status_label(PaymentStatus::Canceled), "Failed");
-    }
-
-    #[test]
-    fn a_bad_name_or_state_stops_start_up_naming_the_setting() {
+    fn a_bad_name_stops_start_up_naming_the_setting() {
         let error = parse("[fields]\npayment_status = \"Payment Status\"\n").unwrap_err();
         assert_eq!(error.setting, "remit.toml salesforce.fields.payment_status");
-        let error = parse("[status_labels]\nsettled = \"Paid\"\n").unwrap_err();
-        assert_eq!(error.setting, "remit.toml salesforce.status_labels.settled");
         assert!(parse("[fields]\nno_such_field = \"X\"\n").is_err());
     }
 }

@@ -12,6 +12,8 @@ use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::base_url::BaseUrl;
+
 pub use brands::{Brand, Brands, Logo, LogoFormat, Paper};
 use env::Env;
 pub use env::EnvSource;
@@ -34,8 +36,8 @@ impl ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: SocketAddr,
-    /// Base of every link Remit hands out; never ends with a slash.
-    pub public_url: Url,
+    /// Base of every link Remit hands out.
+    pub public_url: BaseUrl,
     pub database_url: DatabaseUrl,
     pub stripe: Option<StripeConfig>,
     pub salesforce: Option<SalesforceConfig>,
@@ -145,7 +147,7 @@ fn trusted_proxies(env: &Env) -> Result<Vec<ipnet::IpNet>, ConfigError> {
         .collect()
 }
 
-fn public_url(env: &Env) -> Result<Url, ConfigError> {
+fn public_url(env: &Env) -> Result<BaseUrl, ConfigError> {
     let url: Url = env.parsed("REMIT_PUBLIC_URL", "http://127.0.0.1:3000")?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(ConfigError::new("REMIT_PUBLIC_URL", "must be an http:// or https:// URL"));
@@ -153,7 +155,7 @@ fn public_url(env: &Env) -> Result<Url, ConfigError> {
     if url.query().is_some() || url.fragment().is_some() {
         return Err(ConfigError::new("REMIT_PUBLIC_URL", "must not have a query or fragment"));
     }
-    Ok(url)
+    Ok(url.into())
 }
 
 /// Where the database is: SQLite (embedded default) or PostgreSQL (shared by several instances).
@@ -161,8 +163,8 @@ fn public_url(env: &Env) -> Result<Url, ConfigError> {
 pub struct DatabaseUrl(String);
 
 impl DatabaseUrl {
-    pub fn backend(&self) -> crate::db::Backend {
-        if self.0.starts_with("sqlite:") { crate::db::Backend::Sqlite } else { crate::db::Backend::Postgres }
+    pub fn dialect(&self) -> crate::db::Dialect {
+        if self.0.starts_with("sqlite:") { crate::db::Dialect::Sqlite } else { crate::db::Dialect::Postgres }
     }
 
     pub fn as_str(&self) -> &str {
@@ -265,7 +267,7 @@ impl StripeConfig {
 
 #[derive(Debug, Clone)]
 pub struct SalesforceConfig {
-    pub login_url: Url,
+    pub login_url: BaseUrl,
     pub client_id: String,
     pub auth: SalesforceAuth,
     pub api_version: String,

@@ -1,7 +1,7 @@
 //! The database: one pool for SQLite or PostgreSQL, migrations, and readiness.
 //!
 //! Queries are written once with `$1` binds and run on both backends through sqlx's `Any` driver.
-//! Where the dialects differ (row locking), the [`Backend`] says which one is in use.
+//! Where the dialects differ (row locking), the [`Dialect`] says which one is in use.
 
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub enum Dialect {
     Sqlite,
     Postgres,
 }
@@ -27,17 +27,17 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Db {
     pub pool: Pool,
-    pub backend: Backend,
+    pub dialect: Dialect,
 }
 
 impl Db {
     /// Opens the pool; a SQLite file is created on first use, in WAL mode with foreign keys on.
     pub async fn connect(url: &DatabaseUrl) -> Result<Self, sqlx::Error> {
         install_default_drivers();
-        let backend = url.backend();
+        let dialect = url.dialect();
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-        let pool = match backend {
-            Backend::Sqlite => {
+        let pool = match dialect {
+            Dialect::Sqlite => {
                 options
                     .max_connections(8)
                     .after_connect(|conn, _| {
@@ -49,15 +49,15 @@ impl Db {
                     .connect(&sqlite_url_creating_file(url.as_str()))
                     .await?
             }
-            Backend::Postgres => options.max_connections(16).connect(url.as_str()).await?,
+            Dialect::Postgres => options.max_connections(16).connect(url.as_str()).await?,
         };
-        Ok(Self { pool, backend })
+        Ok(Self { pool, dialect })
     }
 
     fn migrator(&self) -> &'static Migrator {
-        match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        match self.dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
         }
     }
 

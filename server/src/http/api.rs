@@ -90,7 +90,7 @@ impl PaymentBody {
 async fn openapi(State(state): State<AppState>) -> Response {
     let mut document: serde_json::Value =
         serde_json::from_str(include_str!("openapi.json")).expect("the OpenAPI document is valid JSON");
-    document["servers"] = serde_json::json!([{ "url": state.config.public_url.as_str().trim_end_matches('/') }]);
+    document["servers"] = serde_json::json!([{ "url": state.config.public_url.as_str() }]);
     Json(document).into_response()
 }
 

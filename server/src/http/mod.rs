@@ -1,15 +1,15 @@
-//! The axum router: health, static style, Leptos pages and (later) the API and webhooks.
-//! Handlers stay thin; what they do lives in the domain modules.
+//! The axum router: health, static style, receipts, the API, the Stripe webhook and the Leptos
+//! pages. Handlers stay thin; what they do lives in the domain modules. HTTP types stop here.
 
 mod api;
 mod client_addr;
 mod error;
 mod health;
 mod pages;
-mod receipts;
+mod receipt_downloads;
 pub mod sessions;
 mod style;
-mod webhooks;
+mod webhook_endpoint;
 
 use std::sync::Arc;
 
@@ -127,12 +127,13 @@ pub fn router(state: AppState, sessions: sessions::Store) -> Router {
         .route("/style/logo.svg", get(style::logo))
         .route("/style/brand/{file}", get(style::brand_css))
         .route("/style/brand/{key}/logo", get(style::brand_logo))
-        .route("/receipts/{file}", get(receipts::download))
-        .route("/account/receipts/{file}", get(receipts::download_own))
+        .route("/receipts/{file}", get(receipt_downloads::download))
+        .route("/account/receipts/{file}", get(receipt_downloads::download_own))
         .merge(api::routes())
         .route(
             "/webhooks/stripe",
-            axum::routing::post(webhooks::stripe).layer(axum::extract::DefaultBodyLimit::max(webhooks::MAX_BODY_BYTES)),
+            axum::routing::post(webhook_endpoint::stripe)
+                .layer(axum::extract::DefaultBodyLimit::max(webhook_endpoint::MAX_BODY_BYTES)),
         )
         .leptos_routes_with_context(&state, routes, state.provide_page_context(), move || app::shell(options.clone()))
         .fallback(not_found_page)
@@ -209,7 +210,7 @@ fn with_security_headers(router: Router<AppState>, config: &Config) -> Router<Ap
         .layer(fixed(header::REFERRER_POLICY, "no-referrer"))
         .layer(fixed(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(fixed(header::X_FRAME_OPTIONS, "DENY"));
-    if config.public_url.scheme() == "https" {
+    if config.public_url.is_https() {
         router.layer(fixed(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"))
     } else {
         router

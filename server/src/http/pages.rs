@@ -64,7 +64,6 @@ impl PaymentPages for PageBackend {
             "database unavailable".to_owned()
         })?;
         Ok(payment.map(|payment| {
-            let brand = self.payments.brands.choose(Some(&payment.brand), None);
             let state = match payment.status() {
                 status if status.is_payable() => PayState::Payable,
                 status if status.is_settled() => PayState::Paid,
@@ -73,9 +72,9 @@ impl PaymentPages for PageBackend {
             };
             PayView {
                 token: payment.pay_token.clone(),
-                description: payment.description.clone().unwrap_or_else(|| format!("Payment to {}", brand.name)),
+                description: self.payments.display_name(&payment),
                 amount: payment.amount_display(),
-                brand: brand_view(brand),
+                brand: brand_view(self.payments.brand_of(&payment)),
                 state,
             }
         }))
@@ -140,13 +139,12 @@ impl PaymentPages for PageBackend {
         let payments = payments
             .iter()
             .map(|p| {
-                let brand = self.payments.brands.choose(Some(&p.brand), None);
                 let created =
                     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(p.created_at) * 1_000_000).ok();
                 AccountPayment {
                     date: p.paid_at().or(created).and_then(|d| d.format(&date).ok()).unwrap_or_default(),
-                    description: p.description.clone().unwrap_or_else(|| format!("Payment to {}", brand.name)),
-                    brand: brand.name.clone(),
+                    description: self.payments.display_name(p),
+                    brand: self.payments.brand_of(p).name.clone(),
                     amount: p.amount_display(),
                     status: status_in_words(p.status()).to_owned(),
                     receipt_url: p.status().is_settled().then(|| format!("/account/receipts/{}.pdf", p.id)),
@@ -211,7 +209,6 @@ fn unavailable(error: ReturnError) -> String {
 
 impl PageBackend {
     fn return_view(&self, payment: &Payment, accept_language: Option<&str>) -> ReturnView {
-        let brand = self.payments.brands.choose(Some(&payment.brand), None);
         let language = language(accept_language);
         let state = match payment.status() {
             status if status.is_settled() => ReturnState::Paid,
@@ -222,7 +219,7 @@ impl PageBackend {
         let date = time::macros::format_description!("[day] [month repr:long] [year]");
         ReturnView {
             token: payment.pay_token.clone(),
-            description: payment.description.clone().unwrap_or_else(|| format!("Payment to {}", brand.name)),
+            description: self.payments.display_name(payment),
             amount: format_money(payment.amount_minor, &payment.currency(), &language),
             state,
             failure: payment.failure_reason.as_deref().map(failure_in_words),
@@ -230,7 +227,7 @@ impl PageBackend {
             reference: payment.id.chars().take(8).collect::<String>().to_uppercase(),
             payer_email: payment.payer_email.clone(),
             receipt_url: self.payments.receipt_url(payment),
-            brand: brand_view(brand),
+            brand: brand_view(self.payments.brand_of(payment)),
         }
     }
 }

@@ -20,13 +20,13 @@ pub enum Store {
 impl Store {
     /// Opens the store on the application's database and creates its table.
     pub async fn open(url: &DatabaseUrl) -> anyhow::Result<Self> {
-        Ok(match url.backend() {
-            crate::db::Backend::Sqlite => {
+        Ok(match url.dialect() {
+            crate::db::Dialect::Sqlite => {
                 let store = SqliteStore::new(sqlx::SqlitePool::connect(url.as_str()).await?);
                 store.migrate().await?;
                 Self::Sqlite(store)
             }
-            crate::db::Backend::Postgres => {
+            crate::db::Dialect::Postgres => {
                 let store = PostgresStore::new(sqlx::PgPool::connect(url.as_str()).await?);
                 store.migrate().await?;
                 Self::Postgres(store)
@@ -85,6 +85,6 @@ pub fn layer(store: Store, config: &Config) -> SessionManagerLayer<Store> {
         .with_name("remit_session")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
-        .with_secure(config.public_url.scheme() == "https")
+        .with_secure(config.public_url.is_https())
         .with_expiry(tower_sessions::Expiry::OnInactivity(time::Duration::days(30)))
 }

@@ -28,10 +28,28 @@ pub struct Mailer {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
-    #[error("the mail server refused the message for good: {0}")]
-    Permanent(String),
-    #[error("the message could not be sent now: {0}")]
-    Transient(String),
+    #[error("cannot render the email")]
+    Template(#[from] askama::Error),
+    #[error("the payer's address is not usable")]
+    Recipient(#[from] lettre::address::AddressError),
+    #[error("cannot build the message")]
+    Message(#[from] lettre::error::Error),
+    #[error("the mail server did not take the message")]
+    Smtp(#[from] lettre::transport::smtp::Error),
+    #[error("cannot write the message file")]
+    File(#[from] lettre::transport::file::Error),
+}
+
+impl MailError {
+    /// Sending the same message again cannot succeed (a bad template or address, or a server
+    /// that refused it for good).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Template(_) | Self::Recipient(_) | Self::Message(_) => true,
+            Self::Smtp(e) => e.is_permanent(),
+            Self::File(_) => false,
+        }
+    }
 }
 
 /// A message ready for [`Mailer::send`]: subject, both bodies, and a stable id.
@@ -79,15 +97,11 @@ impl Mailer {
                     let content_type = ContentType::parse(&content_type).unwrap_or(ContentType::TEXT_PLAIN);
                     mixed.singlepart(Attachment::new(name).body(bytes, content_type))
                 },
-            ))
-            .map_err(|e| MailError::Permanent(e.to_string()))?;
+            ))?;
         match &self.transport {
-            Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| {
-                if e.is_permanent() { MailError::Permanent(e.to_string()) } else { MailError::Transient(e.to_string()) }
-            }),
-            Transport::Files(files) => {
-                files.send(message).await.map(drop).map_err(|e| MailError::Transient(e.to_string()))
-            }
+            Transport::Smtp(smtp) => smtp.send(message).await.map(drop)?,
+            Transport::Files(files) => files.send(message).await.map(drop)?,
         }
+        Ok(())
     }
 }

@@ -5,10 +5,7 @@ use askama::Template;
 use lettre::message::Mailbox;
 
 use super::{Email, MailError};
-use crate::{
-    config::Brand,
-    payments::{Payment, ReceiptPdf},
-};
+use crate::payments::{Payment, Payments, ReceiptPdf};
 
 /// What every email knows: the brand it comes from, the payer, the payment, and its one link.
 struct Letter<'a> {
@@ -18,19 +15,20 @@ struct Letter<'a> {
     payer_name: Option<&'a str>,
     description: String,
     amount: String,
-    link: &'a str,
+    link: String,
     support_email: Option<&'a str>,
     legal_footer: Option<&'a str>,
 }
 
 impl<'a> Letter<'a> {
-    fn new(payment: &'a Payment, brand: &'a Brand, link: &'a str) -> Self {
+    fn new(payments: &'a Payments, payment: &'a Payment, link: String) -> Self {
+        let brand = payments.brand_of(payment);
         Self {
             brand_name: &brand.name,
             primary_color: brand.primary_color.to_string(),
             on_primary_color: brand.primary_color.best_text(),
             payer_name: payment.payer_name.as_deref(),
-            description: payment.description.clone().unwrap_or_else(|| format!("Payment to {}", brand.name)),
+            description: payments.display_name(payment),
             amount: payment.amount_display(),
             link,
             support_email: brand.support_email.as_deref(),
@@ -65,15 +63,15 @@ letter_template!(SignInHtml, "sign_in.html");
 letter_template!(SignInText, "sign_in.txt");
 
 fn rendered(template: &impl Template) -> Result<String, MailError> {
-    template.render().map_err(|e| MailError::Permanent(e.to_string()))
+    Ok(template.render()?)
 }
 
 /// The email that hands a payer their pay link.
-pub fn payment_link(payment: &Payment, brand: &Brand, url: &str) -> Result<Email, MailError> {
-    let letter = Letter::new(payment, brand, url);
+pub fn payment_link(payments: &Payments, payment: &Payment) -> Result<Email, MailError> {
+    let letter = Letter::new(payments, payment, payments.pay_url(payment));
     Ok(Email {
         to: recipient(payment)?,
-        subject: format!("Payment request from {}: {}", brand.name, letter.amount),
+        subject: format!("Payment request from {}: {}", letter.brand_name, letter.amount),
         html: rendered(&PaymentLinkHtml { letter: &letter })?,
         text: rendered(&PaymentLinkText { letter: &letter })?,
         message_id: format!("<payment-link.{}.{}@remit>", payment.id, payment.updated_at),
@@ -82,11 +80,16 @@ pub fn payment_link(payment: &Payment, brand: &Brand, url: &str) -> Result<Email
 }
 
 /// The receipt email, its PDF attached.
-pub fn receipt(payment: &Payment, brand: &Brand, receipt_url: &str, pdf: ReceiptPdf) -> Result<Email, MailError> {
-    let letter = Letter::new(payment, brand, receipt_url);
+pub fn receipt(
+    payments: &Payments,
+    payment: &Payment,
+    receipt_url: String,
+    pdf: ReceiptPdf,
+) -> Result<Email, MailError> {
+    let letter = Letter::new(payments, payment, receipt_url);
     Ok(Email {
         to: recipient(payment)?,
-        subject: format!("Your receipt from {}: {}", brand.name, letter.amount),
+        subject: format!("Your receipt from {}: {}", letter.brand_name, letter.amount),
         html: rendered(&ReceiptHtml { letter: &letter })?,
         text: rendered(&ReceiptText { letter: &letter })?,
         message_id: format!("<receipt.{}@remit>", payment.id),
@@ -95,11 +98,11 @@ pub fn receipt(payment: &Payment, brand: &Brand, receipt_url: &str, pdf: Receipt
 }
 
 /// The single-use sign-in link, addressed as the payer's latest payment was.
-pub fn sign_in(latest: &Payment, brand: &Brand, link: &str) -> Result<Email, MailError> {
-    let letter = Letter::new(latest, brand, link);
+pub fn sign_in(payments: &Payments, latest: &Payment, link: String) -> Result<Email, MailError> {
+    let letter = Letter::new(payments, latest, link);
     Ok(Email {
         to: recipient(latest)?,
-        subject: format!("Sign in to see your payments to {}", brand.name),
+        subject: format!("Sign in to see your payments to {}", letter.brand_name),
         html: rendered(&SignInHtml { letter: &letter })?,
         text: rendered(&SignInText { letter: &letter })?,
         message_id: format!("<sign-in.{}@remit>", uuid::Uuid::new_v4()),
@@ -110,8 +113,5 @@ pub fn sign_in(latest: &Payment, brand: &Brand, link: &str) -> Result<Email, Mai
 /// The payer, by name when Remit has one.
 fn recipient(payment: &Payment) -> Result<Mailbox, MailError> {
     let named = payment.payer_name.as_ref().map(|name| format!("{name} <{}>", payment.payer_email));
-    named
-        .and_then(|n| n.parse().ok())
-        .map_or_else(|| payment.payer_email.parse(), Ok)
-        .map_err(|e| MailError::Permanent(format!("bad recipient: {e}")))
+    Ok(named.and_then(|n| n.parse().ok()).map_or_else(|| payment.payer_email.parse(), Ok)?)
 }

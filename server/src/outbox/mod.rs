@@ -6,50 +6,14 @@
 //! and park jobs that keep failing, or fail permanently, as dead letters that can be replayed.
 //! A claim that is never finished (a crashed worker) expires and the job runs again.
 
+mod job;
 mod worker;
 
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
-use crate::db::{Backend, Db, now_ms};
-pub use worker::{JobError, JobHandler, Worker};
-
-/// What a job does. Stored as JSON; add variants, never change an existing one's meaning.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Job {
-    /// Email the payer the payment's stable pay link.
-    EmailPaymentLink { payment_id: String },
-    /// Apply a stored Stripe event to its payment.
-    ApplyStripeEvent { event_id: String },
-    /// Push the payment's current state to Salesforce.
-    SyncPayment { payment_id: String },
-    /// Email the payer their receipt, the PDF attached.
-    EmailReceipt { payment_id: String },
-}
-
-impl Job {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::EmailPaymentLink { .. } => "email_payment_link",
-            Self::ApplyStripeEvent { .. } => "apply_stripe_event",
-            Self::SyncPayment { .. } => "sync_payment",
-            Self::EmailReceipt { .. } => "email_receipt",
-        }
-    }
-
-    /// Jobs with the same key coalesce while one waits: the job reads current state when it runs.
-    fn dedupe_key(&self) -> String {
-        match self {
-            Self::EmailPaymentLink { payment_id }
-            | Self::SyncPayment { payment_id }
-            | Self::EmailReceipt { payment_id } => {
-                format!("{}:{payment_id}", self.kind())
-            }
-            Self::ApplyStripeEvent { event_id } => format!("{}:{event_id}", self.kind()),
-        }
-    }
-}
+use crate::db::{Db, Dialect, now_ms};
+pub use job::{Cause, Job, JobError, Registry};
+pub use worker::Worker;
 
 /// Attempts before a retryable failure becomes a dead letter.
 pub const MAX_ATTEMPTS: i64 = 10;
@@ -57,16 +21,16 @@ pub const MAX_ATTEMPTS: i64 = 10;
 const CLAIM_MS: i64 = 5 * 60 * 1000;
 
 /// Enqueues `job` on the caller's connection, normally inside its transaction.
-pub async fn enqueue(conn: &mut sqlx::AnyConnection, job: &Job) -> Result<(), sqlx::Error> {
+pub async fn enqueue<J: Job>(conn: &mut sqlx::AnyConnection, job: &J) -> Result<(), sqlx::Error> {
     let now = now_ms();
     sqlx::query(
         "INSERT INTO outbox (kind, payload, dedupe_key, status, attempts, max_attempts, run_at, created_at, updated_at) \
          VALUES ($1, $2, $3, 'pending', 0, $4, $5, $5, $5) \
          ON CONFLICT (dedupe_key) WHERE status = 'pending' DO NOTHING",
     )
-    .bind(job.kind())
+    .bind(J::KIND)
     .bind(serde_json::to_string(job).expect("jobs serialize"))
-    .bind(job.dedupe_key())
+    .bind(format!("{}:{}", J::KIND, job.dedupe_key()))
     .bind(MAX_ATTEMPTS)
     .bind(now)
     .execute(conn)
@@ -86,45 +50,38 @@ pub struct OutboxRow {
 }
 
 /// A job a worker holds until it reports the outcome.
-#[derive(Debug)]
+#[derive(Debug, sqlx::FromRow)]
 pub struct Claimed {
     pub id: i64,
-    pub job: Result<Job, String>,
+    pub kind: String,
+    pub payload: String,
     pub attempts: i64,
 }
 
 /// Claims up to `limit` due jobs of the given kinds (the kinds this worker can run), oldest first.
 pub async fn claim(db: &Db, worker_id: &str, kinds: &[&str], limit: usize) -> Result<Vec<Claimed>, sqlx::Error> {
     let now = now_ms();
-    // Kinds are compile-time names of `Job` variants, never user input.
+    // Kinds are the compile-time names of registered jobs, never user input.
     let kinds = kinds.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
-    let lock = match db.backend {
-        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+    let lock = match db.dialect {
+        Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
         // SQLite has one writer at a time: the UPDATE itself is the lock.
-        Backend::Sqlite => "",
+        Dialect::Sqlite => "",
     };
-    let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
+    sqlx::query_as(&format!(
         "UPDATE outbox SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
          WHERE id IN (SELECT id FROM outbox \
                       WHERE kind IN ({kinds}) \
                         AND ((status = 'pending' AND run_at <= $3) OR (status = 'running' AND locked_until < $3)) \
                       ORDER BY run_at, id LIMIT $4 {lock}) \
-         RETURNING id, payload, attempts"
+         RETURNING id, kind, payload, attempts"
     ))
     .bind(worker_id)
     .bind(now + CLAIM_MS)
     .bind(now)
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(&db.pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, payload, attempts)| Claimed {
-            id,
-            job: serde_json::from_str(&payload).map_err(|e| format!("unreadable job: {e}")),
-            attempts,
-        })
-        .collect())
+    .await
 }
 
 /// Marks a claimed job done. False when the claim had expired and another worker took it over.

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::PaymentStatus;
+use super::{Payment, PaymentStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fact {
@@ -182,6 +182,74 @@ pub fn next_status(current: PaymentStatus, derived: PaymentStatus) -> PaymentSta
     }
 }
 
+/// The facts of stored event payloads (unreadable ones carry none).
+pub fn facts_of_payloads(payloads: &[String]) -> Vec<Fact> {
+    payloads
+        .iter()
+        .filter_map(|p| serde_json::from_str::<Value>(p).ok())
+        .flat_map(|e| {
+            facts_of(e["type"].as_str().unwrap_or(""), &e["data"]["object"], e["created"].as_i64().unwrap_or(0))
+        })
+        .collect()
+}
+
+/// What applying one event does to a payment, decided from the payment as stored and what all
+/// of its applied events (this one included) now say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub payment_id: String,
+    pub from: PaymentStatus,
+    pub to: PaymentStatus,
+    pub failure_reason: Option<String>,
+    pub failed_attempts: i64,
+    /// Unix milliseconds; kept from the first time the payment was paid.
+    pub paid_at_ms: Option<i64>,
+    pub payment_intent: Option<String>,
+    /// The payment's recorded Checkout session expired: the next pay button makes a new one.
+    pub forget_session: bool,
+    /// Something Salesforce shows changed, so the payment is synced.
+    pub changed: bool,
+    /// The event type, as the audit log's cause.
+    pub cause: String,
+    /// Newly paid: it gets the next receipt number of this brand, and its receipt is emailed.
+    pub issue_receipt_for_brand: Option<String>,
+}
+
+impl Change {
+    /// Whether the payment row is written at all.
+    pub fn writes(&self) -> bool {
+        self.changed || self.forget_session
+    }
+
+    pub fn moved(&self) -> bool {
+        self.from != self.to
+    }
+}
+
+pub fn decide(payment: &Payment, derived: &Derived, event: &Value) -> Change {
+    let from = payment.status();
+    let to = next_status(from, derived.status);
+    let forget_session = event["type"] == "checkout.session.expired"
+        && payment.stripe_checkout_session_id.as_deref() == event["data"]["object"]["id"].as_str();
+    let changed = to != from
+        || derived.failure_reason != payment.failure_reason
+        || derived.failed_attempts != payment.failed_attempts
+        || derived.payment_intent.is_some() && derived.payment_intent != payment.stripe_payment_intent_id;
+    Change {
+        payment_id: payment.id.clone(),
+        from,
+        to,
+        failure_reason: derived.failure_reason.clone(),
+        failed_attempts: derived.failed_attempts,
+        paid_at_ms: derived.paid_at.map(|seconds| seconds * 1000),
+        payment_intent: derived.payment_intent.clone(),
+        forget_session,
+        changed,
+        cause: event["type"].as_str().unwrap_or("stripe event").to_owned(),
+        issue_receipt_for_brand: (to.is_settled() && payment.receipt_number.is_none()).then(|| payment.brand.clone()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -289,6 +357,74 @@ mod tests {
         let mut facts = facts_of("payment_intent.succeeded", &json!({ "id": "pi_1" }), 10);
         facts.extend(facts_of("charge.refunded", &json!({ "amount_refunded": 40 }), 20));
         assert_eq!(derive(100, &facts).status, PaymentStatus::PartiallyRefunded);
+    }
+
+    fn stored(status: PaymentStatus) -> Payment {
+        Payment {
+            id: "p1".into(),
+            opportunity_id: "006000000000001AAA".into(),
+            account_id: None,
+            contact_id: None,
+            brand: "acme".into(),
+            record_type: None,
+            description: None,
+            payer_email: "ana@example.com".into(),
+            payer_name: None,
+            amount_minor: 12_500,
+            currency: "USD".into(),
+            status: status.as_str().into(),
+            pay_token: "t".into(),
+            receipt_token: None,
+            receipt_number: None,
+            stripe_customer_id: None,
+            stripe_checkout_session_id: Some("cs_1".into()),
+            stripe_payment_intent_id: None,
+            failure_reason: None,
+            failed_attempts: 0,
+            paid_at: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn event(event_type: &str, object: Value) -> Value {
+        json!({ "type": event_type, "data": { "object": object } })
+    }
+
+    #[test]
+    fn a_first_payment_issues_a_receipt_and_a_sync() {
+        let paid = event("payment_intent.succeeded", json!({ "id": "pi_1" }));
+        let derived = derive(12_500, &facts_of("payment_intent.succeeded", &json!({ "id": "pi_1" }), 30));
+        let change = decide(&stored(PaymentStatus::Open), &derived, &paid);
+        assert_eq!((change.from, change.to), (PaymentStatus::Open, PaymentStatus::Paid));
+        assert!(change.changed && change.moved() && change.writes());
+        assert_eq!(change.issue_receipt_for_brand.as_deref(), Some("acme"));
+        assert_eq!(change.paid_at_ms, Some(30_000));
+        assert_eq!(change.cause, "payment_intent.succeeded");
+    }
+
+    #[test]
+    fn a_payment_numbered_already_gets_no_second_receipt() {
+        let mut payment = stored(PaymentStatus::Paid);
+        payment.receipt_number = Some(7);
+        let derived = derive(12_500, &facts_of("charge.refunded", &json!({ "amount_refunded": 500 }), 40));
+        let refunded = event("charge.refunded", json!({ "amount_refunded": 500 }));
+        assert_eq!(decide(&payment, &derived, &refunded).issue_receipt_for_brand, None);
+    }
+
+    #[test]
+    fn the_recorded_session_expiring_is_forgotten_without_a_sync() {
+        let expired = event("checkout.session.expired", json!({ "id": "cs_1" }));
+        let change = decide(&stored(PaymentStatus::Open), &derive(12_500, &[]), &expired);
+        assert!(change.forget_session && change.writes());
+        assert!(!change.changed && !change.moved());
+    }
+
+    #[test]
+    fn another_session_expiring_changes_nothing() {
+        let expired = event("checkout.session.expired", json!({ "id": "cs_old" }));
+        let change = decide(&stored(PaymentStatus::Open), &derive(12_500, &[]), &expired);
+        assert!(!change.writes());
     }
 
     #[test]

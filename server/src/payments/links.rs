@@ -1,31 +1,16 @@
 //! Payment links: from a Salesforce request to a stored payment, and from the pay page to Stripe
 //! Checkout.
 
-use url::Url;
-
 use super::{
-    LinkRequest, Payment, PaymentStatus, ValidationError,
+    LinkRequest, Payment, PaymentStatus, Payments, SalesforceId, ValidationError,
     customers::{CustomerError, customer_for_account},
-    store::{self, COLUMNS, new_token},
+    store::{self, Audit, NewPayment, Terms},
 };
 use crate::{
-    config::Brands,
-    db::{Db, now_ms},
-    outbox::{self, Job},
-    stripe::{Form, StripeClient, StripeError},
+    db::now_ms,
+    jobs, outbox,
+    stripe::{Form, StripeError},
 };
-
-/// The payment domain's entry points, with what they need. Cheap to clone.
-#[derive(Clone)]
-pub struct Payments {
-    pub db: Db,
-    pub stripe: StripeClient,
-    pub public_url: Url,
-    pub brands: Brands,
-    /// A payer leaving Checkout without paying counts as a failed attempt (the mapping's
-    /// `cancel_sets_failed`); by default it changes nothing.
-    pub abandoned_checkout_fails: bool,
-}
 
 #[derive(Debug)]
 pub struct LinkOutcome {
@@ -71,22 +56,7 @@ pub enum CheckoutError {
     Database(#[from] sqlx::Error),
 }
 
-/// The fields a repeated request may change on an unpaid payment.
-struct Terms<'a> {
-    amount_minor: i64,
-    currency: &'a str,
-    description: Option<&'a str>,
-    payer_email: &'a str,
-    payer_name: Option<&'a str>,
-    brand: &'a str,
-}
-
 impl Payments {
-    /// The stable link of a payment: `{public}/pay/{token}`.
-    pub fn pay_url(&self, payment: &Payment) -> String {
-        format!("{}/pay/{}", self.public_url.as_str().trim_end_matches('/'), payment.pay_token)
-    }
-
     /// Finds or creates the Opportunity's live payment and brings it up to date with the request.
     pub async fn request_link(&self, request: LinkRequest) -> Result<LinkOutcome, LinkError> {
         let brand = match &request.brand {
@@ -116,132 +86,83 @@ impl Payments {
             payer_email: request.payer_email.as_str(),
             payer_name: request.payer_name.as_deref(),
             brand: &brand.key,
+            customer: customer.as_deref(),
         };
-        if let Some(payment) = self.insert_if_none(&request, &terms, customer.as_deref()).await? {
+        let id = uuid::Uuid::new_v4().to_string();
+        let new = NewPayment {
+            id: &id,
+            opportunity_id: request.opportunity_id.as_str(),
+            account_id: request.account_id.as_ref().map(SalesforceId::as_str),
+            contact_id: request.contact_id.as_ref().map(SalesforceId::as_str),
+            record_type: request.record_type.as_deref(),
+            terms,
+        };
+        if let Some(payment) = self.insert_unless_live(&new, request.send_email).await? {
             return Ok(LinkOutcome { payment, created: true });
         }
-        let existing = self.live_payment(request.opportunity_id.as_str()).await?.ok_or(LinkError::NotFound)?;
-        let payment = self.update_terms(existing, &terms, customer.as_deref(), request.send_email).await?;
+        let existing = store::live_for_opportunity(&self.db, new.opportunity_id).await?.ok_or(LinkError::NotFound)?;
+        let payment = self.update_terms(existing, &new.terms, request.send_email).await?;
         Ok(LinkOutcome { payment, created: false })
     }
 
-    /// Inserts a new payment unless the Opportunity has a live one; the email job and the audit
-    /// row go in the same transaction.
-    async fn insert_if_none(
-        &self,
-        request: &LinkRequest,
-        terms: &Terms<'_>,
-        customer: Option<&str>,
-    ) -> Result<Option<Payment>, LinkError> {
-        let id = uuid::Uuid::new_v4().to_string();
-        let now = now_ms();
+    /// Inserts a new payment unless the Opportunity has a live one; the audit row and the jobs
+    /// go in the same transaction.
+    async fn insert_unless_live(&self, new: &NewPayment<'_>, send_email: bool) -> Result<Option<Payment>, LinkError> {
         let mut tx = self.db.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO payments (id, opportunity_id, account_id, contact_id, brand, record_type, description, \
-             payer_email, payer_name, amount_minor, currency, status, pay_token, stripe_customer_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $12, $13, $14, $14) \
-             ON CONFLICT (opportunity_id) WHERE status NOT IN ('canceled', 'expired') DO NOTHING",
-        )
-        .bind(&id)
-        .bind(request.opportunity_id.as_str())
-        .bind(request.account_id.as_ref().map(|a| a.as_str().to_owned()))
-        .bind(request.contact_id.as_ref().map(|c| c.as_str().to_owned()))
-        .bind(terms.brand)
-        .bind(request.record_type.as_deref())
-        .bind(terms.description)
-        .bind(terms.payer_email)
-        .bind(terms.payer_name)
-        .bind(terms.amount_minor)
-        .bind(terms.currency)
-        .bind(new_token())
-        .bind(customer)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
+        if !store::insert_unless_live(&mut tx, new).await? {
             tx.commit().await?;
             return Ok(None);
         }
-        audit(&mut tx, &id, None, PaymentStatus::Open, "payment link requested").await?;
-        outbox::enqueue(&mut tx, &Job::SyncPayment { payment_id: id.clone() }).await?;
-        if request.send_email {
-            outbox::enqueue(&mut tx, &Job::EmailPaymentLink { payment_id: id.clone() }).await?;
-        }
+        let entry = Audit {
+            payment_id: new.id,
+            from: None,
+            to: PaymentStatus::Open,
+            cause: "payment link requested",
+            event_id: None,
+        };
+        store::audit(&mut tx, &entry).await?;
+        enqueue_follow_up(&mut tx, new.id, send_email).await?;
         tx.commit().await?;
-        Ok(store::by_id(&self.db, &id).await?)
-    }
-
-    async fn live_payment(&self, opportunity_id: &str) -> Result<Option<Payment>, sqlx::Error> {
-        sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM payments WHERE opportunity_id = $1 AND status NOT IN ('canceled', 'expired')"
-        ))
-        .bind(opportunity_id)
-        .fetch_optional(&self.db.pool)
-        .await
+        Ok(store::by_id(&self.db, new.id).await?)
     }
 
     /// A repeated request: unchanged terms return the payment as it is; new terms update an unpaid
     /// payment and expire its Checkout session, which shows the old terms.
-    async fn update_terms(
-        &self,
-        existing: Payment,
-        terms: &Terms<'_>,
-        customer: Option<&str>,
-        send_email: bool,
-    ) -> Result<Payment, LinkError> {
-        let status = existing.status();
-        if status.is_settled() {
-            return Err(LinkError::AlreadyPaid(Box::new(existing)));
-        }
-        if !status.is_payable() {
-            return Err(LinkError::InProgress(Box::new(existing)));
-        }
-        let unchanged = existing.amount_minor == terms.amount_minor
-            && existing.currency == terms.currency
-            && existing.description.as_deref() == terms.description
-            && existing.payer_email == terms.payer_email
-            && existing.payer_name.as_deref() == terms.payer_name
-            && existing.brand == terms.brand;
-        if unchanged {
+    async fn update_terms(&self, existing: Payment, terms: &Terms<'_>, send_email: bool) -> Result<Payment, LinkError> {
+        refuse_unless_payable(&existing)?;
+        if terms.are_those_of(&existing) {
             return Ok(existing);
         }
         if let Some(session) = &existing.stripe_checkout_session_id {
             self.expire_session(session, &existing).await?;
         }
+        let status = existing.status();
         let mut tx = self.db.pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE payments SET amount_minor = $1, currency = $2, description = $3, payer_email = $4, payer_name = $5, \
-             brand = $6, stripe_customer_id = COALESCE($7, stripe_customer_id), stripe_checkout_session_id = NULL, \
-             updated_at = $8 WHERE id = $9 AND status IN ('open', 'failed')",
-        )
-        .bind(terms.amount_minor)
-        .bind(terms.currency)
-        .bind(terms.description)
-        .bind(terms.payer_email)
-        .bind(terms.payer_name)
-        .bind(terms.brand)
-        .bind(customer)
-        .bind(now_ms())
-        .bind(&existing.id)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
+        if !store::update_terms(&mut tx, &existing.id, terms).await? {
             // Paid or moving while we expired its session: report what it is now.
             tx.commit().await?;
-            let now = store::by_id(&self.db, &existing.id).await?.ok_or(LinkError::NotFound)?;
-            return Err(if now.status().is_settled() {
-                LinkError::AlreadyPaid(Box::new(now))
-            } else {
-                LinkError::InProgress(Box::new(now))
-            });
+            return Err(self.moved_on(&existing.id).await);
         }
-        audit(&mut tx, &existing.id, Some(status), status, "payment link terms changed").await?;
-        outbox::enqueue(&mut tx, &Job::SyncPayment { payment_id: existing.id.clone() }).await?;
-        if send_email {
-            outbox::enqueue(&mut tx, &Job::EmailPaymentLink { payment_id: existing.id.clone() }).await?;
-        }
+        let entry = Audit {
+            payment_id: &existing.id,
+            from: Some(status),
+            to: status,
+            cause: "payment link terms changed",
+            event_id: None,
+        };
+        store::audit(&mut tx, &entry).await?;
+        enqueue_follow_up(&mut tx, &existing.id, send_email).await?;
         tx.commit().await?;
         store::by_id(&self.db, &existing.id).await?.ok_or(LinkError::NotFound)
+    }
+
+    /// Why a payment that was payable a moment ago cannot be changed now.
+    async fn moved_on(&self, id: &str) -> LinkError {
+        match store::by_id(&self.db, id).await {
+            Ok(Some(now)) => refuse_unless_payable(&now).err().unwrap_or(LinkError::InProgress(Box::new(now))),
+            Ok(None) => LinkError::NotFound,
+            Err(error) => error.into(),
+        }
     }
 
     /// Expires a Checkout session that still shows old terms. A session that completed
@@ -261,18 +182,6 @@ impl Payments {
         }
     }
 
-    pub async fn get(&self, id: &str) -> Result<Option<Payment>, sqlx::Error> {
-        store::by_id(&self.db, id).await
-    }
-
-    pub async fn for_opportunity(&self, opportunity_id: &str) -> Result<Vec<Payment>, sqlx::Error> {
-        store::by_opportunity(&self.db, opportunity_id).await
-    }
-
-    pub async fn by_pay_token(&self, token: &str) -> Result<Option<Payment>, sqlx::Error> {
-        store::by_pay_token(&self.db, token).await
-    }
-
     /// Cancels an unpaid payment (expiring its Checkout session). Canceling twice is harmless.
     pub async fn cancel(&self, id: &str) -> Result<Payment, LinkError> {
         let payment = store::by_id(&self.db, id).await?.ok_or(LinkError::NotFound)?;
@@ -280,26 +189,21 @@ impl Payments {
         if status == PaymentStatus::Canceled {
             return Ok(payment);
         }
-        if status.is_settled() {
-            return Err(LinkError::AlreadyPaid(Box::new(payment)));
-        }
-        if !status.is_payable() {
-            return Err(LinkError::InProgress(Box::new(payment)));
-        }
+        refuse_unless_payable(&payment)?;
         if let Some(session) = &payment.stripe_checkout_session_id {
             self.expire_session(session, &payment).await?;
         }
         let mut tx = self.db.pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE payments SET status = 'canceled', updated_at = $1 WHERE id = $2 AND status IN ('open', 'failed')",
-        )
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 1 {
-            audit(&mut tx, id, Some(status), PaymentStatus::Canceled, "canceled through the API").await?;
-            outbox::enqueue(&mut tx, &Job::SyncPayment { payment_id: id.to_owned() }).await?;
+        if store::cancel(&mut tx, id).await? {
+            let entry = Audit {
+                payment_id: id,
+                from: Some(status),
+                to: PaymentStatus::Canceled,
+                cause: "canceled through the API",
+                event_id: None,
+            };
+            store::audit(&mut tx, &entry).await?;
+            outbox::enqueue(&mut tx, &jobs::SyncPayment { payment_id: id.to_owned() }).await?;
         }
         tx.commit().await?;
         store::by_id(&self.db, id).await?.ok_or(LinkError::NotFound)
@@ -327,9 +231,7 @@ impl Payments {
     }
 
     fn checkout_form(&self, payment: &Payment) -> Form {
-        let public = self.public_url.as_str().trim_end_matches('/');
-        let brand = self.brands.choose(Some(&payment.brand), None);
-        let name = payment.description.clone().unwrap_or_else(|| format!("Payment to {}", brand.name));
+        let name = self.display_name(payment);
         let metadata = [
             ("remit_payment_id", Some(payment.id.as_str())),
             ("salesforce_opportunity_id", Some(payment.opportunity_id.as_str())),
@@ -340,8 +242,8 @@ impl Payments {
         let form = Form::new()
             .set("mode", "payment")
             .set("client_reference_id", &payment.id)
-            .set("success_url", format!("{public}/success?session_id={{CHECKOUT_SESSION_ID}}"))
-            .set("cancel_url", format!("{public}/cancel?session_id={{CHECKOUT_SESSION_ID}}"))
+            .set("success_url", self.public_url.join("/success?session_id={CHECKOUT_SESSION_ID}"))
+            .set("cancel_url", self.public_url.join("/cancel?session_id={CHECKOUT_SESSION_ID}"))
             .set("line_items[0][quantity]", 1)
             .set("line_items[0][price_data][currency]", &payment.currency)
             .set("line_items[0][price_data][unit_amount]", payment.amount_minor)
@@ -355,20 +257,27 @@ impl Payments {
     }
 }
 
-async fn audit(
-    tx: &mut sqlx::AnyConnection,
+/// A payment that is paid, or being paid, cannot change: the error that says which.
+fn refuse_unless_payable(payment: &Payment) -> Result<(), LinkError> {
+    let status = payment.status();
+    if status.is_settled() {
+        Err(LinkError::AlreadyPaid(Box::new(payment.clone())))
+    } else if !status.is_payable() {
+        Err(LinkError::InProgress(Box::new(payment.clone())))
+    } else {
+        Ok(())
+    }
+}
+
+/// What a new or changed link sets off: Salesforce hears of it, and the payer is emailed if asked.
+async fn enqueue_follow_up(
+    conn: &mut sqlx::AnyConnection,
     payment_id: &str,
-    from: Option<PaymentStatus>,
-    to: PaymentStatus,
-    cause: &str,
+    send_email: bool,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO audit_log (payment_id, from_status, to_status, cause, at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(payment_id)
-        .bind(from.map(PaymentStatus::as_str))
-        .bind(to.as_str())
-        .bind(cause)
-        .bind(now_ms())
-        .execute(tx)
-        .await?;
+    outbox::enqueue(conn, &jobs::SyncPayment { payment_id: payment_id.to_owned() }).await?;
+    if send_email {
+        outbox::enqueue(conn, &jobs::EmailPaymentLink { payment_id: payment_id.to_owned() }).await?;
+    }
     Ok(())
 }

@@ -1,25 +1,100 @@
-//! The payment domain: what a payment is, how a link request becomes one, and its states.
-//! Free of HTTP types: the API and pages call in here.
+//! The payment domain: what a payment is, how a link request becomes one, how Stripe's events
+//! move it, and its receipts. Free of HTTP types: the API, the pages and the jobs call in here
+//! through [`Payments`]; `store.rs` holds all of its SQL, `events.rs` all of its decisions.
 
+mod apply;
 mod customers;
 pub mod events;
 mod ids;
 mod links;
 pub mod locale;
 mod money;
-mod receipt;
+mod receipt_content;
 mod request;
 mod returns;
 mod status;
 mod store;
-mod webhooks;
 
+pub use apply::{ApplyError, EventHeader};
 pub use ids::{EmailAddress, SalesforceId, checksum};
-pub use links::{CheckoutError, LinkError, LinkOutcome, Payments};
+pub use links::{CheckoutError, LinkError, LinkOutcome};
 pub use money::{Currency, MAX_AMOUNT_MINOR, MoneyError};
-pub use receipt::{ReceiptError, ReceiptPdf};
+pub use receipt_content::{ReceiptError, ReceiptPdf};
 pub use request::{LinkRequest, RawLinkRequest, ValidationError};
 pub use returns::ReturnError;
 pub use status::PaymentStatus;
-pub use store::{COLUMNS, Payment};
-pub use webhooks::{ApplyError, EventHeader};
+pub use store::Payment;
+
+use crate::{
+    base_url::BaseUrl,
+    config::{Brand, Brands},
+    db::Db,
+    stripe::StripeClient,
+};
+
+/// The payment domain's entry points, with what they need. Cheap to clone.
+#[derive(Clone)]
+pub struct Payments {
+    db: Db,
+    stripe: StripeClient,
+    public_url: BaseUrl,
+    brands: Brands,
+    /// A payer leaving Checkout without paying counts as a failed attempt (the mapping's
+    /// `cancel_sets_failed`); by default it changes nothing.
+    abandoned_checkout_fails: bool,
+}
+
+impl Payments {
+    pub fn new(
+        db: Db,
+        stripe: StripeClient,
+        public_url: BaseUrl,
+        brands: Brands,
+        abandoned_checkout_fails: bool,
+    ) -> Self {
+        Self { db, stripe, public_url, brands, abandoned_checkout_fails }
+    }
+
+    /// The brand the payment is shown under.
+    pub fn brand_of(&self, payment: &Payment) -> &Brand {
+        self.brands.choose(Some(&payment.brand), None)
+    }
+
+    /// What the payment is for, as the payer reads it: its description, else "Payment to <brand>".
+    pub fn display_name(&self, payment: &Payment) -> String {
+        payment.description.clone().unwrap_or_else(|| format!("Payment to {}", self.brand_of(payment).name))
+    }
+
+    /// The stable link of a payment: `{public}/pay/{token}`.
+    pub fn pay_url(&self, payment: &Payment) -> String {
+        self.public_url.join(&format!("/pay/{}", payment.pay_token))
+    }
+
+    /// Where a paid payment's receipt is downloaded.
+    pub fn receipt_url(&self, payment: &Payment) -> Option<String> {
+        let token = payment.receipt_token.as_ref()?;
+        Some(self.public_url.join(&format!("/receipts/{token}.pdf")))
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Payment>, sqlx::Error> {
+        store::by_id(&self.db, id).await
+    }
+
+    pub async fn for_opportunity(&self, opportunity_id: &str) -> Result<Vec<Payment>, sqlx::Error> {
+        store::by_opportunity(&self.db, opportunity_id).await
+    }
+
+    pub async fn by_pay_token(&self, token: &str) -> Result<Option<Payment>, sqlx::Error> {
+        store::by_pay_token(&self.db, token).await
+    }
+
+    /// Up to `limit` payments made with `email` (any case), newest first, after `offset`.
+    pub async fn of_payer(&self, email: &str, limit: i64, offset: i64) -> Result<Vec<Payment>, sqlx::Error> {
+        store::page_of_payer(&self.db, email, limit, offset).await
+    }
+
+    /// Events kept because they matched no payment, newest first: (id, type, received_at).
+    pub async fn unmatched_events(&self) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+        store::unmatched_events(&self.db).await
+    }
+}

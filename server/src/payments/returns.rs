@@ -4,7 +4,12 @@
 
 use serde_json::json;
 
-use super::{Payment, events::ABANDONED_CHECKOUT, links::Payments, store, webhooks::EventHeader};
+use super::{
+    Payment, Payments,
+    apply::EventHeader,
+    events::ABANDONED_CHECKOUT,
+    store::{self, Audit},
+};
 use crate::{
     db::now_ms,
     payments::{ApplyError, PaymentStatus},
@@ -77,15 +82,14 @@ impl Payments {
             self.record_event(&header, &payload.to_string()).await?;
             self.apply_event(&header.id).await?;
         }
-        sqlx::query(
-            "INSERT INTO audit_log (payment_id, from_status, to_status, cause, at) VALUES ($1, $2, $2, $3, $4)",
-        )
-        .bind(&payment.id)
-        .bind(payment.status().as_str())
-        .bind("payer returned from Checkout without paying")
-        .bind(now_ms())
-        .execute(&self.db.pool)
-        .await?;
+        let entry = Audit {
+            payment_id: &payment.id,
+            from: Some(payment.status()),
+            to: payment.status(),
+            cause: "payer returned from Checkout without paying",
+            event_id: None,
+        };
+        store::audit(&mut *self.db.pool.acquire().await?, &entry).await?;
         Ok(Some(payment))
     }
 
@@ -95,12 +99,7 @@ impl Payments {
         if !well_formed(session_id) {
             return Ok(None);
         }
-        let recorded: Option<Payment> =
-            sqlx::query_as(&format!("SELECT {} FROM payments WHERE stripe_checkout_session_id = $1", store::COLUMNS))
-                .bind(session_id)
-                .fetch_optional(&self.db.pool)
-                .await?;
-        if let Some(payment) = recorded {
+        if let Some(payment) = store::by_checkout_session(&self.db, session_id).await? {
             return Ok(Some((payment, None)));
         }
         let session = match self.stripe.retrieve_checkout_session(session_id).await {

@@ -1,9 +1,12 @@
-//! Payments in the database. Every query runs on SQLite and PostgreSQL alike.
+//! The one place with SQL on `payments`, `stripe_events` and `audit_log`. Every query runs on
+//! SQLite and PostgreSQL alike. Functions that take a connection run inside the caller's
+//! transaction; those that take the [`Db`] stand alone.
 
 use rand::Rng;
+use sqlx::AnyConnection;
 
-use super::{Currency, PaymentStatus};
-use crate::db::{Db, now_ms};
+use super::{Currency, PaymentStatus, events::Change};
+use crate::db::{Db, Dialect, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Payment {
@@ -34,7 +37,7 @@ pub struct Payment {
     pub updated_at: i64,
 }
 
-pub const COLUMNS: &str = "id, opportunity_id, account_id, contact_id, brand, record_type, description, \
+const COLUMNS: &str = "id, opportunity_id, account_id, contact_id, brand, record_type, description, \
     payer_email, payer_name, amount_minor, currency, status, pay_token, receipt_token, receipt_number, stripe_customer_id, \
     stripe_checkout_session_id, stripe_payment_intent_id, failure_reason, failed_attempts, paid_at, created_at, updated_at";
 
@@ -58,21 +61,46 @@ impl Payment {
     }
 }
 
-/// 128 bits of randomness, URL-safe: the token of a pay link.
-pub(super) fn new_token() -> String {
+/// `'canceled', 'expired'`: the states a rule of [`PaymentStatus`] picks, as an SQL list, so SQL
+/// never restates the rule in literals of its own.
+fn states_where(rule: fn(PaymentStatus) -> bool) -> String {
+    PaymentStatus::ALL.into_iter().filter(|s| rule(*s)).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
+}
+
+/// 128 bits of randomness, URL-safe: the token of a pay link or a receipt.
+fn new_token() -> String {
     let bytes: [u8; 16] = rand::rng().random();
     hex::encode(bytes)
 }
 
+// --- reading payments ----------------------------------------------------------------------------
+
+/// The payment whose `column` holds `value`. Columns are this file's own names, never input.
+async fn one_by(db: &Db, column: &str, value: &str) -> Result<Option<Payment>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM payments WHERE {column} = $1"))
+        .bind(value)
+        .fetch_optional(&db.pool)
+        .await
+}
+
 pub async fn by_id(db: &Db, id: &str) -> Result<Option<Payment>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1")).bind(id).fetch_optional(&db.pool).await
+    one_by(db, "id", id).await
 }
 
 pub async fn by_pay_token(db: &Db, token: &str) -> Result<Option<Payment>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM payments WHERE pay_token = $1"))
-        .bind(token)
-        .fetch_optional(&db.pool)
-        .await
+    one_by(db, "pay_token", token).await
+}
+
+pub async fn by_receipt_token(db: &Db, token: &str) -> Result<Option<Payment>, sqlx::Error> {
+    one_by(db, "receipt_token", token).await
+}
+
+pub async fn by_checkout_session(db: &Db, session_id: &str) -> Result<Option<Payment>, sqlx::Error> {
+    one_by(db, "stripe_checkout_session_id", session_id).await
+}
+
+pub async fn by_payment_intent(db: &Db, intent_id: &str) -> Result<Option<Payment>, sqlx::Error> {
+    one_by(db, "stripe_payment_intent_id", intent_id).await
 }
 
 /// Every payment for an Opportunity, newest first.
@@ -83,6 +111,138 @@ pub async fn by_opportunity(db: &Db, opportunity_id: &str) -> Result<Vec<Payment
         .await
 }
 
+/// The Opportunity's payment that is not closed (at most one: a unique index says so).
+pub async fn live_for_opportunity(db: &Db, opportunity_id: &str) -> Result<Option<Payment>, sqlx::Error> {
+    let closed = states_where(PaymentStatus::is_closed);
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM payments WHERE opportunity_id = $1 AND status NOT IN ({closed})"))
+        .bind(opportunity_id)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// A payment made with `email` (any case); `None` for anyone else's.
+pub async fn of_payer(db: &Db, id: &str, email: &str) -> Result<Option<Payment>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1 AND LOWER(payer_email) = LOWER($2)"))
+        .bind(id)
+        .bind(email)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// Up to `limit` payments made with `email` (any case), newest first, after skipping `offset`.
+pub async fn page_of_payer(db: &Db, email: &str, limit: i64, offset: i64) -> Result<Vec<Payment>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE LOWER(payer_email) = LOWER($1) ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
+    ))
+    .bind(email)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&db.pool)
+    .await
+}
+
+// --- writing payments ----------------------------------------------------------------------------
+
+/// The fields a link request sets, and a repeated one may change on an unpaid payment.
+pub struct Terms<'a> {
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    pub description: Option<&'a str>,
+    pub payer_email: &'a str,
+    pub payer_name: Option<&'a str>,
+    pub brand: &'a str,
+    pub customer: Option<&'a str>,
+}
+
+impl Terms<'_> {
+    /// Whether the payment already carries these terms (the customer aside: it never changes).
+    pub fn are_those_of(&self, payment: &Payment) -> bool {
+        payment.amount_minor == self.amount_minor
+            && payment.currency == self.currency
+            && payment.description.as_deref() == self.description
+            && payment.payer_email == self.payer_email
+            && payment.payer_name.as_deref() == self.payer_name
+            && payment.brand == self.brand
+    }
+}
+
+/// Who a new payment is for, besides its terms.
+pub struct NewPayment<'a> {
+    pub id: &'a str,
+    pub opportunity_id: &'a str,
+    pub account_id: Option<&'a str>,
+    pub contact_id: Option<&'a str>,
+    pub record_type: Option<&'a str>,
+    pub terms: Terms<'a>,
+}
+
+/// Inserts an open payment unless the Opportunity has a live one; true when inserted.
+pub async fn insert_unless_live(conn: &mut AnyConnection, new: &NewPayment<'_>) -> Result<bool, sqlx::Error> {
+    let closed = states_where(PaymentStatus::is_closed);
+    let terms = &new.terms;
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO payments (id, opportunity_id, account_id, contact_id, brand, record_type, description, \
+         payer_email, payer_name, amount_minor, currency, status, pay_token, stripe_customer_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+         ON CONFLICT (opportunity_id) WHERE status NOT IN ({closed}) DO NOTHING"
+    ))
+    .bind(new.id)
+    .bind(new.opportunity_id)
+    .bind(new.account_id)
+    .bind(new.contact_id)
+    .bind(terms.brand)
+    .bind(new.record_type)
+    .bind(terms.description)
+    .bind(terms.payer_email)
+    .bind(terms.payer_name)
+    .bind(terms.amount_minor)
+    .bind(terms.currency)
+    .bind(PaymentStatus::Open.as_str())
+    .bind(new_token())
+    .bind(terms.customer)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// New terms for a payment that is still payable (its old Checkout session forgotten); false
+/// when it moved on meanwhile.
+pub async fn update_terms(conn: &mut AnyConnection, id: &str, terms: &Terms<'_>) -> Result<bool, sqlx::Error> {
+    let payable = states_where(PaymentStatus::is_payable);
+    let updated = sqlx::query(&format!(
+        "UPDATE payments SET amount_minor = $1, currency = $2, description = $3, payer_email = $4, payer_name = $5, \
+         brand = $6, stripe_customer_id = COALESCE($7, stripe_customer_id), stripe_checkout_session_id = NULL, \
+         updated_at = $8 WHERE id = $9 AND status IN ({payable})"
+    ))
+    .bind(terms.amount_minor)
+    .bind(terms.currency)
+    .bind(terms.description)
+    .bind(terms.payer_email)
+    .bind(terms.payer_name)
+    .bind(terms.brand)
+    .bind(terms.customer)
+    .bind(now_ms())
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Cancels a payment that is still payable; false when it moved on meanwhile.
+pub async fn cancel(conn: &mut AnyConnection, id: &str) -> Result<bool, sqlx::Error> {
+    let payable = states_where(PaymentStatus::is_payable);
+    let updated = sqlx::query(&format!(
+        "UPDATE payments SET status = $1, updated_at = $2 WHERE id = $3 AND status IN ({payable})"
+    ))
+    .bind(PaymentStatus::Canceled.as_str())
+    .bind(now_ms())
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
 pub async fn record_checkout_session(db: &Db, payment_id: &str, session_id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE payments SET stripe_checkout_session_id = $1, updated_at = $2 WHERE id = $3")
         .bind(session_id)
@@ -91,4 +251,179 @@ pub async fn record_checkout_session(db: &Db, payment_id: &str, session_id: &str
         .execute(&db.pool)
         .await?;
     Ok(())
+}
+
+/// Writes what applying an event decided: the payment's derived fields, the audit row of a
+/// status move, and a newly paid payment's receipt number.
+pub async fn save_change(conn: &mut AnyConnection, change: &Change, event_id: &str) -> Result<(), sqlx::Error> {
+    if change.writes() {
+        sqlx::query(
+            "UPDATE payments SET status = $1, failure_reason = $2, failed_attempts = $3, \
+             paid_at = COALESCE(paid_at, $4), stripe_payment_intent_id = COALESCE($5, stripe_payment_intent_id), \
+             stripe_checkout_session_id = CASE WHEN $6 = 1 THEN NULL ELSE stripe_checkout_session_id END, \
+             updated_at = $7 WHERE id = $8",
+        )
+        .bind(change.to.as_str())
+        .bind(&change.failure_reason)
+        .bind(change.failed_attempts)
+        .bind(change.paid_at_ms)
+        .bind(&change.payment_intent)
+        .bind(i64::from(change.forget_session))
+        .bind(now_ms())
+        .bind(&change.payment_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if change.moved() {
+        let entry = Audit {
+            payment_id: &change.payment_id,
+            from: Some(change.from),
+            to: change.to,
+            cause: &change.cause,
+            event_id: Some(event_id),
+        };
+        audit(&mut *conn, &entry).await?;
+    }
+    if let Some(brand) = &change.issue_receipt_for_brand {
+        issue_receipt(conn, &change.payment_id, brand).await?;
+    }
+    Ok(())
+}
+
+/// Gives a newly paid payment the next receipt number of its brand and a token of its own. Two
+/// payments of one brand paid at once on PostgreSQL may race for a number: the unique index
+/// refuses the second, whose job then runs again.
+async fn issue_receipt(conn: &mut AnyConnection, payment_id: &str, brand: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET receipt_token = $1, \
+         receipt_number = (SELECT COALESCE(MAX(receipt_number), 0) + 1 FROM payments WHERE brand = $2) \
+         WHERE id = $3 AND receipt_number IS NULL",
+    )
+    .bind(new_token())
+    .bind(brand)
+    .bind(payment_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+// --- the audit log -------------------------------------------------------------------------------
+
+/// One line of a payment's history: a status move, or something that happened to it.
+pub struct Audit<'a> {
+    pub payment_id: &'a str,
+    pub from: Option<PaymentStatus>,
+    pub to: PaymentStatus,
+    pub cause: &'a str,
+    pub event_id: Option<&'a str>,
+}
+
+pub async fn audit(conn: &mut AnyConnection, entry: &Audit<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_log (payment_id, from_status, to_status, cause, event_id, at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(entry.payment_id)
+    .bind(entry.from.map(PaymentStatus::as_str))
+    .bind(entry.to.as_str())
+    .bind(entry.cause)
+    .bind(entry.event_id)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+// --- Stripe events -------------------------------------------------------------------------------
+
+/// Stores an event once; false when it was stored already (a duplicate delivery).
+pub async fn insert_event(
+    conn: &mut AnyConnection,
+    id: &str,
+    event_type: &str,
+    payload: &str,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO stripe_events (id, event_type, payload, received_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(event_type)
+    .bind(payload)
+    .bind(now_ms())
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+pub async fn event_payload(db: &Db, event_id: &str) -> Result<String, sqlx::Error> {
+    let (payload,): (String,) =
+        sqlx::query_as("SELECT payload FROM stripe_events WHERE id = $1").bind(event_id).fetch_one(&db.pool).await?;
+    Ok(payload)
+}
+
+pub async fn mark_event_unmatched(db: &Db, event_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE stripe_events SET outcome = 'unmatched', processed_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(event_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Takes the payment for one event's application and marks the event applied to it, then reads
+/// the payment. One event of a payment at a time, so later ones see every earlier one's facts: on
+/// PostgreSQL by locking the payment's row; on SQLite the transaction's first statement is a
+/// write, which takes the database's one write lock (a read first could not upgrade later).
+pub async fn take_for_event(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    payment_id: &str,
+    event_id: &str,
+) -> Result<Payment, sqlx::Error> {
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT id FROM payments WHERE id = $1 FOR UPDATE").bind(payment_id).execute(&mut *conn).await?;
+    }
+    sqlx::query("UPDATE stripe_events SET payment_id = $1, outcome = 'applied', processed_at = $2 WHERE id = $3")
+        .bind(payment_id)
+        .bind(now_ms())
+        .bind(event_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM payments WHERE id = $1")).bind(payment_id).fetch_one(conn).await
+}
+
+/// The payloads of every event applied to the payment.
+pub async fn applied_events(conn: &mut AnyConnection, payment_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT payload FROM stripe_events WHERE payment_id = $1 AND outcome = 'applied'")
+            .bind(payment_id)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|(payload,)| payload).collect())
+}
+
+/// Events kept because they matched no payment, newest first: (id, type, received_at).
+pub async fn unmatched_events(db: &Db) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, event_type, received_at FROM stripe_events WHERE outcome = 'unmatched' ORDER BY received_at DESC",
+    )
+    .fetch_all(&db.pool)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_live_payment_rule_is_the_one_the_unique_index_states() {
+        let closed = states_where(PaymentStatus::is_closed);
+        for migration in [
+            include_str!("../../../migrations/sqlite/0001_initial.sql"),
+            include_str!("../../../migrations/postgres/0001_initial.sql"),
+        ] {
+            assert!(migration.contains(&format!("WHERE status NOT IN ({closed})")), "the index says otherwise");
+        }
+        assert_eq!(states_where(PaymentStatus::is_payable), "'open', 'failed'");
+    }
 }

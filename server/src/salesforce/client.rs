@@ -7,12 +7,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::{SalesforceError, SfError};
-use crate::config::{SalesforceAuth, SalesforceConfig};
+use crate::{
+    base_url::BaseUrl,
+    config::{SalesforceAuth, SalesforceConfig},
+};
 
 #[derive(Clone)]
 struct Token {
     access_token: SecretString,
-    instance_url: String,
+    instance_url: BaseUrl,
 }
 
 /// What `Sforce-Limit-Info` last said: API requests used today out of the org's daily limit.
@@ -72,6 +75,10 @@ impl SalesforceClient {
     }
 
     /// A resource path under this API version, as composite subrequests name them.
+    pub fn api_version(&self) -> &str {
+        &self.config.api_version
+    }
+
     pub fn path(&self, rest: &str) -> String {
         format!("/services/data/v{}/{rest}", self.config.api_version)
     }
@@ -85,23 +92,6 @@ impl SalesforceClient {
         let (_, body) = self.call(Method::GET, &url, None).await?;
         let body = body.unwrap_or_default();
         Ok(body["records"].as_array().cloned().unwrap_or_default())
-    }
-
-    /// Upsert by external id; true when the record was created.
-    pub async fn upsert(&self, object: &str, field: &str, value: &str, body: &Value) -> Result<bool, SalesforceError> {
-        let path = format!("sobjects/{object}/{field}/{}", path_segment(value));
-        let (status, _) = self.call(Method::PATCH, &path, Some(body)).await?;
-        Ok(status == 201)
-    }
-
-    pub async fn update(&self, object: &str, id: &str, body: &Value) -> Result<(), SalesforceError> {
-        self.call(Method::PATCH, &format!("sobjects/{object}/{}", path_segment(id)), Some(body)).await.map(drop)
-    }
-
-    pub async fn create(&self, object: &str, body: &Value) -> Result<String, SalesforceError> {
-        let (_, body) = self.call(Method::POST, &format!("sobjects/{object}"), Some(body)).await?;
-        body.and_then(|b| b["id"].as_str().map(str::to_owned))
-            .ok_or_else(|| SalesforceError::Decode("no id in create result".into()))
     }
 
     /// Up to 25 subrequests in one call. The results come back per subrequest: callers check each.
@@ -162,7 +152,7 @@ impl SalesforceClient {
         body: Option<&Value>,
     ) -> Result<(u16, Option<Value>), SalesforceError> {
         let token = self.token().await?;
-        let url = format!("{}{}", token.instance_url.trim_end_matches('/'), self.path(path));
+        let url = token.instance_url.join(&self.path(path));
         let mut request = self.http.request(method, url).bearer_auth(token.access_token.expose_secret());
         if let Some(body) = body {
             request = request.json(body);
@@ -200,11 +190,12 @@ impl SalesforceClient {
     }
 
     async fn fetch_token(&self) -> Result<Token, SalesforceError> {
-        let login = self.config.login_url.as_str().trim_end_matches('/').to_owned();
+        let login = &self.config.login_url;
         let form: Vec<(&str, String)> = match &self.config.auth {
             SalesforceAuth::JwtBearer { username, private_key_pem } => {
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
-                let claims = json!({ "iss": self.config.client_id, "sub": username, "aud": login, "exp": now + 180 });
+                let claims =
+                    json!({ "iss": self.config.client_id, "sub": username, "aud": login.as_str(), "exp": now + 180 });
                 let key = EncodingKey::from_rsa_pem(private_key_pem.expose_secret().as_bytes()).map_err(|_| {
                     SalesforceError::Auth("SALESFORCE_PRIVATE_KEY_FILE is not an RSA private key".into())
                 })?;
@@ -219,7 +210,7 @@ impl SalesforceClient {
             ],
         };
         let response =
-            self.http.post(format!("{login}/services/oauth2/token")).form(&form).send().await.map_err(transport)?;
+            self.http.post(login.join("/services/oauth2/token")).form(&form).send().await.map_err(transport)?;
         let status = response.status();
         let body: Value = response.json().await.map_err(|e| SalesforceError::Decode(e.to_string()))?;
         if !status.is_success() {
@@ -239,9 +230,11 @@ impl SalesforceClient {
         }
         let access_token =
             body["access_token"].as_str().ok_or_else(|| SalesforceError::Decode("no access_token".into()))?;
-        let instance_url =
-            body["instance_url"].as_str().ok_or_else(|| SalesforceError::Decode("no instance_url".into()))?;
-        Ok(Token { access_token: SecretString::from(access_token.to_owned()), instance_url: instance_url.to_owned() })
+        let instance_url = body["instance_url"]
+            .as_str()
+            .and_then(|url| url.parse().ok())
+            .ok_or_else(|| SalesforceError::Decode("no usable instance_url".into()))?;
+        Ok(Token { access_token: SecretString::from(access_token.to_owned()), instance_url })
     }
 }
 
@@ -251,10 +244,6 @@ fn transport(error: reqwest::Error) -> SalesforceError {
     } else {
         SalesforceError::Transport(error.without_url().to_string())
     }
-}
-
-fn path_segment(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>().replace('+', "%20")
 }
 
 /// `api-usage=25/15000` → 25 of 15000.

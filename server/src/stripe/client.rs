@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, de::DeserializeOwned};
 use url::Url;
 
-use super::{CheckoutSession, Customer, Event, Form, LineItem, List, PaymentIntent, STRIPE_VERSION, SearchResult};
+use super::{CheckoutSession, Customer, Event, Form, List, PaymentIntent, STRIPE_VERSION, SearchResult};
 
 /// What went wrong with a Stripe call, in Stripe's own classes.
 #[derive(Debug, thiserror::Error)]
@@ -111,10 +111,6 @@ impl StripeClient {
         idempotency_key: &str,
     ) -> Result<CheckoutSession, StripeError> {
         self.post(&format!("/v1/checkout/sessions/{id}/expire"), &Form::new(), idempotency_key).await
-    }
-
-    pub async fn list_line_items(&self, session_id: &str) -> Result<List<LineItem>, StripeError> {
-        self.get(&format!("/v1/checkout/sessions/{session_id}/line_items"), &[]).await
     }
 
     pub async fn retrieve_payment_intent(&self, id: &str) -> Result<PaymentIntent, StripeError> {

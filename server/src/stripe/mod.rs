@@ -5,8 +5,8 @@
 
 mod client;
 mod form;
+pub mod signature;
 mod types;
-pub mod webhook;
 
 pub use client::{StripeClient, StripeError};
 pub use form::Form;

@@ -42,15 +42,6 @@ impl CheckoutSession {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct LineItem {
-    pub id: String,
-    pub amount_total: i64,
-    pub currency: String,
-    pub description: Option<String>,
-    pub quantity: Option<i64>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
 pub struct PaymentIntent {
     pub id: String,
     pub status: String,

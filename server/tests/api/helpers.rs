@@ -246,7 +246,7 @@ impl TestApp {
     /// Posts a Stripe event to the webhook, signed now with `secret`.
     pub async fn post_webhook(&self, body: &str, secret: &str) -> reqwest::Response {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let signature = server::stripe::webhook::sign(&secrecy::SecretString::from(secret), now, body.as_bytes());
+        let signature = server::stripe::signature::sign(&secrecy::SecretString::from(secret), now, body.as_bytes());
         self.client
             .post(format!("{}/webhooks/stripe", self.address))
             .header("Stripe-Signature", signature)

@@ -50,7 +50,7 @@ async fn a_bad_or_missing_signature_is_a_400_and_stores_nothing() {
     let unsigned = app.client.post(format!("{}/webhooks/stripe", app.address)).body(body.clone()).send().await.unwrap();
     assert_eq!(unsigned.status(), 400);
     let old =
-        server::stripe::webhook::sign(&secrecy::SecretString::from(WEBHOOK_SECRET), 1_000_000_000, body.as_bytes());
+        server::stripe::signature::sign(&secrecy::SecretString::from(WEBHOOK_SECRET), 1_000_000_000, body.as_bytes());
     let stale = app
         .client
         .post(format!("{}/webhooks/stripe", app.address))
@@ -99,7 +99,7 @@ print(f"t={t},v1=" + stripe.WebhookSignature._compute_signature(f"{t}.{payload}"
 
     // Remit signs; Stripe's library verifies (and refuses a tampered body).
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let header = server::stripe::webhook::sign(&secrecy::SecretString::from(WEBHOOK_SECRET), now, body.as_bytes());
+    let header = server::stripe::signature::sign(&secrecy::SecretString::from(WEBHOOK_SECRET), now, body.as_bytes());
     let verify = r#"
 import sys, stripe
 payload, header, secret = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -375,7 +375,7 @@ async fn a_job_that_fails_for_good_becomes_a_dead_letter_and_replays_once_fixed(
         .unwrap();
     server::outbox::enqueue(
         &mut payments_db.pool.acquire().await.unwrap(),
-        &server::outbox::Job::ApplyStripeEvent { event_id: header.id.clone() },
+        &server::jobs::ApplyStripeEvent { event_id: header.id.clone() },
     )
     .await
     .unwrap();

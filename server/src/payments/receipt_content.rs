@@ -1,6 +1,6 @@
 //! A paid payment's receipt: what it says, gathered from the payment, its events and Stripe.
 
-use super::{Payment, links::Payments, store};
+use super::{Payment, Payments, store};
 use crate::{
     receipts::{self, Receipt},
     stripe::StripeError,
@@ -26,12 +26,7 @@ impl Payments {
     /// The receipt behind a receipt token: only for payments that were paid (refunded and
     /// disputed ones included); `None` for anything else.
     pub async fn receipt_by_token(&self, token: &str) -> Result<Option<ReceiptPdf>, ReceiptError> {
-        let payment: Option<Payment> =
-            sqlx::query_as(&format!("SELECT {} FROM payments WHERE receipt_token = $1", store::COLUMNS))
-                .bind(token)
-                .fetch_optional(&self.db.pool)
-                .await?;
-        match payment {
+        match store::by_receipt_token(&self.db, token).await? {
             Some(payment) if payment.status().is_settled() => self.receipt(&payment).await.map(Some),
             _ => Ok(None),
         }
@@ -39,32 +34,18 @@ impl Payments {
 
     /// The receipt of one of a signed-in payer's own paid payments; `None` for anyone else's.
     pub async fn receipt_of_payer(&self, payment_id: &str, email: &str) -> Result<Option<ReceiptPdf>, ReceiptError> {
-        let payment: Option<Payment> = sqlx::query_as(&format!(
-            "SELECT {} FROM payments WHERE id = $1 AND LOWER(payer_email) = LOWER($2)",
-            store::COLUMNS
-        ))
-        .bind(payment_id)
-        .bind(email)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        match payment {
+        match store::of_payer(&self.db, payment_id, email).await? {
             Some(payment) if payment.status().is_settled() => self.receipt(&payment).await.map(Some),
             _ => Ok(None),
         }
     }
 
-    /// Where a paid payment's receipt is downloaded.
-    pub fn receipt_url(&self, payment: &Payment) -> Option<String> {
-        let token = payment.receipt_token.as_ref()?;
-        Some(format!("{}/receipts/{token}.pdf", self.public_url.as_str().trim_end_matches('/')))
-    }
-
     pub async fn receipt(&self, payment: &Payment) -> Result<ReceiptPdf, ReceiptError> {
-        let brand = self.brands.choose(Some(&payment.brand), None);
+        let brand = self.brand_of(payment);
         let number = format!("{}-{:06}", brand.key.to_uppercase(), payment.receipt_number.unwrap_or(0));
         let refunded_minor = self.derived(payment).await?.refunded_minor;
         let currency = payment.currency();
-        let description = payment.description.clone().unwrap_or_else(|| format!("Payment to {}", brand.name));
+        let description = self.display_name(payment);
         let method = match self.payment_method(payment).await {
             Ok(method) => method,
             Err(error) => {

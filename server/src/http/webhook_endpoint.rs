@@ -11,7 +11,7 @@ use axum::{
 use serde_json::json;
 
 use super::AppState;
-use crate::{payments::EventHeader, stripe::webhook};
+use crate::{payments::EventHeader, stripe::signature};
 
 /// Larger than any event Stripe sends for the objects Remit handles.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
@@ -19,7 +19,7 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if let Err(error) = webhook::verify(signature, &body, &state.webhook_secrets, now) {
+    if let Err(error) = signature::verify(signature, &body, &state.webhook_secrets, now) {
         tracing::warn!(%error, "Stripe webhook refused");
         return refuse("invalid_signature", &format!("Webhook signature verification failed: {error}."));
     }

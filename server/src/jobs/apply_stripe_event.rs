@@ -1,0 +1,24 @@
+use serde::{Deserialize, Serialize};
+
+use super::Context;
+use crate::outbox::JobError;
+
+/// Apply a stored Stripe event to its payment.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApplyStripeEvent {
+    pub event_id: String,
+}
+
+#[async_trait::async_trait]
+impl crate::outbox::Job for ApplyStripeEvent {
+    const KIND: &'static str = "apply_stripe_event";
+    type Context = Context;
+
+    fn dedupe_key(&self) -> String {
+        self.event_id.clone()
+    }
+
+    async fn run(&self, context: &Context) -> Result<(), JobError> {
+        Ok(context.payments.apply_event(&self.event_id).await?)
+    }
+}

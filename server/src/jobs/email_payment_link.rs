@@ -1,0 +1,32 @@
+use serde::{Deserialize, Serialize};
+
+use super::Context;
+use crate::{mail, outbox::JobError};
+
+/// Email the payer the payment's stable pay link.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EmailPaymentLink {
+    pub payment_id: String,
+}
+
+#[async_trait::async_trait]
+impl crate::outbox::Job for EmailPaymentLink {
+    const KIND: &'static str = "email_payment_link";
+    type Context = Context;
+
+    fn dedupe_key(&self) -> String {
+        self.payment_id.clone()
+    }
+
+    /// Sends the pay link as the payment stands now; a payment paid or canceled meanwhile needs no email.
+    async fn run(&self, context: &Context) -> Result<(), JobError> {
+        let payment = context.payment(&self.payment_id).await?;
+        if !payment.status().is_payable() {
+            tracing::info!(payment = %payment.id, status = %payment.status(), "payment link email skipped: nothing to pay");
+            return Ok(());
+        }
+        context.mailer.send(mail::payment_link(&context.payments, &payment)?).await?;
+        tracing::info!(payment = %payment.id, "payment link emailed");
+        Ok(())
+    }
+}

@@ -1,0 +1,32 @@
+use serde::{Deserialize, Serialize};
+
+use super::Context;
+use crate::outbox::JobError;
+
+/// Push the payment's current state to Salesforce.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SyncPayment {
+    pub payment_id: String,
+}
+
+#[async_trait::async_trait]
+impl crate::outbox::Job for SyncPayment {
+    const KIND: &'static str = "sync_payment";
+    /// Syncs go out together when many wait: two collection calls for up to 100 payments
+    /// (Opportunity and Account updates share one call's 200 records).
+    const BATCH_SIZE: usize = 100;
+    type Context = Context;
+
+    fn dedupe_key(&self) -> String {
+        self.payment_id.clone()
+    }
+
+    async fn run(&self, context: &Context) -> Result<(), JobError> {
+        context.sync.sync_payment(&self.payment_id).await
+    }
+
+    async fn run_batch(jobs: &[Self], context: &Context) -> Vec<Result<(), JobError>> {
+        let ids: Vec<&str> = jobs.iter().map(|job| job.payment_id.as_str()).collect();
+        context.sync.sync_many(&ids).await
+    }
+}

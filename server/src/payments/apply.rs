@@ -1,0 +1,139 @@
+//! Stripe events into payments: stored durably on receipt, applied once by a worker, recovered by
+//! reconciliation when a delivery never came. Applying reads as load → decide → save → enqueue.
+
+use serde_json::Value;
+
+use super::{
+    Payment, Payments,
+    events::{Derived, decide, derive, facts_of_payloads},
+    store,
+};
+use crate::{jobs, outbox, stripe::StripeError};
+
+/// The fields Remit needs of any event to store it.
+#[derive(Debug, serde::Deserialize)]
+pub struct EventHeader {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Stripe(#[from] StripeError),
+    #[error("stored event {0} is unreadable")]
+    Unreadable(String, #[source] serde_json::Error),
+}
+
+impl Payments {
+    /// Stores an event and enqueues its processing in one transaction. False when the event was
+    /// stored already (a duplicate delivery): nothing more to do.
+    pub async fn record_event(&self, header: &EventHeader, payload: &str) -> Result<bool, sqlx::Error> {
+        let mut tx = self.db.pool.begin().await?;
+        let new = store::insert_event(&mut tx, &header.id, &header.event_type, payload).await?;
+        if new {
+            outbox::enqueue(&mut tx, &jobs::ApplyStripeEvent { event_id: header.id.clone() }).await?;
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    /// Applies a stored event to its payment. Safe to run again: the payment's state is derived
+    /// from all its events, so a second run changes nothing.
+    pub async fn apply_event(&self, event_id: &str) -> Result<(), ApplyError> {
+        let payload = store::event_payload(&self.db, event_id).await?;
+        let event: Value = serde_json::from_str(&payload).map_err(|e| ApplyError::Unreadable(event_id.into(), e))?;
+        let Some(payment) = self.payment_of(&event).await? else {
+            store::mark_event_unmatched(&self.db, event_id).await?;
+            tracing::warn!(event = event_id, kind = %event["type"], "Stripe event matches no payment; kept as unmatched");
+            return Ok(());
+        };
+        let mut tx = self.db.pool.begin().await?;
+        let payment = store::take_for_event(&mut tx, self.db.dialect, &payment.id, event_id).await?;
+        let derived = derived_in(&mut tx, &payment).await?;
+        let change = decide(&payment, &derived, &event);
+        store::save_change(&mut tx, &change, event_id).await?;
+        if change.moved() {
+            tracing::info!(payment = %payment.id, from = %change.from, to = %change.to, event = event_id, "payment moved");
+        }
+        if change.issue_receipt_for_brand.is_some() {
+            outbox::enqueue(&mut tx, &jobs::EmailReceipt { payment_id: payment.id.clone() }).await?;
+        }
+        if change.changed {
+            outbox::enqueue(&mut tx, &jobs::SyncPayment { payment_id: payment.id.clone() }).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// What the payment's applied events say about it now.
+    pub async fn derived(&self, payment: &Payment) -> Result<Derived, sqlx::Error> {
+        derived_in(&mut *self.db.pool.acquire().await?, payment).await
+    }
+
+    /// The payment an event is about: by `remit_payment_id` metadata, then by the session or
+    /// payment intent Remit recorded, then by the payment intent's metadata read back from Stripe.
+    async fn payment_of(&self, event: &Value) -> Result<Option<Payment>, ApplyError> {
+        let object = &event["data"]["object"];
+        if let Some(id) = object["metadata"]["remit_payment_id"].as_str()
+            && let Some(payment) = store::by_id(&self.db, id).await?
+        {
+            return Ok(Some(payment));
+        }
+        let object_id = object["id"].as_str().unwrap_or_default();
+        if object["object"] == "checkout.session"
+            && let Some(payment) = store::by_checkout_session(&self.db, object_id).await?
+        {
+            return Ok(Some(payment));
+        }
+        let intent = match object["object"].as_str() {
+            Some("payment_intent") => Some(object_id),
+            _ => object["payment_intent"].as_str(),
+        };
+        let Some(intent) = intent else { return Ok(None) };
+        if let Some(payment) = store::by_payment_intent(&self.db, intent).await? {
+            return Ok(Some(payment));
+        }
+        match self.stripe.retrieve_payment_intent(intent).await {
+            Ok(found) => match found.metadata.get("remit_payment_id") {
+                Some(id) => Ok(store::by_id(&self.db, id).await?),
+                None => Ok(None),
+            },
+            Err(StripeError::InvalidRequest { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Feeds every event Stripe lists since `since` (Unix seconds) that Remit never received
+    /// through the same path as a webhook. Returns how many were new.
+    pub async fn reconcile(&self, since: i64) -> Result<u64, ApplyError> {
+        let mut new = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.stripe.list_events(since, after.as_deref()).await?;
+            for event in &page.data {
+                let header = EventHeader { id: event.id.clone(), event_type: event.event_type.clone() };
+                let payload = serde_json::json!({
+                    "id": event.id, "object": "event", "type": event.event_type, "created": event.created,
+                    "data": { "object": event.data.object },
+                });
+                if self.record_event(&header, &payload.to_string()).await? {
+                    tracing::info!(event = %event.id, kind = %event.event_type, "reconciliation recovered a missed event");
+                    new += 1;
+                }
+            }
+            match (page.has_more, page.data.last()) {
+                (true, Some(last)) => after = Some(last.id.clone()),
+                _ => return Ok(new),
+            }
+        }
+    }
+}
+
+async fn derived_in(conn: &mut sqlx::AnyConnection, payment: &Payment) -> Result<Derived, sqlx::Error> {
+    let payloads = store::applied_events(conn, &payment.id).await?;
+    Ok(derive(payment.amount_minor, &facts_of_payloads(&payloads)))
+}

@@ -1,0 +1,270 @@
+//! Pushing a payment's *current* state to Salesforce (DESIGN.md §6): the Payment__c record
+//! upserted by Remit's id, the Opportunity's payment status (and on paid its won stage and close
+//! date), the Account's Stripe customer, and one high-priority Task per failed attempt. One
+//! payment goes in one composite call with `allOrNone`, so the org never holds half a change;
+//! many waiting payments go out together in sObject Collections calls.
+//!
+//! This file orchestrates: what it reads and remembers goes through `tasks.rs` and the payment
+//! domain, what it sends is built by `records.rs`, and each function that calls Salesforce calls
+//! nothing else.
+
+pub mod records;
+mod tasks;
+
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use time::OffsetDateTime;
+
+use crate::{
+    config::{ConfigError, SalesforceMapping},
+    db::Db,
+    outbox::JobError,
+    payments::{Payment, PaymentStatus, Payments},
+    salesforce::{CompositeResult, SalesforceClient, soql},
+};
+pub use records::TASK_SUBJECT;
+use records::{NewFailure, Records, StatusLabels, batch_errors, created_tasks, failure, is_retryable, untasked};
+
+pub struct SalesforceSync {
+    payments: Payments,
+    db: Db,
+    client: SalesforceClient,
+    records: Records,
+    won_stage: tokio::sync::Mutex<Option<String>>,
+    /// Until when writes hold back because the org's API usage is high.
+    slow_until: Mutex<Option<Instant>>,
+}
+
+/// One payment of a batch, as loaded: gone, needing the one-by-one path (new failure Tasks), or
+/// ready to go out with the others.
+enum Loaded {
+    Missing,
+    Alone,
+    Batched(Box<Payment>),
+}
+
+impl SalesforceSync {
+    /// Refuses status labels for states that do not exist, naming the setting.
+    pub fn new(
+        db: Db,
+        payments: Payments,
+        client: SalesforceClient,
+        mapping: SalesforceMapping,
+    ) -> Result<Self, ConfigError> {
+        let records = Records {
+            labels: StatusLabels::from_mapping(&mapping)?,
+            mapping,
+            payments: payments.clone(),
+            api_version: client.api_version().to_owned(),
+        };
+        Ok(Self {
+            payments,
+            db,
+            client,
+            records,
+            won_stage: tokio::sync::Mutex::new(None),
+            slow_until: Mutex::new(None),
+        })
+    }
+
+    pub async fn sync_payment(&self, payment_id: &str) -> Result<(), JobError> {
+        self.respect_api_limit()?;
+        let payment = self.load(payment_id).await?;
+        let failures = self.payments.derived(&payment).await?.failures;
+        let tasked = tasks::tasked_attempts(&self.db, &payment.id).await?;
+        let new_failures = untasked(&failures, &tasked);
+        let won_stage = if payment.status() == PaymentStatus::Paid { Some(self.won_stage().await?) } else { None };
+        let results = self.push_one(&payment, won_stage.as_deref(), &new_failures).await?;
+        tasks::remember(&self.db, &payment.id, &created_tasks(&results, &new_failures)).await?;
+        tracing::info!(payment = %payment.id, status = %payment.status(), "payment synced to Salesforce");
+        Ok(())
+    }
+
+    async fn load(&self, payment_id: &str) -> Result<Payment, JobError> {
+        self.payments
+            .get(payment_id)
+            .await?
+            .ok_or_else(|| JobError::permanent(format!("payment {payment_id} does not exist")))
+    }
+
+    /// One composite call; when the payment's Opportunity is gone, again with the Opportunity
+    /// that carries its Stripe customer.
+    async fn push_one(
+        &self,
+        payment: &Payment,
+        won_stage: Option<&str>,
+        new_failures: &[NewFailure<'_>],
+    ) -> Result<Vec<CompositeResult>, JobError> {
+        let today = OffsetDateTime::now_utc().date();
+        let mut opportunity = payment.opportunity_id.clone();
+        loop {
+            let requests = self.records.composite(payment, &opportunity, won_stage, new_failures, today);
+            let results = self.client.composite(true, &requests).await?;
+            self.note_api_usage();
+            match failure(&results) {
+                None => return Ok(results),
+                Some((reference, errors))
+                    if reference == "opportunity"
+                        && errors.contains("NOT_FOUND")
+                        && opportunity == payment.opportunity_id =>
+                {
+                    opportunity = self.resolve_opportunity(payment).await?.ok_or_else(|| {
+                        JobError::permanent(format!(
+                            "Opportunity {} does not exist and no Opportunity has the payment's Stripe customer",
+                            payment.opportunity_id
+                        ))
+                    })?;
+                    tracing::warn!(payment = %payment.id, from = %payment.opportunity_id, to = %opportunity, "payment's Opportunity resolved by Stripe customer");
+                }
+                Some((_, errors)) => return Err(classify(errors)),
+            }
+        }
+    }
+
+    /// Many payments at once: their Payment__c upserts in one collection call and their
+    /// Opportunity and Account updates in another. Payments with new failure Tasks, or whose
+    /// Opportunity is gone, take the one-by-one path. One outcome per payment, in order.
+    pub async fn sync_many(&self, payment_ids: &[&str]) -> Vec<Result<(), JobError>> {
+        match self.try_sync_many(payment_ids).await {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                let text = error.chain();
+                let retryable = error.is_retryable();
+                payment_ids
+                    .iter()
+                    .map(|_| {
+                        Err(if retryable {
+                            JobError::retryable(text.clone())
+                        } else {
+                            JobError::permanent(text.clone())
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    async fn try_sync_many(&self, payment_ids: &[&str]) -> Result<Vec<Result<(), JobError>>, JobError> {
+        self.respect_api_limit()?;
+        let mut outcomes = Vec::with_capacity(payment_ids.len());
+        let mut batch: Vec<(usize, Payment)> = Vec::new();
+        for (n, id) in payment_ids.iter().enumerate() {
+            outcomes.push(match self.load_for_batch(id).await? {
+                Loaded::Missing => Err(JobError::permanent(format!("payment {id} does not exist"))),
+                Loaded::Alone => self.sync_payment(id).await,
+                Loaded::Batched(payment) => {
+                    batch.push((n, *payment));
+                    Ok(())
+                }
+            });
+        }
+        if batch.is_empty() {
+            return Ok(outcomes);
+        }
+        let payments: Vec<&Payment> = batch.iter().map(|(_, p)| p).collect();
+        let errors = self.push_batch(&payments).await?;
+        for ((n, payment), errors) in batch.iter().zip(errors) {
+            if errors.is_empty() {
+                continue;
+            }
+            outcomes[*n] = if errors.iter().any(|e| e.starts_with("NOT_FOUND") || e.starts_with("ENTITY_IS_DELETED")) {
+                // Gone Opportunities are resolved one by one.
+                self.sync_payment(&payment.id).await
+            } else {
+                Err(classify(errors.join("; ")))
+            };
+        }
+        Ok(outcomes)
+    }
+
+    async fn load_for_batch(&self, payment_id: &str) -> Result<Loaded, JobError> {
+        let Some(payment) = self.payments.get(payment_id).await? else { return Ok(Loaded::Missing) };
+        let failures = self.payments.derived(&payment).await?.failures;
+        let tasked = tasks::tasked_attempts(&self.db, &payment.id).await?;
+        Ok(if untasked(&failures, &tasked).is_empty() { Loaded::Batched(Box::new(payment)) } else { Loaded::Alone })
+    }
+
+    /// Two collection calls for the whole batch; each payment's errors, in order.
+    async fn push_batch(&self, batch: &[&Payment]) -> Result<Vec<Vec<String>>, JobError> {
+        let any_paid = batch.iter().any(|p| p.status() == PaymentStatus::Paid);
+        let won_stage = if any_paid { Some(self.won_stage().await?) } else { None };
+        let today = OffsetDateTime::now_utc().date();
+        let (objects, fields) = (&self.records.mapping.objects, &self.records.mapping.fields);
+        let upserts = self.records.payment_collection(batch);
+        let upserted = self.client.upsert_collection(&objects.payment, &fields.payment_external_id, &upserts).await?;
+        let updates = self.records.update_collection(batch, won_stage.as_deref(), today);
+        let updated = self.client.update_collection(&updates).await?;
+        self.note_api_usage();
+        Ok(batch_errors(batch, &upserted, &updated))
+    }
+
+    /// The org's won stage: from the mapping, else the first active won-and-closed stage.
+    async fn won_stage(&self) -> Result<String, JobError> {
+        if let Some(stage) = &self.records.mapping.won_stage {
+            return Ok(stage.clone());
+        }
+        let mut cached = self.won_stage.lock().await;
+        if let Some(stage) = cached.as_ref() {
+            return Ok(stage.clone());
+        }
+        let rows = self
+            .client
+            .query("SELECT ApiName FROM OpportunityStage WHERE IsWon = true AND IsClosed = true AND IsActive = true ORDER BY SortOrder LIMIT 1")
+            .await?;
+        let stage = rows
+            .first()
+            .and_then(|r| r["ApiName"].as_str())
+            .ok_or_else(|| JobError::permanent("the org has no active won stage; set salesforce.won_stage"))?
+            .to_owned();
+        *cached = Some(stage.clone());
+        Ok(stage)
+    }
+
+    /// When the payment's Opportunity is gone (merged, deleted), the Opportunity that carries the
+    /// payment's Stripe customer.
+    async fn resolve_opportunity(&self, payment: &Payment) -> Result<Option<String>, JobError> {
+        let Some(customer) = &payment.stripe_customer_id else { return Ok(None) };
+        let mapping = &self.records.mapping;
+        let soql = format!(
+            "SELECT Id FROM {} WHERE {} = {} LIMIT 1",
+            mapping.objects.opportunity,
+            mapping.fields.opportunity_stripe_customer_id,
+            soql::literal(customer)
+        );
+        let rows = self.client.query(&soql).await?;
+        Ok(rows.first().and_then(|r| r["Id"].as_str()).map(str::to_owned))
+    }
+
+    fn respect_api_limit(&self) -> Result<(), JobError> {
+        let slow_until = *self.slow_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match slow_until {
+            Some(until) if Instant::now() < until => Err(JobError::retryable(format!(
+                "Salesforce API usage is past {:.0}% of the daily limit; slowing down",
+                self.records.mapping.slow_down_at * 100.0
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn note_api_usage(&self) {
+        let Some(usage) = self.client.api_usage() else { return };
+        let mapping = &self.records.mapping;
+        if usage.share() >= mapping.slow_down_at {
+            tracing::warn!(
+                used = usage.used,
+                limit = usage.limit,
+                "Salesforce API usage is high; Remit slows its writes down"
+            );
+            *self.slow_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(Instant::now() + Duration::from_secs(mapping.slow_down_secs));
+        }
+    }
+}
+
+/// Salesforce's error text of a write, as a job failure of the right class.
+fn classify(errors: String) -> JobError {
+    if is_retryable(&errors) { JobError::retryable(errors) } else { JobError::permanent(errors) }
+}

@@ -1,0 +1,357 @@
+//! The bodies of Remit's Salesforce writes, built from a payment as it is now (DESIGN.md §6).
+//! Pure: nothing here reads the database or calls Salesforce.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+use time::{Date, Weekday, format_description::well_known::Rfc3339};
+
+use crate::{
+    config::{ConfigError, SalesforceMapping},
+    payments::{Payment, PaymentStatus, Payments, events::FailedAttempt},
+    salesforce::{CompositeResult, Subrequest},
+};
+
+pub const TASK_SUBJECT: &str = "Payment Failed - Immediate Action Required";
+
+/// The picklist value Salesforce shows for each payment state (DESIGN.md §6 by default, the
+/// mapping's `status_labels` where it says otherwise).
+#[derive(Debug, Clone)]
+pub struct StatusLabels {
+    labels: BTreeMap<&'static str, String>,
+    cancel_sets_failed: bool,
+}
+
+impl StatusLabels {
+    /// Refuses labels for states that do not exist, and empty labels, naming the setting.
+    pub fn from_mapping(mapping: &SalesforceMapping) -> Result<Self, ConfigError> {
+        let mut labels = BTreeMap::new();
+        for (status, label) in &mapping.status_labels {
+            let setting = format!("remit.toml salesforce.status_labels.{status}");
+            let status =
+                PaymentStatus::parse(status).ok_or_else(|| ConfigError::new(&setting, "is not a payment state"))?;
+            if label.trim().is_empty() {
+                return Err(ConfigError::new(setting, "must not be empty"));
+            }
+            labels.insert(status.as_str(), label.clone());
+        }
+        Ok(Self { labels, cancel_sets_failed: mapping.cancel_sets_failed })
+    }
+
+    pub fn label(&self, status: PaymentStatus) -> String {
+        let status = match status {
+            PaymentStatus::Canceled if self.cancel_sets_failed => PaymentStatus::Failed,
+            other => other,
+        };
+        if let Some(label) = self.labels.get(status.as_str()) {
+            return label.clone();
+        }
+        match status {
+            PaymentStatus::Open | PaymentStatus::Processing => "Pending",
+            PaymentStatus::Paid => "Paid",
+            PaymentStatus::PartiallyRefunded => "Partially Refunded",
+            PaymentStatus::Refunded => "Refunded",
+            PaymentStatus::Disputed => "Disputed",
+            PaymentStatus::Failed => "Failed",
+            PaymentStatus::Canceled => "Canceled",
+            PaymentStatus::Expired => "Expired",
+        }
+        .to_owned()
+    }
+}
+
+/// Builds request bodies with the org's names for objects and fields.
+pub struct Records {
+    pub mapping: SalesforceMapping,
+    pub labels: StatusLabels,
+    /// For the payment's links (pay page, receipt).
+    pub payments: Payments,
+    pub api_version: String,
+}
+
+/// A failed attempt that has no Task yet, numbered among all of the payment's attempts.
+pub type NewFailure<'a> = (usize, &'a FailedAttempt);
+
+impl Records {
+    fn path(&self, rest: &str) -> String {
+        format!("/services/data/v{}/{rest}", self.api_version)
+    }
+
+    /// The Payment__c fields for the payment; `opportunity` is an id or a composite reference.
+    pub fn payment_record(&self, payment: &Payment, opportunity: &str) -> Map<String, Value> {
+        let fields = &self.mapping.fields;
+        let mut record = Map::new();
+        if !self.mapping.payment_name_auto_number {
+            let reference: String = payment.id.chars().take(8).collect();
+            record.insert("Name".into(), json!(format!("{} {}", payment.amount_display(), reference.to_uppercase())));
+        }
+        for (field, value) in [
+            (&fields.payment_opportunity, json!(opportunity)),
+            (&fields.payment_amount, amount(payment)),
+            (&fields.payment_currency, json!(payment.currency().to_string())),
+            (&fields.payment_status, json!(self.labels.label(payment.status()))),
+            (&fields.payment_link, json!(self.payments.pay_url(payment))),
+            (&fields.payment_checkout_session_id, json!(payment.stripe_checkout_session_id)),
+            (&fields.payment_payment_intent_id, json!(payment.stripe_payment_intent_id)),
+            (&fields.payment_receipt_url, json!(self.payments.receipt_url(payment))),
+            (&fields.payment_paid_at, json!(payment.paid_at().and_then(|t| t.format(&Rfc3339).ok()))),
+            (&fields.payment_failure_reason, json!(payment.failure_reason)),
+        ] {
+            record.insert(field.clone(), value);
+        }
+        record
+    }
+
+    /// The Opportunity fields for the payment: status and link, and on paid the won stage (and
+    /// the day it was paid as the close date).
+    pub fn opportunity_update(&self, payment: &Payment, won_stage: Option<&str>, today: Date) -> Map<String, Value> {
+        let fields = &self.mapping.fields;
+        let mut update = Map::new();
+        update.insert(fields.opportunity_payment_status.clone(), json!(self.labels.label(payment.status())));
+        update.insert(fields.opportunity_payment_link.clone(), json!(self.payments.pay_url(payment)));
+        if let Some(customer) = &payment.stripe_customer_id {
+            update.insert(fields.opportunity_stripe_customer_id.clone(), json!(customer));
+        }
+        if let Some(stage) = won_stage {
+            update.insert("StageName".into(), json!(stage));
+            let closed = payment.paid_at().map_or(today, |t| t.date());
+            update.insert("CloseDate".into(), json!(closed.to_string()));
+            update.insert("Amount".into(), amount(payment));
+        }
+        update
+    }
+
+    /// The composite request that makes the org show the payment as it is now: the Opportunity
+    /// read (for its owner), the Payment__c upsert, the Opportunity and Account updates, and one
+    /// Task per new failure.
+    pub fn composite(
+        &self,
+        payment: &Payment,
+        opportunity: &str,
+        won_stage: Option<&str>,
+        new_failures: &[NewFailure<'_>],
+        today: Date,
+    ) -> Vec<Subrequest> {
+        let (objects, fields) = (&self.mapping.objects, &self.mapping.fields);
+        let mut requests = vec![
+            Subrequest {
+                method: "GET",
+                url: self.path(&format!("sobjects/{}/{opportunity}?fields=Id,OwnerId", objects.opportunity)),
+                reference_id: "opportunity".into(),
+                body: None,
+            },
+            Subrequest {
+                method: "PATCH",
+                url: self.path(&format!("sobjects/{}/{}/{}", objects.payment, fields.payment_external_id, payment.id)),
+                reference_id: "payment".into(),
+                body: Some(Value::Object(self.payment_record(payment, "@{opportunity.Id}"))),
+            },
+            Subrequest {
+                method: "PATCH",
+                url: self.path(&format!("sobjects/{}/{opportunity}", objects.opportunity)),
+                reference_id: "opportunityUpdate".into(),
+                body: Some(Value::Object(self.opportunity_update(payment, won_stage, today))),
+            },
+        ];
+        if let (Some(account), Some(customer)) = (&payment.account_id, &payment.stripe_customer_id) {
+            requests.push(Subrequest {
+                method: "PATCH",
+                url: self.path(&format!("sobjects/{}/{account}", objects.account)),
+                reference_id: "account".into(),
+                body: Some(json!({ fields.account_stripe_customer_id.clone(): customer })),
+            });
+        }
+        for (n, failure) in new_failures.iter().take(20) {
+            requests.push(self.failure_task(payment, *n, failure, today));
+        }
+        requests
+    }
+
+    fn failure_task(&self, payment: &Payment, n: usize, failure: &FailedAttempt, today: Date) -> Subrequest {
+        let description = format!(
+            "Payment of {} failed.\nReason code: {}\nAttempt: {} of this payment\nPay link: {}\nRemit payment: {}",
+            payment.amount_display(),
+            failure.reason,
+            n + 1,
+            self.payments.pay_url(payment),
+            payment.id
+        );
+        Subrequest {
+            method: "POST",
+            url: self.path(&format!("sobjects/{}", self.mapping.objects.task)),
+            reference_id: format!("task{n}"),
+            body: Some(json!({
+                "Subject": TASK_SUBJECT,
+                "Priority": "High",
+                "Status": "Not Started",
+                "WhatId": "@{opportunity.Id}",
+                "OwnerId": "@{opportunity.OwnerId}",
+                "Description": description,
+                "ActivityDate": next_business_day(today).to_string(),
+            })),
+        }
+    }
+
+    /// The Payment__c upserts of a batch, one per payment, in order.
+    pub fn payment_collection(&self, batch: &[&Payment]) -> Vec<Value> {
+        let (objects, fields) = (&self.mapping.objects, &self.mapping.fields);
+        batch
+            .iter()
+            .map(|p| {
+                let mut record = self.payment_record(p, &p.opportunity_id);
+                record.insert(fields.payment_external_id.clone(), json!(p.id));
+                typed(record, &objects.payment)
+            })
+            .collect()
+    }
+
+    /// The Opportunity updates of a batch, one per payment in order, followed by the Account
+    /// updates of the payments that have an Account and a Stripe customer.
+    pub fn update_collection(&self, batch: &[&Payment], won_stage: Option<&str>, today: Date) -> Vec<Value> {
+        let (objects, fields) = (&self.mapping.objects, &self.mapping.fields);
+        let opportunities = batch.iter().map(|p| {
+            let stage = won_stage.filter(|_| p.status() == PaymentStatus::Paid);
+            let mut update = self.opportunity_update(p, stage, today);
+            update.insert("Id".into(), json!(p.opportunity_id));
+            typed(update, &objects.opportunity)
+        });
+        let accounts = batch.iter().filter_map(|p| {
+            let (account, customer) = account_update(p)?;
+            let mut update = Map::new();
+            update.insert("Id".into(), json!(account));
+            update.insert(fields.account_stripe_customer_id.clone(), json!(customer));
+            Some(typed(update, &objects.account))
+        });
+        opportunities.chain(accounts).collect()
+    }
+}
+
+fn typed(mut record: Map<String, Value>, object: &str) -> Value {
+    record.insert("attributes".into(), json!({ "type": object }));
+    Value::Object(record)
+}
+
+fn account_update(payment: &Payment) -> Option<(&str, &str)> {
+    Some((payment.account_id.as_deref()?, payment.stripe_customer_id.as_deref()?))
+}
+
+/// Each batched payment's errors, in order, from the results of [`Records::payment_collection`]
+/// and [`Records::update_collection`].
+pub fn batch_errors(batch: &[&Payment], upserted: &[Value], updated: &[Value]) -> Vec<Vec<String>> {
+    // Account results follow the Opportunity results, one for each payment that has an Account.
+    let mut next_account = batch.len();
+    batch
+        .iter()
+        .enumerate()
+        .map(|(n, payment)| {
+            let account = account_update(payment).map(|_| {
+                next_account += 1;
+                next_account - 1
+            });
+            [upserted.get(n), updated.get(n), account.and_then(|i| updated.get(i))]
+                .into_iter()
+                .flat_map(|result| result.and_then(|r| r["errors"].as_array()).cloned().unwrap_or_default())
+                .map(|e| format!("{}: {}", e["statusCode"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or("")))
+                .collect()
+        })
+        .collect()
+}
+
+/// The failed attempts that have no Task yet, numbered among all of them.
+pub fn untasked<'a>(failures: &'a [FailedAttempt], tasked: &[String]) -> Vec<NewFailure<'a>> {
+    failures.iter().enumerate().filter(|(_, f)| !tasked.contains(&f.attempt)).collect()
+}
+
+/// The Tasks a composite call created: (attempt, Task id).
+pub fn created_tasks(results: &[CompositeResult], new_failures: &[NewFailure<'_>]) -> Vec<(String, String)> {
+    new_failures
+        .iter()
+        .filter_map(|(n, failure)| {
+            let result = results.iter().find(|r| r.reference_id == format!("task{n}"))?;
+            Some((failure.attempt.clone(), result.body["id"].as_str()?.to_owned()))
+        })
+        .collect()
+}
+
+/// The first subrequest that failed for its own reason (not rolled back for another's), with its
+/// errors as text.
+pub fn failure(results: &[CompositeResult]) -> Option<(String, String)> {
+    results.iter().filter(|r| r.status >= 300).find_map(|r| {
+        let errors = r.errors();
+        let own = errors.iter().filter(|e| e.error_code != "PROCESSING_HALTED").collect::<Vec<_>>();
+        (!own.is_empty()).then(|| {
+            (
+                r.reference_id.clone(),
+                own.iter().map(|e| format!("{}: {}", e.error_code, e.message)).collect::<Vec<_>>().join("; "),
+            )
+        })
+    })
+}
+
+/// The amount in major units, as Salesforce's currency fields take it.
+fn amount(payment: &Payment) -> Value {
+    payment.currency().format_major(payment.amount_minor).parse().unwrap_or(Value::Null)
+}
+
+/// Errors that clear by themselves: a locked row, a busy org, the daily limit.
+pub fn is_retryable(errors: &str) -> bool {
+    ["UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE"].iter().any(|code| errors.contains(code))
+}
+
+/// Tasks are due the next working day.
+fn next_business_day(today: Date) -> Date {
+    let mut day = today.next_day().unwrap_or(today);
+    while matches!(day.weekday(), Weekday::Saturday | Weekday::Sunday) {
+        day = day.next_day().unwrap_or(day);
+    }
+    day
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::date;
+
+    use super::*;
+
+    fn labels(text: &str) -> Result<StatusLabels, ConfigError> {
+        let mapping: SalesforceMapping = toml::from_str(text).expect("a mapping");
+        StatusLabels::from_mapping(&mapping)
+    }
+
+    #[test]
+    fn tasks_fall_due_on_the_next_working_day() {
+        assert_eq!(next_business_day(date!(2026 - 11 - 27)), date!(2026 - 11 - 30)); // Friday → Monday
+        assert_eq!(next_business_day(date!(2026 - 11 - 24)), date!(2026 - 11 - 25));
+    }
+
+    #[test]
+    fn the_default_labels_are_design_section_6() {
+        let labels = labels("").unwrap();
+        assert_eq!(labels.label(PaymentStatus::Open), "Pending");
+        assert_eq!(labels.label(PaymentStatus::PartiallyRefunded), "Partially Refunded");
+        assert_eq!(labels.label(PaymentStatus::Canceled), "Canceled");
+    }
+
+    #[test]
+    fn labels_and_cancel_handling_can_be_changed() {
+        let labels = labels("cancel_sets_failed = true\n[status_labels]\npaid = \"Received\"\n").unwrap();
+        assert_eq!(labels.label(PaymentStatus::Paid), "Received");
+        assert_eq!(labels.label(PaymentStatus::Canceled), "Failed");
+    }
+
+    #[test]
+    fn a_label_for_no_state_or_an_empty_one_names_the_setting() {
+        let error = labels("[status_labels]\nsettled = \"Paid\"\n").unwrap_err();
+        assert_eq!(error.setting, "remit.toml salesforce.status_labels.settled");
+        let error = labels("[status_labels]\npaid = \" \"\n").unwrap_err();
+        assert_eq!(error.setting, "remit.toml salesforce.status_labels.paid");
+    }
+
+    #[test]
+    fn only_attempts_without_a_task_are_new_and_keep_their_number() {
+        let attempt = |id: &str| FailedAttempt { attempt: id.into(), reason: "card_declined".into(), at: 0 };
+        let failures = [attempt("ch_1"), attempt("ch_2"), attempt("ch_3")];
+        let new = untasked(&failures, &["ch_1".to_owned(), "ch_3".to_owned()]);
+        assert_eq!(new.iter().map(|(n, f)| (*n, f.attempt.as_str())).collect::<Vec<_>>(), [(1, "ch_2")]);
+    }
+}
