@@ -116,10 +116,33 @@ pub struct SandboxObject {
     pub rows: Vec<Vec<String>>,
 }
 
+/// The server could not produce what a page needs. The cause is kept for the server's log; a page
+/// says only that the service is unavailable for now.
+#[derive(Debug)]
+pub struct PageError(Box<dyn std::error::Error + Send + Sync>);
+
+impl PageError {
+    pub fn new(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(cause.into())
+    }
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("this page is unavailable right now")
+    }
+}
+
+impl std::error::Error for PageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}
+
 #[async_trait::async_trait]
 pub trait PaymentPages: Send + Sync + 'static {
     /// The payment behind a pay-link token; `None` when no payment has that token.
-    async fn pay_view(&self, token: &str) -> Result<Option<PayView>, String>;
+    async fn pay_view(&self, token: &str) -> Result<Option<PayView>, PageError>;
 
     /// The Stripe Checkout URL to send the payer to (when the form's CSRF token is right).
     async fn start_checkout(
@@ -131,34 +154,42 @@ pub trait PaymentPages: Send + Sync + 'static {
 
     /// The payment of a Checkout session the payer returned from paying, brought up to date with
     /// Stripe; `None` when the session is unknown.
-    async fn success_view(&self, session_id: &str, accept_language: Option<&str>)
-    -> Result<Option<ReturnView>, String>;
+    async fn success_view(
+        &self,
+        session_id: &str,
+        accept_language: Option<&str>,
+    ) -> Result<Option<ReturnView>, PageError>;
 
     /// The payment of a Checkout session the payer left without paying.
-    async fn cancel_view(&self, session_id: &str, accept_language: Option<&str>) -> Result<Option<ReturnView>, String>;
+    async fn cancel_view(
+        &self,
+        session_id: &str,
+        accept_language: Option<&str>,
+    ) -> Result<Option<ReturnView>, PageError>;
 
     /// The CSRF token for this request's session (created when the session has none yet).
-    async fn csrf_token(&self, request: &http::request::Parts) -> Result<String, String>;
+    async fn csrf_token(&self, request: &http::request::Parts) -> Result<String, PageError>;
 
     async fn request_sign_in(
         &self,
         request: &http::request::Parts,
         email: &str,
         csrf: &str,
-    ) -> Result<SignInOutcome, String>;
+    ) -> Result<SignInOutcome, PageError>;
 
     /// Whether a sign-in link still works, without using it.
-    async fn sign_in_link_valid(&self, token: &str) -> Result<bool, String>;
+    async fn sign_in_link_valid(&self, token: &str) -> Result<bool, PageError>;
 
     /// Uses a sign-in link and signs the session in (a new session id); false when the link is
     /// used, expired or unknown, or the form's CSRF token is wrong.
-    async fn confirm_sign_in(&self, request: &http::request::Parts, token: &str, csrf: &str) -> Result<bool, String>;
+    async fn confirm_sign_in(&self, request: &http::request::Parts, token: &str, csrf: &str)
+    -> Result<bool, PageError>;
 
     /// The signed-in payer's payments; `None` when nobody is signed in.
-    async fn account(&self, request: &http::request::Parts, page: i64) -> Result<Option<AccountView>, String>;
+    async fn account(&self, request: &http::request::Parts, page: i64) -> Result<Option<AccountView>, PageError>;
 
     /// Ends the session (when the form's CSRF token is right).
-    async fn sign_out(&self, request: &http::request::Parts, csrf: &str) -> Result<(), String>;
+    async fn sign_out(&self, request: &http::request::Parts, csrf: &str) -> Result<(), PageError>;
 
     /// The Salesforce stand-in's records; `None` outside sandbox mode.
     fn sandbox_salesforce(&self) -> Option<Vec<SandboxObject>>;

@@ -21,8 +21,8 @@ use leptos_router::{
 };
 
 pub use backend::{
-    AccountPayment, AccountView, Backend, CheckoutProblem, PayState, PayView, PaymentPages, ReturnState, ReturnView,
-    SandboxObject, SignInOutcome,
+    AccountPayment, AccountView, Backend, CheckoutProblem, PageError, PayState, PayView, PaymentPages, ReturnState,
+    ReturnView, SandboxObject, SignInOutcome,
 };
 pub use site::{BrandView, RunMode, SiteContext};
 

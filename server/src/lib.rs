@@ -20,3 +20,6 @@ pub mod sync;
 pub mod telemetry;
 
 pub use startup::Application;
+
+/// What caused a failure, kept whole behind a boundary's own error, so the log says why.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;

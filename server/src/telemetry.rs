@@ -17,3 +17,31 @@ pub fn init(format: LogFormat) {
             .try_init(),
     };
 }
+
+/// An error and everything behind it, `outer: inner: innermost`, as a log line wants it.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let inner_text = inner.to_string();
+        // Transparent wrappers repeat their source's text; say it once.
+        if !text.ends_with(&inner_text) {
+            text = format!("{text}: {inner_text}");
+        }
+        source = inner.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot send the receipt")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn a_chain_names_every_cause_once() {
+        let error = Outer(std::io::Error::other("connection refused"));
+        assert_eq!(super::chain(&error), "cannot send the receipt: connection refused");
+    }
+}

@@ -8,7 +8,11 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::payments::{LinkError, ValidationError};
+use crate::{
+    Cause,
+    payments::{LinkError, ValidationError},
+    telemetry,
+};
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -19,8 +23,8 @@ pub enum ApiError {
     NoSuchOperation,
     Conflict { code: &'static str, message: String },
     IdempotencyKeyReused,
-    StripeUnavailable(String),
-    Internal(String),
+    StripeUnavailable(Cause),
+    Internal(Cause),
 }
 
 impl ApiError {
@@ -81,8 +85,12 @@ impl ApiError {
     /// 5xx causes go to the log, never to the caller.
     pub fn log_cause(&self) {
         match self {
-            Self::Internal(cause) => tracing::error!(%cause, "API request failed"),
-            Self::StripeUnavailable(cause) => tracing::warn!(%cause, "API request failed: Stripe unavailable"),
+            Self::Internal(cause) => {
+                tracing::error!(cause = %telemetry::chain(cause.as_ref()), "API request failed");
+            }
+            Self::StripeUnavailable(cause) => {
+                tracing::warn!(cause = %telemetry::chain(cause.as_ref()), "API request failed: Stripe unavailable");
+            }
             _ => {}
         }
     }
@@ -97,7 +105,7 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        Self::Internal(format!("database: {error}"))
+        Self::Internal(Box::new(error))
     }
 }
 
@@ -120,8 +128,8 @@ impl From<LinkError> for ApiError {
                 ),
             },
             LinkError::NotFound => Self::NotFound,
-            LinkError::Stripe(e) if e.is_retryable() => Self::StripeUnavailable(e.to_string()),
-            LinkError::Stripe(e) => Self::Internal(format!("Stripe: {e}")),
+            LinkError::Stripe(e) if e.is_retryable() => Self::StripeUnavailable(Box::new(e)),
+            LinkError::Stripe(e) => Self::Internal(Box::new(e)),
             LinkError::Database(e) => e.into(),
         }
     }

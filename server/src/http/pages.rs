@@ -1,7 +1,7 @@
 //! The server side of the pages: [`app::PaymentPages`] over the payment domain.
 
 use app::{
-    AccountPayment, AccountView, CheckoutProblem, PayState, PayView, PaymentPages, ReturnState, ReturnView,
+    AccountPayment, AccountView, CheckoutProblem, PageError, PayState, PayView, PaymentPages, ReturnState, ReturnView,
     SandboxObject, SignInOutcome,
 };
 use axum::{extract::ConnectInfo, http::request::Parts};
@@ -9,10 +9,14 @@ use rand::Rng;
 use tower_sessions::Session;
 
 use super::brand_view;
-use crate::accounts::{Accounts, SignInError};
-use crate::payments::{
-    CheckoutError, Payment, PaymentStatus, Payments, ReturnError,
-    locale::{format_money, language},
+use crate::{
+    Cause,
+    accounts::{Accounts, SignInError},
+    payments::{
+        CheckoutError, Payment, PaymentStatus, Payments,
+        locale::{format_money, language},
+    },
+    telemetry,
 };
 
 pub struct PageBackend {
@@ -58,11 +62,8 @@ const SANDBOX_COLUMNS: &[(&str, &[&str])] = &[
 
 #[async_trait::async_trait]
 impl PaymentPages for PageBackend {
-    async fn pay_view(&self, token: &str) -> Result<Option<PayView>, String> {
-        let payment = self.payments.by_pay_token(token).await.map_err(|e| {
-            tracing::error!(error = %e, "pay page: database");
-            "database unavailable".to_owned()
-        })?;
+    async fn pay_view(&self, token: &str) -> Result<Option<PayView>, PageError> {
+        let payment = self.payments.by_pay_token(token).await.map_err(unavailable("pay page"))?;
         Ok(payment.map(|payment| {
             let state = match payment.status() {
                 status if status.is_payable() => PayState::Payable,
@@ -84,21 +85,25 @@ impl PaymentPages for PageBackend {
         &self,
         session_id: &str,
         accept_language: Option<&str>,
-    ) -> Result<Option<ReturnView>, String> {
-        let payment = self.payments.confirm_return(session_id).await.map_err(unavailable)?;
+    ) -> Result<Option<ReturnView>, PageError> {
+        let payment = self.payments.confirm_return(session_id).await.map_err(unavailable("success page"))?;
         Ok(payment.map(|p| self.return_view(&p, accept_language)))
     }
 
-    async fn cancel_view(&self, session_id: &str, accept_language: Option<&str>) -> Result<Option<ReturnView>, String> {
-        let payment = self.payments.abandoned_checkout(session_id).await.map_err(unavailable)?;
+    async fn cancel_view(
+        &self,
+        session_id: &str,
+        accept_language: Option<&str>,
+    ) -> Result<Option<ReturnView>, PageError> {
+        let payment = self.payments.abandoned_checkout(session_id).await.map_err(unavailable("cancel page"))?;
         Ok(payment.map(|p| self.return_view(&p, accept_language)))
     }
 
-    async fn csrf_token(&self, request: &Parts) -> Result<String, String> {
+    async fn csrf_token(&self, request: &Parts) -> Result<String, PageError> {
         csrf_token(&session(request)?).await
     }
 
-    async fn request_sign_in(&self, request: &Parts, email: &str, csrf: &str) -> Result<SignInOutcome, String> {
+    async fn request_sign_in(&self, request: &Parts, email: &str, csrf: &str) -> Result<SignInOutcome, PageError> {
         if !csrf_matches(&session(request)?, csrf).await? {
             return Ok(SignInOutcome::FormExpired);
         }
@@ -110,31 +115,35 @@ impl PaymentPages for PageBackend {
             Ok(()) => Ok(SignInOutcome::Sent),
             Err(SignInError::InvalidEmail(_)) => Ok(SignInOutcome::InvalidEmail),
             Err(SignInError::RateLimited) => Ok(SignInOutcome::RateLimited),
-            Err(SignInError::Database(e)) => Err(e.to_string()),
+            Err(SignInError::Database(e)) => Err(unavailable("sign-in")(e)),
         }
     }
 
-    async fn sign_in_link_valid(&self, token: &str) -> Result<bool, String> {
-        self.accounts.link_is_valid(token).await.map_err(|e| e.to_string())
+    async fn sign_in_link_valid(&self, token: &str) -> Result<bool, PageError> {
+        self.accounts.link_is_valid(token).await.map_err(unavailable("sign-in link"))
     }
 
-    async fn confirm_sign_in(&self, request: &Parts, token: &str, csrf: &str) -> Result<bool, String> {
+    async fn confirm_sign_in(&self, request: &Parts, token: &str, csrf: &str) -> Result<bool, PageError> {
         let session = session(request)?;
         if !csrf_matches(&session, csrf).await? {
             return Ok(false);
         }
-        let Some(email) = self.accounts.redeem(token).await.map_err(|e| e.to_string())? else { return Ok(false) };
+        let Some(email) = self.accounts.redeem(token).await.map_err(unavailable("sign-in"))? else {
+            return Ok(false);
+        };
         // A new session id at sign-in, so an id planted before it is worth nothing after.
-        session.cycle_id().await.map_err(|e| e.to_string())?;
-        session.insert(PAYER_EMAIL, email).await.map_err(|e| e.to_string())?;
-        session.insert(CSRF, new_csrf()).await.map_err(|e| e.to_string())?;
+        session.cycle_id().await.map_err(unavailable("sign-in"))?;
+        session.insert(PAYER_EMAIL, email).await.map_err(unavailable("sign-in"))?;
+        session.insert(CSRF, new_csrf()).await.map_err(unavailable("sign-in"))?;
         Ok(true)
     }
 
-    async fn account(&self, request: &Parts, page: i64) -> Result<Option<AccountView>, String> {
+    async fn account(&self, request: &Parts, page: i64) -> Result<Option<AccountView>, PageError> {
         let session = session(request)?;
-        let Some(email) = session.get::<String>(PAYER_EMAIL).await.map_err(|e| e.to_string())? else { return Ok(None) };
-        let (payments, more) = self.accounts.payments_of(&email, page).await.map_err(|e| e.to_string())?;
+        let Some(email) = session.get::<String>(PAYER_EMAIL).await.map_err(unavailable("account"))? else {
+            return Ok(None);
+        };
+        let (payments, more) = self.accounts.payments_of(&email, page).await.map_err(unavailable("account"))?;
         let date = time::macros::format_description!("[day] [month repr:short] [year]");
         let payments = payments
             .iter()
@@ -155,10 +164,10 @@ impl PaymentPages for PageBackend {
         Ok(Some(AccountView { email, payments, page, more, csrf: csrf_token(&session).await? }))
     }
 
-    async fn sign_out(&self, request: &Parts, csrf: &str) -> Result<(), String> {
+    async fn sign_out(&self, request: &Parts, csrf: &str) -> Result<(), PageError> {
         let session = session(request)?;
         if csrf_matches(&session, csrf).await? {
-            session.flush().await.map_err(|e| e.to_string())?;
+            session.flush().await.map_err(unavailable("sign-out"))?;
         }
         Ok(())
     }
@@ -190,21 +199,24 @@ impl PaymentPages for PageBackend {
         self.payments.checkout_url(token).await.map_err(|error| match error {
             CheckoutError::NotFound => CheckoutProblem::NotFound,
             CheckoutError::NotPayable(_) => CheckoutProblem::NotPayable,
-            CheckoutError::Stripe(e) => {
-                tracing::warn!(error = %e, "pay button: Stripe Checkout unavailable");
-                CheckoutProblem::Unavailable
-            }
-            CheckoutError::Database(e) => {
-                tracing::error!(error = %e, "pay button: database");
+            unavailable_now => {
+                tracing::warn!(error = %telemetry::chain(&unavailable_now), "pay button: cannot open Stripe Checkout");
                 CheckoutProblem::Unavailable
             }
         })
     }
 }
 
-fn unavailable(error: ReturnError) -> String {
-    tracing::warn!(%error, "return from Checkout: cannot confirm the payment");
-    "unavailable".to_owned()
+/// Logs why a page's data cannot be had, with the cause chain, and hands the page an error that
+/// keeps the cause but shows none of it.
+fn unavailable<E: Into<Cause>>(page: &'static str) -> impl FnOnce(E) -> PageError {
+    move |error| {
+        let error = PageError::new(error);
+        if let Some(cause) = std::error::Error::source(&error) {
+            tracing::error!(page, error = %telemetry::chain(cause), "page data unavailable");
+        }
+        error
+    }
 }
 
 impl PageBackend {
@@ -249,8 +261,8 @@ fn failure_in_words(code: &str) -> String {
 pub(super) const PAYER_EMAIL: &str = "payer_email";
 const CSRF: &str = "csrf";
 
-fn session(request: &Parts) -> Result<Session, String> {
-    request.extensions.get::<Session>().cloned().ok_or_else(|| "no session layer".to_owned())
+fn session(request: &Parts) -> Result<Session, PageError> {
+    request.extensions.get::<Session>().cloned().ok_or_else(|| unavailable("any")("no session layer"))
 }
 
 fn new_csrf() -> String {
@@ -258,18 +270,20 @@ fn new_csrf() -> String {
 }
 
 /// The session's CSRF token, made on first need.
-async fn csrf_token(session: &Session) -> Result<String, String> {
-    if let Some(token) = session.get::<String>(CSRF).await.map_err(|e| e.to_string())? {
+async fn csrf_token(session: &Session) -> Result<String, PageError> {
+    if let Some(token) = session.get::<String>(CSRF).await.map_err(unavailable("CSRF token"))? {
         return Ok(token);
     }
     let token = new_csrf();
-    session.insert(CSRF, token.clone()).await.map_err(|e| e.to_string())?;
+    session.insert(CSRF, token.clone()).await.map_err(unavailable("CSRF token"))?;
     Ok(token)
 }
 
 /// Compares the form's token with the session's without stopping at the first difference.
-async fn csrf_matches(session: &Session, presented: &str) -> Result<bool, String> {
-    let Some(expected) = session.get::<String>(CSRF).await.map_err(|e| e.to_string())? else { return Ok(false) };
+async fn csrf_matches(session: &Session, presented: &str) -> Result<bool, PageError> {
+    let Some(expected) = session.get::<String>(CSRF).await.map_err(unavailable("CSRF token"))? else {
+        return Ok(false);
+    };
     let same_length = expected.len() == presented.len();
     let difference = expected.bytes().zip(presented.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
     Ok(same_length && difference == 0)

@@ -4,8 +4,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use serde::{Serialize, de::DeserializeOwned};
 
-/// What caused a job to fail: kept whole, so the log and the dead letter say why.
-pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+use crate::Cause;
 
 /// Why a job failed, and so whether it is worth another try.
 #[derive(Debug)]
@@ -30,17 +29,7 @@ impl JobError {
     /// The cause and everything behind it, `outer: inner: innermost`.
     pub fn chain(&self) -> String {
         let (Self::Retryable(cause) | Self::Permanent(cause)) = self;
-        let mut text = cause.to_string();
-        let mut source = cause.source();
-        while let Some(inner) = source {
-            let inner_text = inner.to_string();
-            // Transparent wrappers repeat their source's text; say it once.
-            if !text.ends_with(&inner_text) {
-                text = format!("{text}: {inner_text}");
-            }
-            source = inner.source();
-        }
-        text
+        crate::telemetry::chain(cause.as_ref())
     }
 }
 

@@ -12,7 +12,7 @@ mod worker;
 use rand::Rng;
 
 use crate::db::{Db, Dialect, now_ms};
-pub use job::{Cause, Job, JobError, Registry};
+pub use job::{Job, JobError, Registry};
 pub use worker::Worker;
 
 /// Attempts before a retryable failure becomes a dead letter.
