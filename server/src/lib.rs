@@ -7,6 +7,7 @@ pub mod base_url;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod idempotency;
 pub mod jobs;
 pub mod mail;
 pub mod outbound;

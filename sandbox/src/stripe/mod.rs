@@ -9,11 +9,17 @@ mod error;
 mod params;
 mod state;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU64, Ordering},
+};
 
 use axum::{
     Router,
+    extract::{Request, State},
     http::{Method, Uri},
+    middleware::Next,
+    response::Response,
     routing::{get, post},
 };
 pub use delivery::{WebhookTarget, sign};
@@ -29,6 +35,9 @@ pub struct Stripe {
     pub(crate) state: Arc<Mutex<StripeState>>,
     pub(crate) base_url: String,
     pub(crate) webhooks: delivery::Deliverer,
+    /// While true, API requests wait before they are answered (a test's way to hold one open).
+    held: Arc<tokio::sync::watch::Sender<bool>>,
+    api_requests: Arc<AtomicU64>,
 }
 
 impl Stripe {
@@ -37,7 +46,19 @@ impl Stripe {
             state: Arc::new(Mutex::new(StripeState::default())),
             base_url,
             webhooks: delivery::Deliverer::new(target),
+            held: Arc::new(tokio::sync::watch::channel(false).0),
+            api_requests: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Holds every API request that arrives from now on until released (`false`).
+    pub fn hold_api_requests(&self, held: bool) {
+        self.held.send_replace(held);
+    }
+
+    /// How many API requests have arrived so far, held ones included.
+    pub fn api_requests(&self) -> u64 {
+        self.api_requests.load(Ordering::SeqCst)
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, StripeState> {
@@ -73,8 +94,18 @@ impl Stripe {
             .route("/v1/events", get(api::list_events))
             .route("/c/pay/{id}", get(checkout::page).post(checkout::submit))
             .fallback(unknown_url)
+            .layer(axum::middleware::from_fn_with_state(self.clone(), count_and_hold))
             .with_state(self.clone())
     }
+}
+
+async fn count_and_hold(State(stripe): State<Stripe>, request: Request, next: Next) -> Response {
+    if request.uri().path().starts_with("/v1/") {
+        stripe.api_requests.fetch_add(1, Ordering::SeqCst);
+        let mut held = stripe.held.subscribe();
+        let _ = held.wait_for(|held| !held).await;
+    }
+    next.run(request).await
 }
 
 async fn unknown_url(method: Method, uri: Uri) -> error::ApiError {

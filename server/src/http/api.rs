@@ -9,12 +9,11 @@ use axum::{
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::{AppState, error::ApiError};
 use crate::{
     api_keys,
-    db::now_ms,
+    idempotency::{self, Reservation},
     payments::{Payment, RawLinkRequest, SalesforceId},
 };
 
@@ -102,30 +101,42 @@ async fn create_payment_link(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let request_hash = hex::encode(Sha256::digest(&body));
-    if let Some(key) = &idempotency_key
-        && let Some((status, body)) = replay(&state, &caller, key, &request_hash).await?
-    {
+    let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) else {
+        let (status, body) = link_response(&state, &body).await;
         return Ok(status_json(status, body));
-    }
-    let (status, body) = match link_response(&state, &body).await {
-        Ok((status, body)) => (status, body),
-        Err(error) => {
-            error.log_cause();
-            (error.status(), error.body())
-        }
     };
+    let request = idempotency::Request { caller: &caller, key, body: &body };
+    match idempotency::reserve(&state.db, &request).await? {
+        Reservation::Reserved => {}
+        Reservation::Replay { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            return Ok(status_json(status, serde_json::from_str(&body).unwrap_or_default()));
+        }
+        Reservation::InProgress => return Err(ApiError::IdempotencyKeyInUse),
+        Reservation::KeyReused => return Err(ApiError::IdempotencyKeyReused),
+    }
+    let (status, body) = link_response(&state, &body).await;
     // Answers that depend on a passing outage are not remembered: a retry should try again.
-    if let Some(key) = &idempotency_key
-        && !status.is_server_error()
-    {
-        remember(&state, &caller, key, &request_hash, status, &body).await?;
+    if status.is_server_error() {
+        idempotency::release(&state.db, &request).await?;
+    } else {
+        idempotency::store(&state.db, &request, status.as_u16(), &body.to_string()).await?;
     }
     Ok(status_json(status, body))
 }
 
-async fn link_response(state: &AppState, body: &[u8]) -> Result<(StatusCode, serde_json::Value), ApiError> {
+/// The answer to a link request, errors included (they are remembered under an Idempotency-Key too).
+async fn link_response(state: &AppState, body: &[u8]) -> (StatusCode, serde_json::Value) {
+    match new_link(state, body).await {
+        Ok(answer) => answer,
+        Err(error) => {
+            error.log_cause();
+            (error.status(), error.body())
+        }
+    }
+}
+
+async fn new_link(state: &AppState, body: &[u8]) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let raw: RawLinkRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("The body is not valid JSON for this operation: {e}")))?;
     let request = raw.validate().map_err(ApiError::Validation)?;
@@ -147,53 +158,6 @@ async fn link_response(state: &AppState, body: &[u8]) -> Result<(StatusCode, ser
 
 fn status_json(status: StatusCode, body: serde_json::Value) -> Response {
     (status, Json(body)).into_response()
-}
-
-async fn replay(
-    state: &AppState,
-    caller: &str,
-    key: &str,
-    request_hash: &str,
-) -> Result<Option<(StatusCode, serde_json::Value)>, ApiError> {
-    let stored: Option<(String, i64, String)> = sqlx::query_as(
-        "SELECT request_hash, status, body FROM api_idempotency WHERE api_key_id = $1 AND idempotency_key = $2",
-    )
-    .bind(caller)
-    .bind(key)
-    .fetch_optional(&state.db.pool)
-    .await?;
-    match stored {
-        None => Ok(None),
-        Some((hash, _, _)) if hash != request_hash => Err(ApiError::IdempotencyKeyReused),
-        Some((_, status, body)) => {
-            let status =
-                u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
-            Ok(Some((status, serde_json::from_str(&body).unwrap_or_default())))
-        }
-    }
-}
-
-async fn remember(
-    state: &AppState,
-    caller: &str,
-    key: &str,
-    request_hash: &str,
-    status: StatusCode,
-    body: &serde_json::Value,
-) -> Result<(), ApiError> {
-    sqlx::query(
-        "INSERT INTO api_idempotency (api_key_id, idempotency_key, request_hash, status, body, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (api_key_id, idempotency_key) DO NOTHING",
-    )
-    .bind(caller)
-    .bind(key)
-    .bind(request_hash)
-    .bind(i64::from(status.as_u16()))
-    .bind(body.to_string())
-    .bind(now_ms())
-    .execute(&state.db.pool)
-    .await?;
-    Ok(())
 }
 
 #[derive(Deserialize)]

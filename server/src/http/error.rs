@@ -23,6 +23,7 @@ pub enum ApiError {
     NoSuchOperation,
     Conflict { code: &'static str, message: String },
     IdempotencyKeyReused,
+    IdempotencyKeyInUse,
     StripeUnavailable(Cause),
     Internal(Cause),
 }
@@ -50,6 +51,12 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
                 "This Idempotency-Key was used with a different request body.".into(),
+                Some("Idempotency-Key"),
+            ),
+            Self::IdempotencyKeyInUse => (
+                StatusCode::CONFLICT,
+                "idempotency_key_in_use",
+                "A request with this Idempotency-Key is still being processed; retry shortly.".into(),
                 Some("Idempotency-Key"),
             ),
             Self::StripeUnavailable(_) => (

@@ -16,6 +16,8 @@ use crate::{payments::EventHeader, stripe::signature};
 /// Larger than any event Stripe sends for the objects Remit handles.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
 
+/// Each log line of a delivery names the event it belongs to.
+#[tracing::instrument(name = "stripe_webhook", skip_all, fields(event = tracing::field::Empty, kind = tracing::field::Empty))]
 pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let signature = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -26,6 +28,9 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
     let Ok(header) = serde_json::from_slice::<EventHeader>(&body) else {
         return refuse("invalid_event", "The body is not a Stripe event.");
     };
+    let span = tracing::Span::current();
+    span.record("event", header.id.as_str());
+    span.record("kind", header.event_type.as_str());
     let Ok(payload) = std::str::from_utf8(&body) else {
         return refuse("invalid_event", "The body is not UTF-8.");
     };

@@ -238,6 +238,44 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() 
 }
 
 #[tokio::test]
+async fn a_key_whose_request_is_still_running_is_refused_not_run_twice() {
+    let app = TestApp::spawn().await;
+    let send = || {
+        app.client
+            .post(format!("{}/api/v1/payment-links", app.address))
+            .bearer_auth(&app.api_key)
+            .header("Idempotency-Key", "flow-run-7")
+            .json(&link_request())
+            .send()
+    };
+    app.stripe().hold_api_requests(true);
+    let before = app.stripe().api_requests();
+    let first = tokio::spawn(send());
+    // Bounded wait until the first request is held at Stripe, mid-way through its work.
+    for _ in 0..400 {
+        if app.stripe().api_requests() > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(app.stripe().api_requests() > before, "the first request reached Stripe");
+
+    let second = tokio::time::timeout(std::time::Duration::from_secs(20), send())
+        .await
+        .expect("the second request was answered without waiting for the first")
+        .unwrap();
+    assert_eq!(second.status(), 409);
+    assert_eq!(json(second).await["error"]["code"], "idempotency_key_in_use");
+
+    app.stripe().hold_api_requests(false);
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.status(), 201);
+    let first = json(first).await;
+    assert_eq!(json(send().await.unwrap()).await, first, "a retry now gets the first answer");
+    assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 1);
+}
+
+#[tokio::test]
 async fn payments_can_be_read_listed_and_canceled() {
     let app = TestApp::spawn().await;
     let created = json(app.post_link(&link_request()).await).await;
