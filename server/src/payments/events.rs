@@ -136,21 +136,7 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
         }
     }
     let settling = processing.difference(&settled).next().is_some();
-    let status = if disputed {
-        PaymentStatus::Disputed
-    } else if refunded >= amount_minor && refunded > 0 {
-        PaymentStatus::Refunded
-    } else if refunded > 0 {
-        PaymentStatus::PartiallyRefunded
-    } else if paid_at.is_some() {
-        PaymentStatus::Paid
-    } else if settling {
-        PaymentStatus::Processing
-    } else if !failures.is_empty() {
-        PaymentStatus::Failed
-    } else {
-        PaymentStatus::Open
-    };
+    let status = status_of(amount_minor, disputed, refunded, paid_at.is_some(), settling, !failures.is_empty());
     // Oldest first by time, then by attempt id, so ties resolve the same way every time.
     let mut failures: Vec<FailedAttempt> = failures
         .into_iter()
@@ -166,6 +152,33 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
         paid_at,
         payment_intent,
         refunded_minor: refunded,
+    }
+}
+
+/// The state the facts add up to: money moving back outranks money collected, which outranks
+/// money settling, which outranks failed attempts.
+fn status_of(
+    amount_minor: i64,
+    disputed: bool,
+    refunded: i64,
+    paid: bool,
+    settling: bool,
+    failed: bool,
+) -> PaymentStatus {
+    if disputed {
+        PaymentStatus::Disputed
+    } else if refunded >= amount_minor && refunded > 0 {
+        PaymentStatus::Refunded
+    } else if refunded > 0 {
+        PaymentStatus::PartiallyRefunded
+    } else if paid {
+        PaymentStatus::Paid
+    } else if settling {
+        PaymentStatus::Processing
+    } else if failed {
+        PaymentStatus::Failed
+    } else {
+        PaymentStatus::Open
     }
 }
 
