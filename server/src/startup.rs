@@ -52,9 +52,7 @@ impl Services {
     ///
     /// `webhook_url` is where the sandbox's Stripe delivers webhooks (this process's own listener).
     pub async fn start(config: &Config, webhook_url: Option<String>) -> anyhow::Result<Self> {
-        let db = Db::connect(&config.database_url)
-            .await
-            .with_context(|| format!("cannot open the database at {:?}", config.database_url))?;
+        let db = Db::connect(&config.database_url).await?;
         db.migrate().await.context("cannot apply database migrations")?;
 
         let (stripe, webhook_secrets, sandbox) = match &config.stripe {

@@ -97,7 +97,8 @@ impl Accounts {
     }
 
     /// Uses a sign-in link: the email it was sent to, once; `None` when used, expired or unknown.
-    /// Looking it up by its hash compares nothing secret byte by byte.
+    /// The address's other unused links stop working with it. Looking it up by its hash
+    /// compares nothing secret byte by byte.
     pub async fn redeem(&self, token: &str) -> Result<Option<String>, sqlx::Error> {
         let now = now_ms();
         let used = sqlx::query(
@@ -114,12 +115,19 @@ impl Accounts {
             .bind(hash(token))
             .fetch_one(&self.db.pool)
             .await?;
+        sqlx::query("UPDATE sign_in_tokens SET used_at = $1 WHERE email = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(&email)
+            .execute(&self.db.pool)
+            .await?;
         Ok(Some(email))
     }
 
     /// One page of the payments made with `email` (any case), newest first, and whether more follow.
     pub async fn payments_of(&self, email: &str, page: i64) -> Result<(Vec<Payment>, bool), sqlx::Error> {
-        let mut payments = self.payments.of_payer(email, PAGE_SIZE + 1, page.max(0) * PAGE_SIZE).await?;
+        // A page past any there could be is empty, not an overflow.
+        let Some(offset) = page.max(0).checked_mul(PAGE_SIZE) else { return Ok((Vec::new(), false)) };
+        let mut payments = self.payments.of_payer(email, PAGE_SIZE + 1, offset).await?;
         let more = payments.len() as i64 > PAGE_SIZE;
         payments.truncate(PAGE_SIZE as usize);
         Ok((payments, more))

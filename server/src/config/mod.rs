@@ -191,16 +191,32 @@ impl FromStr for DatabaseUrl {
     }
 }
 
-/// The password of a PostgreSQL URL must never reach a log line.
+impl DatabaseUrl {
+    /// The URL with every credential replaced: the password in the user part and any query
+    /// parameter that carries one (`password=`, `sslpassword=`). Safe for logs and errors.
+    pub fn redacted(&self) -> String {
+        let Ok(mut url) = Url::parse(&self.0) else { return self.0.clone() };
+        if url.password().is_some() {
+            let _ = url.set_password(Some("REDACTED"));
+        }
+        if url.query().is_some() {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(key, value)| {
+                    let secret = key.to_ascii_lowercase().contains("pass");
+                    (key.into_owned(), if secret { "REDACTED".to_owned() } else { value.into_owned() })
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        url.to_string()
+    }
+}
+
+/// A database URL's credentials must never reach a log line.
 impl std::fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match Url::parse(&self.0) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("REDACTED"));
-                write!(f, "{url}")
-            }
-            _ => write!(f, "{}", self.0),
-        }
+        f.write_str(&self.redacted())
     }
 }
 
@@ -362,5 +378,25 @@ impl MailConfig {
             return Err(ConfigError::new("MAIL_FROM", "must be an address such as Remit <payments@example.org>"));
         }
         Ok(Self { smtp_url, from, mail_dir: env.parsed("REMIT_MAIL_DIR", "mail")? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DatabaseUrl;
+
+    #[test]
+    fn every_credential_of_a_database_url_is_redacted() {
+        for raw in [
+            "postgres://remit:hunter2@db.internal/remit",
+            "postgres://remit@db.internal/remit?password=hunter2&sslmode=require",
+            "postgres://remit@db.internal/remit?sslpassword=hunter2",
+        ] {
+            let url: DatabaseUrl = raw.parse().unwrap();
+            assert!(!url.redacted().contains("hunter2"), "{}", url.redacted());
+            assert!(!format!("{url:?}").contains("hunter2"));
+        }
+        let url: DatabaseUrl = "postgres://remit@db.internal/remit?sslmode=require".parse().unwrap();
+        assert!(url.redacted().contains("sslmode=require"));
     }
 }

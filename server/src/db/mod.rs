@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use sqlx::{
-    Executor,
+    AnyConnection, Connection, Executor,
     any::{AnyPoolOptions, install_default_drivers},
     migrate::Migrator,
 };
@@ -24,6 +24,18 @@ pub enum Dialect {
     Postgres,
 }
 
+/// How long opening the database may take before start-up says why it cannot.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The database named by `DATABASE_URL` cannot be opened; the URL is shown without credentials.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the database named by DATABASE_URL ({url})")]
+pub struct ConnectError {
+    url: String,
+    #[source]
+    source: sqlx::Error,
+}
+
 #[derive(Clone, Debug)]
 pub struct Db {
     pub pool: Pool,
@@ -32,24 +44,38 @@ pub struct Db {
 
 impl Db {
     /// Opens the pool; a SQLite file is created on first use, in WAL mode with foreign keys on.
-    pub async fn connect(url: &DatabaseUrl) -> Result<Self, sqlx::Error> {
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, ConnectError> {
+        Self::open(url).await.map_err(|source| ConnectError { url: url.redacted(), source })
+    }
+
+    async fn open(url: &DatabaseUrl) -> Result<Self, sqlx::Error> {
         install_default_drivers();
         let dialect = url.dialect();
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let options = AnyPoolOptions::new().acquire_timeout(CONNECT_TIMEOUT);
         let pool = match dialect {
             Dialect::Sqlite => {
                 options
                     .max_connections(8)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
-                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;").await?;
+                            // FULL: a commit is on disk before it returns, so a webhook answered
+                            // 200 survives a power loss (NORMAL, with WAL, may lose the last ones).
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;").await?;
                             Ok(())
                         })
                     })
                     .connect(&sqlite_url_creating_file(url.as_str()))
                     .await?
             }
-            Dialect::Postgres => options.max_connections(16).connect(url.as_str()).await?,
+            Dialect::Postgres => {
+                // One connection first, so an unreachable server says why ("connection refused")
+                // at once: the pool would retry until its timeout and then say only that.
+                let first = tokio::time::timeout(CONNECT_TIMEOUT, AnyConnection::connect(url.as_str()))
+                    .await
+                    .map_err(|_| sqlx::Error::PoolTimedOut)??;
+                first.close().await?;
+                options.max_connections(16).connect(url.as_str()).await?
+            }
         };
         Ok(Self { pool, dialect })
     }

@@ -176,6 +176,8 @@ async fn html_without_hydration_data(response: Response) -> Response {
     // a valid comment.
     let html = String::from_utf8_lossy(&bytes[..end]).replace("<!>", "").replace("<!--HEAD-->", "");
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    // Pages show a payer's payments, links and addresses: no cache, shared or private, keeps them.
+    parts.headers.entry(axum::http::header::CACHE_CONTROL).or_insert(axum::http::HeaderValue::from_static("no-store"));
     Response::from_parts(parts, Body::from(html))
 }
 

@@ -63,9 +63,17 @@ impl Payments {
                 "metadata": { "remit_payment_id": payment.id },
             } },
         });
-        self.record_event(&header, &payload.to_string()).await?;
-        self.apply_event(&header.id).await?;
+        self.record_and_apply(&header, &payload).await?;
         Ok(store::by_id(&self.db, &payment.id).await?)
+    }
+
+    /// Records an event of Remit's own and applies it at once, the first time only: a reload
+    /// finds it recorded and changes nothing.
+    async fn record_and_apply(&self, header: &EventHeader, payload: &serde_json::Value) -> Result<(), ReturnError> {
+        if self.record_event(header, &payload.to_string()).await? {
+            self.apply_event(&header.id).await?;
+        }
+        Ok(())
     }
 
     /// The payment of a Checkout session the payer left without paying, with the visit in its
@@ -79,17 +87,18 @@ impl Payments {
                 "id": header.id, "object": "event", "type": header.event_type, "created": now_ms() / 1000,
                 "data": { "object": { "id": session_id, "object": "checkout.session", "metadata": { "remit_payment_id": payment.id } } },
             });
-            self.record_event(&header, &payload.to_string()).await?;
-            self.apply_event(&header.id).await?;
+            self.record_and_apply(&header, &payload).await?;
         }
+        // Once per session: a reload or a link prefetcher changes nothing after the first visit.
+        let visit = format!("remit_cancel_{session_id}");
         let entry = Audit {
             payment_id: &payment.id,
             from: Some(payment.status()),
             to: payment.status(),
             cause: "payer returned from Checkout without paying",
-            event_id: None,
+            event_id: Some(&visit),
         };
-        store::audit(&mut *self.db.pool.acquire().await?, &entry).await?;
+        store::audit_once(&self.db, &entry).await?;
         Ok(Some(payment))
     }
 

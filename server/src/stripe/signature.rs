@@ -38,7 +38,8 @@ pub fn verify(header: Option<&str>, body: &[u8], secrets: &[SecretString], now: 
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now - timestamp).abs() > TOLERANCE_SECS {
+    // Checked: a timestamp near i64's ends must be refused, not overflow.
+    if now.checked_sub(timestamp).and_then(i64::checked_abs).is_none_or(|age| age > TOLERANCE_SECS) {
         return Err(SignatureError::OutsideTolerance);
     }
     let matches = secrets.iter().any(|secret| {
@@ -67,6 +68,15 @@ pub fn sign(secret: &SecretString, timestamp: i64, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timestamp_at_the_ends_of_i64_is_outside_the_tolerance() {
+        let secrets = [SecretString::from("whsec_test")];
+        for t in [i64::MIN, i64::MAX, i64::MIN + 1] {
+            let header = format!("t={t},v1=00");
+            assert_eq!(verify(Some(&header), b"{}", &secrets, 1_800_000_000), Err(SignatureError::OutsideTolerance));
+        }
+    }
 
     const BODY: &[u8] = br#"{"id":"evt_1","type":"payment_intent.succeeded"}"#;
     const NOW: i64 = 1_800_000_000;

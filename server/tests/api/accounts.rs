@@ -312,3 +312,41 @@ async fn a_signed_in_payer_gets_their_own_receipts_and_nobody_elses() {
     assert_eq!(other.status(), 404, "another payer's receipt");
     assert!(other.text().await.unwrap().contains("Page not found"));
 }
+
+#[tokio::test]
+async fn signing_in_with_one_link_makes_the_addresss_other_links_useless() {
+    let app = TestApp::spawn().await;
+    payment_for(&app, "0065g00000Acc21", "ana@example.com").await;
+    let browser = browser();
+    ask_for_link(&app, &browser, "ana@example.com").await;
+    let first = link_from_mail(&app, 0).await;
+    sign_in(&app, &browser, "ana@example.com").await;
+    let other = self::browser();
+    let response = other.get(format!("{}{first}", app.address)).send().await.unwrap();
+    assert_eq!(response.status(), 410, "the older link stopped working when the newer one was used");
+}
+
+#[tokio::test]
+async fn a_page_number_past_any_there_could_be_is_an_empty_page() {
+    let app = TestApp::spawn().await;
+    payment_for(&app, "0065g00000Acc22", "ana@example.com").await;
+    let browser = browser();
+    sign_in(&app, &browser, "ana@example.com").await;
+    let response = browser.get(format!("{}/account?page=9223372036854775807", app.address)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert_eq!(html.matches(r#"class="payment""#).count(), 0, "{html}");
+}
+
+#[tokio::test]
+async fn pages_that_show_a_payers_data_are_never_cached() {
+    let app = TestApp::spawn().await;
+    let link: Value = app.post_link(&link_request()).await.json().await.unwrap();
+    let pay = app.client.get(link["url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(pay.headers()["cache-control"], "no-store");
+    let browser = browser();
+    payment_for(&app, "0065g00000Acc23", "bo@example.com").await;
+    sign_in(&app, &browser, "bo@example.com").await;
+    let account = browser.get(format!("{}/account", app.address)).send().await.unwrap();
+    assert_eq!(account.headers()["cache-control"], "no-store");
+}

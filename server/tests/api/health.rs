@@ -38,3 +38,13 @@ async fn every_response_carries_a_request_id() {
     let id = response.headers().get("x-request-id").expect("x-request-id header");
     assert!(!id.is_empty());
 }
+
+#[tokio::test]
+async fn an_acknowledged_write_is_on_disk_before_it_returns() {
+    let app = TestApp::spawn().await;
+    if app.db.dialect != server::db::Dialect::Sqlite {
+        return; // PostgreSQL's durability is the server's fsync setting.
+    }
+    let (synchronous,): (i64,) = sqlx::query_as("PRAGMA synchronous").fetch_one(&app.db.pool).await.unwrap();
+    assert_eq!(synchronous, 2, "synchronous = FULL");
+}

@@ -232,3 +232,26 @@ async fn by_default_leaving_checkout_changes_nothing() {
     app.outbox_idle().await;
     assert_eq!(app.count(&format!("SELECT COUNT(*) FROM payments WHERE id = '{id}' AND status = 'open'")).await, 1);
 }
+
+#[tokio::test]
+async fn reloading_the_cancel_page_changes_nothing_after_the_first_visit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("remit.toml");
+    std::fs::write(&path, "[salesforce]\ncancel_sets_failed = true\n").unwrap();
+    let app = TestApp::spawn_with(crate::helpers::Mode::Live, &[("REMIT_CONFIG", path.to_str().unwrap())]).await;
+    let (id, _, session) = checkout(&app, link_request(), "none").await;
+    page(&app, &format!("/cancel?session_id={session}"), "en").await;
+    app.eventually(&format!("SELECT status FROM payments WHERE id = '{id}'"), "failed").await;
+    app.outbox_idle().await;
+    let rows = "SELECT (SELECT COUNT(*) FROM audit_log) + (SELECT COUNT(*) FROM stripe_events) + (SELECT COUNT(*) FROM outbox)";
+    let before = app.count(rows).await;
+    let processed = format!("SELECT MAX(processed_at) FROM stripe_events WHERE id = 'remit_abandoned_{session}'");
+    let processed_before = app.count(&processed).await;
+    for _ in 0..3 {
+        assert_eq!(page(&app, &format!("/cancel?session_id={session}"), "en").await.0, 200);
+    }
+    app.outbox_idle().await;
+    assert_eq!(app.count(rows).await, before, "no new audit rows, events or jobs");
+    assert_eq!(app.count(&processed).await, processed_before, "the recorded cancel was not applied again");
+    assert_eq!(app.count(&format!("SELECT failed_attempts FROM payments WHERE id = '{id}'")).await, 1);
+}

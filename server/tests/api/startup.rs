@@ -3,8 +3,13 @@
 use std::process::Command;
 
 fn remit(env: &[(&str, &str)]) -> (i32, String) {
+    remit_command(&[], env)
+}
+
+fn remit_command(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_remit"))
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .current_dir(dir.path())
@@ -143,4 +148,22 @@ fn api_keys_are_created_listed_and_revoked_from_the_command_line() {
     assert!(!listed.contains(key), "a key is never shown again");
     remit(&["api-key", "revoke", id]);
     assert!(remit(&["api-key", "list"]).contains("revoked"));
+}
+
+#[test]
+fn an_unreachable_postgresql_is_named_with_its_reason_and_never_its_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://remit@127.0.0.1:{port}/remit?password=hunter2&sslmode=disable");
+    let (code, stderr) = remit_command(&["migrate"], &[("DATABASE_URL", &url)]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    assert!(stderr.to_lowercase().contains("refused"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn a_sqlite_url_that_cannot_be_opened_names_database_url() {
+    let (code, stderr) = remit_command(&["migrate"], &[("DATABASE_URL", "sqlite:://bad url")]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
 }

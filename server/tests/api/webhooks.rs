@@ -410,3 +410,22 @@ async fn a_job_that_fails_for_good_becomes_a_dead_letter_and_replays_once_fixed(
     app.eventually(&status_of(&id), "paid").await;
     assert_eq!(remit(&["outbox", "list", "--dead"]), "");
 }
+
+#[tokio::test]
+async fn a_signature_timestamp_at_the_end_of_i64_is_refused_with_a_400() {
+    let app = TestApp::spawn().await;
+    for t in ["-9223372036854775808", "9223372036854775807"] {
+        let response = app
+            .client
+            .post(format!("{}/webhooks/stripe", app.address))
+            .header("Stripe-Signature", format!("t={t},v1=00"))
+            .header("Content-Type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "t={t}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_signature");
+    }
+}
