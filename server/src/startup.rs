@@ -11,19 +11,16 @@ use tokio::{net::TcpListener, sync::watch};
 use crate::{
     accounts::{Accounts, RateLimiter},
     api_keys,
-    config::{Config, SalesforceAuth, SalesforceConfig},
+    config::{Config, ConfigError, SalesforceAuth, SalesforceConfig},
     db::Db,
     http, jobs,
     mail::Mailer,
-    outbox::Worker,
+    outbox::{Registry, Wake, Worker, WorkerHealth},
     payments::Payments,
     salesforce::SalesforceClient,
     stripe::StripeClient,
     sync::SalesforceSync,
 };
-
-/// Outbox workers per process; each runs one job at a time.
-const WORKERS: usize = 2;
 
 pub struct Application {
     listener: TcpListener,
@@ -41,6 +38,7 @@ pub struct Services {
     pub db: Db,
     pub payments: Payments,
     pub workers: Vec<Worker>,
+    pub worker_health: WorkerHealth,
     /// The secrets Stripe webhooks are signed with (the sandbox's own in sandbox mode).
     pub webhook_secrets: Vec<SecretString>,
     pub sandbox: Option<sandbox::Sandbox>,
@@ -94,12 +92,35 @@ impl Services {
             (None, Some(sandbox)) => sandbox_salesforce(sandbox)?,
             (None, None) => anyhow::bail!("live mode without Salesforce settings"),
         };
-        let client = SalesforceClient::new(salesforce, Duration::from_secs(30));
+        let client = SalesforceClient::new(salesforce, config.salesforce_timeout);
         let sync = SalesforceSync::new(db.clone(), payments.clone(), client, config.mapping.clone())?;
         let registry = Arc::new(jobs::registry(Arc::new(jobs::Context { payments: payments.clone(), mailer, sync })));
-        let workers = (0..WORKERS).map(|_| Worker::new(db.clone(), registry.clone())).collect();
-        Ok(Self { db, payments, workers, webhook_secrets, sandbox })
+        let worker_health = WorkerHealth::default();
+        let workers = workers(&db, &registry, config, &worker_health)?;
+        Ok(Self { db, payments, workers, worker_health, webhook_secrets, sandbox })
     }
+}
+
+/// The outbox workers `REMIT_WORKERS` asks for, each running the jobs of its class.
+fn workers(db: &Db, registry: &Arc<Registry>, config: &Config, health: &WorkerHealth) -> anyhow::Result<Vec<Worker>> {
+    let classes = registry.classes();
+    if let Some(unknown) = config.workers.0.keys().find(|name| !classes.contains(name.as_str())) {
+        let known = classes.iter().copied().collect::<Vec<_>>().join(", ");
+        return Err(
+            ConfigError::new("REMIT_WORKERS", format!("no job class is named {unknown:?} (classes: {known})")).into()
+        );
+    }
+    let mut workers = Vec::new();
+    for class in classes {
+        let count = config.workers.0.get(class).copied().unwrap_or(0);
+        if count == 0 {
+            tracing::warn!(class, "REMIT_WORKERS runs no worker for this job class here: another instance must");
+        }
+        workers.extend(
+            (0..count).map(|_| Worker::new(db.clone(), registry.clone(), class, config.job_lease, health.clone())),
+        );
+    }
+    Ok(workers)
 }
 
 impl Application {
@@ -118,7 +139,7 @@ impl Application {
             print_sandbox_example(&services.db, &config).await?;
         }
         let port = listener.local_addr()?.port();
-        let wake = services.workers[0].waker();
+        let wake = Wake::of(&services.workers);
         let payments = services.payments.clone();
         let sandbox_org = services.sandbox.as_ref().map(|s| s.salesforce.clone());
         let sessions =
@@ -132,15 +153,16 @@ impl Application {
             per_email: Arc::new(RateLimiter::new(5, window)),
             per_ip: Arc::new(RateLimiter::new(30, window)),
         };
-        let state = http::AppState::new(
-            services.db,
-            Arc::new(config),
-            services.payments,
-            wake,
-            services.webhook_secrets,
+        let state = http::AppState::new(http::StateParts {
+            db: services.db,
+            config: Arc::new(config),
+            payments: services.payments,
+            outbox_wake: wake,
+            worker_health: services.worker_health,
+            webhook_secrets: services.webhook_secrets,
             sandbox_org,
             accounts,
-        );
+        });
         Ok(Self {
             listener,
             router: http::router(state, sessions.clone()),

@@ -50,6 +50,40 @@ pub struct Config {
     pub sign_in_window_secs: u64,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Outbox workers per job class in this process (`REMIT_WORKERS`).
+    pub workers: WorkerCounts,
+    /// How long a worker's claim on a job lasts unless renewed (`REMIT_JOB_LEASE_SECS`).
+    pub job_lease: Duration,
+    /// Time limit of one Salesforce API call (`REMIT_SALESFORCE_TIMEOUT_SECS`).
+    pub salesforce_timeout: Duration,
+}
+
+/// Workers per job class: the defaults of DESIGN.md §4, with what `REMIT_WORKERS` names instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerCounts(pub std::collections::BTreeMap<String, usize>);
+
+impl WorkerCounts {
+    pub const DEFAULT: &str = "events=2,sync=1,mail=1,receipts=1";
+}
+
+impl FromStr for WorkerCounts {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let mut counts = std::collections::BTreeMap::new();
+        for entry in Self::DEFAULT.split(',').chain(raw.split(',')).map(str::trim).filter(|e| !e.is_empty()) {
+            let (class, count) =
+                entry.split_once('=').ok_or_else(|| format!("{entry:?} is not class=count, e.g. events=2"))?;
+            let count: usize = count
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n <= 64)
+                .ok_or_else(|| format!("{entry:?}: the count must be a whole number from 0 to 64"))?;
+            counts.insert(class.trim().to_owned(), count);
+        }
+        Ok(Self(counts))
+    }
 }
 
 /// `remit.toml`: brands and the Salesforce mapping, read once.
@@ -121,6 +155,9 @@ impl Config {
             mapping,
             sign_in_window_secs: env.parsed("REMIT_SIGN_IN_WINDOW_SECS", "900")?,
             trusted_proxies: trusted_proxies(&env)?,
+            workers: env.parsed("REMIT_WORKERS", "")?,
+            job_lease: Duration::from_secs(positive(&env, "REMIT_JOB_LEASE_SECS", "300")?),
+            salesforce_timeout: Duration::from_secs(positive(&env, "REMIT_SALESFORCE_TIMEOUT_SECS", "30")?),
         })
     }
 
@@ -128,6 +165,15 @@ impl Config {
     pub fn is_sandbox(&self) -> bool {
         self.stripe.is_none() && self.salesforce.is_none()
     }
+}
+
+/// A number of seconds that must be at least one.
+fn positive(env: &Env, name: &str, default: &str) -> Result<u64, ConfigError> {
+    let seconds: u64 = env.parsed(name, default)?;
+    if seconds == 0 {
+        return Err(ConfigError::new(name, "must be at least 1 (seconds)"));
+    }
+    Ok(seconds)
 }
 
 /// Comma-separated addresses or CIDR blocks: `10.0.0.0/8, 2001:db8::1`.

@@ -1,25 +1,53 @@
 use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::db::{Db, Readiness};
+use super::AppState;
+use crate::{
+    db::{Db, Readiness},
+    outbox::{self, WorkerHealth},
+};
 
 /// The process is up and serving.
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// The database is reachable and every migration is applied; 503 otherwise.
-pub async fn readyz(State(db): State<Db>) -> impl IntoResponse {
-    match db.readiness().await {
-        Readiness::Ready => {
-            (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok", "migrations": "applied" })))
-        }
-        Readiness::DatabaseUnreachable => {
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "database": "unreachable" })))
-        }
-        Readiness::MigrationsPending(pending) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "database": "ok", "migrations": "pending", "pending": pending })),
-        ),
+/// Ready when the database is reachable with every migration applied and every outbox worker
+/// this process started still runs; 503 otherwise. Says how long the oldest due job has waited.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let (database, ready_database) = database(&state.db).await;
+    let (workers, ready_workers) = workers(&state.worker_health);
+    let oldest_due = outbox::oldest_due_age_ms(&state.db).await.ok().flatten();
+    let ready = ready_database && ready_workers;
+    let mut body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "workers": workers,
+        "oldest_due_job_age_secs": oldest_due.map(|ms| ms / 1000),
+    });
+    if let (Value::Object(body), Value::Object(database)) = (&mut body, database) {
+        body.extend(database);
     }
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body))
+}
+
+async fn database(db: &Db) -> (Value, bool) {
+    match db.readiness().await {
+        Readiness::Ready => (json!({ "database": "ok", "migrations": "applied" }), true),
+        Readiness::DatabaseUnreachable => (json!({ "database": "unreachable" }), false),
+        Readiness::MigrationsPending(pending) => {
+            (json!({ "database": "ok", "migrations": "pending", "pending": pending }), false)
+        }
+    }
+}
+
+/// Every class's workers: how many started and how many still run. Ready while none stopped.
+fn workers(health: &WorkerHealth) -> (Value, bool) {
+    let snapshot = health.snapshot();
+    let ready = snapshot.values().all(|(started, running)| running == started);
+    let classes: serde_json::Map<String, Value> = snapshot
+        .into_iter()
+        .map(|(class, (started, running))| (class.to_owned(), json!({ "started": started, "running": running })))
+        .collect();
+    (Value::Object(classes), ready)
 }

@@ -33,11 +33,11 @@ use tower_http::{
 };
 
 use secrecy::SecretString;
-use tokio::sync::Notify;
 
 use crate::{
     config::{Brand, Config},
     db::Db,
+    outbox::{Wake, WorkerHealth},
     payments::Payments,
 };
 
@@ -50,22 +50,30 @@ pub struct AppState {
     pub site: SiteContext,
     pub pages: app::Backend,
     pub payments: Payments,
-    /// Wakes the outbox worker when a request enqueued a job.
-    pub outbox_wake: Arc<Notify>,
+    /// Wakes the outbox workers when a request enqueued a job.
+    pub outbox_wake: Wake,
+    pub worker_health: WorkerHealth,
     /// Every secret a Stripe webhook may be signed with.
     pub webhook_secrets: Arc<Vec<SecretString>>,
 }
 
+/// What [`AppState`] is made of, as start-up has it.
+pub struct StateParts {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub payments: Payments,
+    pub outbox_wake: Wake,
+    pub worker_health: WorkerHealth,
+    pub webhook_secrets: Vec<SecretString>,
+    /// The Salesforce stand-in, in sandbox mode.
+    pub sandbox_org: Option<sandbox::Salesforce>,
+    pub accounts: crate::accounts::Accounts,
+}
+
 impl AppState {
-    pub fn new(
-        db: Db,
-        config: Arc<Config>,
-        payments: Payments,
-        outbox_wake: Arc<Notify>,
-        webhook_secrets: Vec<SecretString>,
-        sandbox_org: Option<sandbox::Salesforce>,
-        accounts: crate::accounts::Accounts,
-    ) -> Self {
+    pub fn new(parts: StateParts) -> Self {
+        let StateParts { db, config, payments, outbox_wake, worker_health, webhook_secrets, sandbox_org, accounts } =
+            parts;
         let site = SiteContext {
             mode: if config.is_sandbox() { RunMode::Sandbox } else { RunMode::Live },
             default_brand: brand_view(config.brands.default_brand()),
@@ -85,6 +93,7 @@ impl AppState {
             pages,
             payments,
             outbox_wake,
+            worker_health,
             webhook_secrets: Arc::new(webhook_secrets),
         }
     }

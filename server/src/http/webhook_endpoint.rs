@@ -37,7 +37,7 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
     match state.payments.record_event(&header, payload).await {
         Ok(new) => {
             if new {
-                state.outbox_wake.notify_one();
+                state.outbox_wake.notify();
             }
             Json(json!({ "received": true, "duplicate": !new })).into_response()
         }

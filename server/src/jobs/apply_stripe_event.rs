@@ -12,6 +12,7 @@ pub struct ApplyStripeEvent {
 #[async_trait::async_trait]
 impl crate::outbox::Job for ApplyStripeEvent {
     const KIND: &'static str = "apply_stripe_event";
+    const CLASS: &'static str = "events";
     type Context = Context;
 
     fn dedupe_key(&self) -> String {

@@ -12,6 +12,7 @@ pub struct EmailPaymentLink {
 #[async_trait::async_trait]
 impl crate::outbox::Job for EmailPaymentLink {
     const KIND: &'static str = "email_payment_link";
+    const CLASS: &'static str = "mail";
     type Context = Context;
 
     fn dedupe_key(&self) -> String {

@@ -12,6 +12,7 @@ pub struct EmailReceipt {
 #[async_trait::async_trait]
 impl crate::outbox::Job for EmailReceipt {
     const KIND: &'static str = "email_receipt";
+    const CLASS: &'static str = "receipts";
     type Context = Context;
 
     fn dedupe_key(&self) -> String {

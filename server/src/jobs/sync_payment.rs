@@ -12,6 +12,7 @@ pub struct SyncPayment {
 #[async_trait::async_trait]
 impl crate::outbox::Job for SyncPayment {
     const KIND: &'static str = "sync_payment";
+    const CLASS: &'static str = "sync";
     /// Syncs go out together when many wait: two collection calls for up to 100 payments
     /// (Opportunity and Account updates share one call's 200 records).
     const BATCH_SIZE: usize = 100;

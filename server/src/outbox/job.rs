@@ -45,6 +45,8 @@ impl std::fmt::Display for JobError {
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + Sized + 'static {
     /// Stored in `outbox.kind`: never rename a kind that may still be queued.
     const KIND: &'static str;
+    /// The workers that run it (`REMIT_WORKERS`), so a slow outside system stalls only its class.
+    const CLASS: &'static str;
     /// How many due jobs of this kind are worth running together (1: one at a time).
     const BATCH_SIZE: usize = 1;
     /// What the handler needs (clients, services), shared by every run.
@@ -68,6 +70,7 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + Sized + 'static {
 /// Runs stored payloads of one kind.
 #[async_trait::async_trait]
 pub(super) trait Runner: Send + Sync {
+    fn class(&self) -> &'static str;
     fn batch_size(&self) -> usize;
     async fn run(&self, payloads: &[&str]) -> Vec<Result<(), JobError>>;
 }
@@ -78,6 +81,10 @@ struct Typed<J: Job> {
 
 #[async_trait::async_trait]
 impl<J: Job> Runner for Typed<J> {
+    fn class(&self) -> &'static str {
+        J::CLASS
+    }
+
     fn batch_size(&self) -> usize {
         J::BATCH_SIZE
     }
@@ -123,6 +130,15 @@ impl Registry {
         let previous = self.runners.insert(J::KIND, Arc::new(Typed::<J> { context }));
         assert!(previous.is_none(), "job kind {} registered twice", J::KIND);
         self
+    }
+
+    /// The kinds the workers of `class` run.
+    pub fn kinds_of(&self, class: &str) -> Vec<&'static str> {
+        self.runners.iter().filter(|(_, r)| r.class() == class).map(|(kind, _)| *kind).collect()
+    }
+
+    pub fn classes(&self) -> std::collections::BTreeSet<&'static str> {
+        self.runners.values().map(|r| r.class()).collect()
     }
 
     pub fn kinds(&self) -> Vec<&'static str> {

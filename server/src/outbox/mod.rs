@@ -4,7 +4,12 @@
 //! that change does. Workers claim due jobs (with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so
 //! several Remit instances share one queue), retry failures with exponential backoff and jitter,
 //! and park jobs that keep failing, or fail permanently, as dead letters that can be replayed.
-//! A claim that is never finished (a crashed worker) expires and the job runs again.
+//! A running job's claim is renewed while it runs; a claim that is never finished (a crashed
+//! worker) expires and the job runs again, counted as an attempt, until it is a dead letter.
+//!
+//! Jobs with one dedupe key (say, the syncs of one payment) never run at the same time: a job
+//! waits while a twin runs, a failing job whose twin waits merges into it, and an expired claim
+//! with a newer twin is merged too.
 
 mod job;
 mod worker;
@@ -13,12 +18,26 @@ use rand::Rng;
 
 use crate::db::{Db, Dialect, now_ms};
 pub use job::{Job, JobError, Registry};
-pub use worker::Worker;
+pub use worker::{Worker, WorkerHealth};
+
+/// Wakes every worker of this process at once (after enqueueing, say), instead of at their next poll.
+#[derive(Clone, Default)]
+pub struct Wake(std::sync::Arc<Vec<std::sync::Arc<tokio::sync::Notify>>>);
+
+impl Wake {
+    pub fn of(workers: &[Worker]) -> Self {
+        Self(std::sync::Arc::new(workers.iter().map(Worker::waker).collect()))
+    }
+
+    pub fn notify(&self) {
+        self.0.iter().for_each(|worker| worker.notify_one());
+    }
+}
 
 /// Attempts before a retryable failure becomes a dead letter.
 pub const MAX_ATTEMPTS: i64 = 10;
-/// How long a claim lasts before another worker may take the job over.
-const CLAIM_MS: i64 = 5 * 60 * 1000;
+/// How long a claim lasts unless renewed (workers renew it every third of it while the job runs).
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// Enqueues `job` on the caller's connection, normally inside its transaction.
 pub async fn enqueue<J: Job>(conn: &mut sqlx::AnyConnection, job: &J) -> Result<(), sqlx::Error> {
@@ -58,11 +77,33 @@ pub struct Claimed {
     pub attempts: i64,
 }
 
-/// Claims up to `limit` due jobs of the given kinds (the kinds this worker can run), oldest first.
-pub async fn claim(db: &Db, worker_id: &str, kinds: &[&str], limit: usize) -> Result<Vec<Claimed>, sqlx::Error> {
+/// Kinds are the compile-time names of registered jobs, never user input.
+fn kind_list(kinds: &[&str]) -> String {
+    kinds.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ")
+}
+
+/// A twin of `o`'s that is live at `now` (a bind parameter): waiting, or running under a claim
+/// that has not expired.
+fn live_twin(now: &str) -> String {
+    format!(
+        "SELECT 1 FROM outbox t WHERE t.dedupe_key = o.dedupe_key AND t.id <> o.id \
+         AND (t.status = 'pending' OR (t.status = 'running' AND t.locked_until >= {now}))"
+    )
+}
+
+/// Claims up to `limit` due jobs of the given kinds (the kinds this worker can run), oldest first:
+/// waiting jobs whose twin is not running, and jobs whose worker stopped (claim expired) and that
+/// no newer twin replaces.
+pub async fn claim(
+    db: &Db,
+    worker_id: &str,
+    kinds: &[&str],
+    limit: usize,
+    lease: std::time::Duration,
+) -> Result<Vec<Claimed>, sqlx::Error> {
     let now = now_ms();
-    // Kinds are the compile-time names of registered jobs, never user input.
-    let kinds = kinds.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+    let kinds = kind_list(kinds);
+    let live_twin = live_twin("$3");
     let lock = match db.dialect {
         Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
         // SQLite has one writer at a time: the UPDATE itself is the lock.
@@ -70,14 +111,18 @@ pub async fn claim(db: &Db, worker_id: &str, kinds: &[&str], limit: usize) -> Re
     };
     sqlx::query_as(&format!(
         "UPDATE outbox SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
-         WHERE id IN (SELECT id FROM outbox \
+         WHERE id IN (SELECT id FROM outbox o \
                       WHERE kind IN ({kinds}) \
-                        AND ((status = 'pending' AND run_at <= $3) OR (status = 'running' AND locked_until < $3)) \
+                        AND ((status = 'pending' AND run_at <= $3 \
+                              AND NOT EXISTS (SELECT 1 FROM outbox r WHERE r.dedupe_key = o.dedupe_key \
+                                              AND r.status = 'running' AND r.locked_until >= $3)) \
+                          OR (status = 'running' AND locked_until < $3 AND attempts < max_attempts \
+                              AND NOT EXISTS ({live_twin}))) \
                       ORDER BY run_at, id LIMIT $4 {lock}) \
          RETURNING id, kind, payload, attempts"
     ))
     .bind(worker_id)
-    .bind(now + CLAIM_MS)
+    .bind(now + lease_ms(lease))
     .bind(now)
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(&db.pool)
@@ -98,7 +143,53 @@ pub async fn complete(db: &Db, id: i64, worker_id: &str) -> Result<bool, sqlx::E
     Ok(done.rows_affected() == 1)
 }
 
-/// Records a failure: retried later with backoff, or parked as a dead letter.
+fn lease_ms(lease: std::time::Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+/// Extends this worker's claims on `ids` by `lease` from now.
+pub async fn renew(db: &Db, worker_id: &str, ids: &[i64], lease: std::time::Duration) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let ids = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    sqlx::query(&format!(
+        "UPDATE outbox SET locked_until = $1 WHERE id IN ({ids}) AND locked_by = $2 AND status = 'running'"
+    ))
+    .bind(now + lease_ms(lease))
+    .bind(worker_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Settles jobs whose worker stopped (claim expired): one with a live newer twin merges into it
+/// (the twin does the same work); one that used up its attempts this way (it keeps crashing or
+/// hanging its worker) becomes a dead letter. Returns how many jobs it settled.
+pub async fn settle_abandoned(db: &Db, kinds: &[&str]) -> Result<u64, sqlx::Error> {
+    let now = now_ms();
+    let kinds = kind_list(kinds);
+    let live_twin = live_twin("$1");
+    let merged = sqlx::query(&format!(
+        "UPDATE outbox SET status = 'done', last_error = 'its worker stopped; merged into a newer twin', \
+         locked_by = NULL, locked_until = NULL, updated_at = $1 \
+         WHERE id IN (SELECT id FROM outbox o WHERE kind IN ({kinds}) AND status = 'running' AND locked_until < $1 \
+                      AND EXISTS ({live_twin}))"
+    ))
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    let dead = sqlx::query(&format!(
+        "UPDATE outbox SET status = 'dead', locked_by = NULL, locked_until = NULL, updated_at = $1, \
+         last_error = 'its worker stopped before finishing it on every attempt (a crash, a kill or a hang); ' || COALESCE(last_error, '') \
+         WHERE kind IN ({kinds}) AND status = 'running' AND locked_until < $1 AND attempts >= max_attempts"
+    ))
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok(merged.rows_affected() + dead.rows_affected())
+}
+
+/// Records a failure: retried later with backoff, merged into a twin that waits already (it
+/// does the same work), or parked as a dead letter.
 pub async fn fail(
     db: &Db,
     claimed: &Claimed,
@@ -108,19 +199,39 @@ pub async fn fail(
 ) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let dead = !retryable || claimed.attempts >= MAX_ATTEMPTS;
-    sqlx::query(
-        "UPDATE outbox SET status = $1, run_at = $2, last_error = $3, locked_by = NULL, locked_until = NULL, updated_at = $4 \
+    let failed = sqlx::query(
+        "UPDATE outbox SET status = CASE WHEN $1 = 1 THEN 'dead' \
+             WHEN EXISTS (SELECT 1 FROM outbox t WHERE t.dedupe_key = outbox.dedupe_key AND t.id <> outbox.id \
+                          AND t.status = 'pending') THEN 'done' \
+             ELSE 'pending' END, \
+         run_at = $2, last_error = $3, locked_by = NULL, locked_until = NULL, updated_at = $4 \
          WHERE id = $5 AND locked_by = $6",
     )
-    .bind(if dead { "dead" } else { "pending" })
+    .bind(i64::from(dead))
     .bind(now + backoff_ms(claimed.attempts))
     .bind(error)
     .bind(now)
     .bind(claimed.id)
     .bind(worker_id)
     .execute(&db.pool)
-    .await?;
-    Ok(())
+    .await;
+    match failed {
+        // A twin was enqueued between the check and the write (PostgreSQL): merge into it.
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            sqlx::query(
+                "UPDATE outbox SET status = 'done', last_error = $1, locked_by = NULL, locked_until = NULL, updated_at = $2 \
+                 WHERE id = $3 AND locked_by = $4",
+            )
+            .bind(error)
+            .bind(now)
+            .bind(claimed.id)
+            .bind(worker_id)
+            .execute(&db.pool)
+            .await?;
+            Ok(())
+        }
+        other => other.map(drop),
+    }
 }
 
 /// After the first failure 1 s, then 2 s, 4 s … capped at 30 minutes, each with up to 50 % random
@@ -129,6 +240,17 @@ pub fn backoff_ms(attempts: i64) -> i64 {
     let base = 1000_i64 << (attempts - 1).clamp(0, 20);
     let base = base.min(30 * 60 * 1000);
     base + rand::rng().random_range(0..=base / 2)
+}
+
+/// How long the oldest job that is due has waited, in milliseconds; `None` when none is due.
+pub async fn oldest_due_age_ms(db: &Db) -> Result<Option<i64>, sqlx::Error> {
+    let now = now_ms();
+    let (oldest,): (Option<i64>,) =
+        sqlx::query_as("SELECT MIN(run_at) FROM outbox WHERE status = 'pending' AND run_at <= $1")
+            .bind(now)
+            .fetch_one(&db.pool)
+            .await?;
+    Ok(oldest.map(|run_at| now - run_at))
 }
 
 pub async fn list(db: &Db, dead_only: bool) -> Result<Vec<OutboxRow>, sqlx::Error> {

@@ -1,36 +1,94 @@
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 
-use super::{Claimed, JobError, Registry, claim, complete, fail};
+use super::{Claimed, JobError, Registry, claim, complete, fail, renew, settle_abandoned};
 use crate::db::Db;
 
-/// Polls the outbox and runs what is due until told to stop.
+/// How many workers of each class are running, for `/readyz`.
+#[derive(Clone, Default)]
+pub struct WorkerHealth {
+    /// class → (started, still running)
+    classes: Arc<Mutex<BTreeMap<&'static str, (usize, usize)>>>,
+}
+
+impl WorkerHealth {
+    /// class → (started, still running).
+    pub fn snapshot(&self) -> BTreeMap<&'static str, (usize, usize)> {
+        self.classes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn started(&self, class: &'static str) -> Running {
+        let mut classes = self.classes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = classes.entry(class).or_default();
+        entry.0 += 1;
+        entry.1 += 1;
+        Running { health: self.clone(), class }
+    }
+}
+
+/// Counts a worker as running until dropped, whether it returns or unwinds.
+struct Running {
+    health: WorkerHealth,
+    class: &'static str,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut classes = self.health.classes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = classes.get_mut(self.class) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
+}
+
+/// How often a worker settles jobs whose worker stopped (see [`settle_abandoned`]).
+const SETTLE_EVERY: Duration = Duration::from_secs(5);
+
+/// Polls the outbox for the jobs of one class and runs what is due until told to stop.
 #[derive(Clone)]
 pub struct Worker {
     db: Db,
     registry: Arc<Registry>,
+    class: &'static str,
+    kinds: Vec<&'static str>,
     id: String,
     wake: Arc<Notify>,
     poll: Duration,
+    lease: Duration,
+    health: WorkerHealth,
 }
 
 impl Worker {
-    pub fn new(db: Db, registry: Arc<Registry>) -> Self {
+    pub fn new(db: Db, registry: Arc<Registry>, class: &'static str, lease: Duration, health: WorkerHealth) -> Self {
         let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        Self { db, registry, id, wake: Arc::new(Notify::new()), poll: Duration::from_millis(250) }
+        let kinds = registry.kinds_of(class);
+        let wake = Arc::new(Notify::new());
+        Self { db, registry, class, kinds, id, wake, poll: Duration::from_millis(250), lease, health }
     }
 
-    /// Wakes the worker now instead of at its next poll (after enqueueing, say).
+    /// Wakes this worker now instead of at its next poll.
     pub fn waker(&self) -> Arc<Notify> {
         self.wake.clone()
     }
 
     /// Runs until `stop` turns true, finishing the job in hand first.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        tracing::info!(worker = %self.id, "outbox worker started");
+        let _running = self.health.started(self.class);
+        tracing::info!(worker = %self.id, class = self.class, "outbox worker started");
+        let mut last_settled: Option<tokio::time::Instant> = None;
         while !*stop.borrow() {
+            if last_settled.is_none_or(|at| at.elapsed() >= SETTLE_EVERY) {
+                last_settled = Some(tokio::time::Instant::now());
+                if let Err(error) = settle_abandoned(&self.db, &self.kinds).await {
+                    tracing::warn!(%error, "outbox: cannot settle abandoned jobs");
+                }
+            }
             match self.run_one().await {
                 Ok(true) => continue,
                 Ok(false) => {}
@@ -48,7 +106,9 @@ impl Worker {
     /// Claims and runs the next due job, with other due jobs of its kind when its kind batches
     /// them; false when none was due.
     pub async fn run_one(&self) -> Result<bool, sqlx::Error> {
-        let Some(first) = claim(&self.db, &self.id, &self.registry.kinds(), 1).await?.pop() else { return Ok(false) };
+        let Some(first) = claim(&self.db, &self.id, &self.kinds, 1, self.lease).await?.pop() else {
+            return Ok(false);
+        };
         let Some(runner) = self.registry.runner(&first.kind).cloned() else {
             let error = JobError::permanent(format!("no handler for job kind {:?}", first.kind));
             self.finish(&first, Err(error)).await?;
@@ -57,9 +117,8 @@ impl Worker {
         let mut claimed = vec![first];
         if runner.batch_size() > 1 {
             let kind = [claimed[0].kind.as_str()];
-            claimed.extend(claim(&self.db, &self.id, &kind, runner.batch_size() - 1).await?);
+            claimed.extend(claim(&self.db, &self.id, &kind, runner.batch_size() - 1, self.lease).await?);
         }
-        let payloads: Vec<&str> = claimed.iter().map(|c| c.payload.as_str()).collect();
         let span = tracing::info_span!(
             "job",
             kind = %claimed[0].kind,
@@ -67,11 +126,44 @@ impl Worker {
             attempt = claimed[0].attempts,
             batch = claimed.len(),
         );
-        let outcomes = runner.run(&payloads).instrument(span.clone()).await;
+        let outcomes = self.run_claimed(runner, &claimed).instrument(span.clone()).await;
         for (claimed, outcome) in claimed.iter().zip(outcomes) {
             self.finish(claimed, outcome).instrument(span.clone()).await?;
         }
         Ok(true)
+    }
+
+    /// Runs the jobs in a task of their own while renewing their claims; a panic fails them
+    /// (retryable, with its message) and this worker goes on.
+    async fn run_claimed(&self, runner: Arc<dyn super::job::Runner>, claimed: &[Claimed]) -> Vec<Result<(), JobError>> {
+        let payloads: Vec<String> = claimed.iter().map(|c| c.payload.clone()).collect();
+        let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
+        let work = tokio::spawn(
+            async move {
+                let payloads: Vec<&str> = payloads.iter().map(String::as_str).collect();
+                runner.run(&payloads).await
+            }
+            .in_current_span(),
+        );
+        tokio::pin!(work);
+        let ran = loop {
+            tokio::select! {
+                ran = &mut work => break ran,
+                () = tokio::time::sleep(self.lease / 3) => {
+                    if let Err(error) = renew(&self.db, &self.id, &ids, self.lease).await {
+                        tracing::warn!(%error, "outbox: cannot renew a running job's claim");
+                    }
+                }
+            }
+        };
+        match ran {
+            Ok(outcomes) => outcomes,
+            Err(join_error) => {
+                let message = panic_message(join_error);
+                tracing::error!(panic = %message, "outbox: a job panicked");
+                claimed.iter().map(|_| Err(JobError::retryable(format!("the job panicked: {message}")))).collect()
+            }
+        }
     }
 
     async fn finish(&self, claimed: &Claimed, outcome: Result<(), JobError>) -> Result<(), sqlx::Error> {
@@ -90,4 +182,16 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+fn panic_message(error: tokio::task::JoinError) -> String {
+    if !error.is_panic() {
+        return error.to_string();
+    }
+    let payload = error.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
