@@ -2,6 +2,7 @@
 //! sObject, query, composite and collections resources for the objects Remit writes, Salesforce's
 //! error bodies and status codes, `Sforce-Limit-Info`, expiring sessions and injectable faults.
 
+mod disruption;
 mod org;
 mod rest;
 mod schema;
@@ -17,6 +18,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
+pub use disruption::Disruptions;
 pub use org::Fault;
 use org::Org;
 
@@ -51,11 +53,13 @@ pub struct Salesforce {
     pub(crate) org: Arc<Mutex<Org>>,
     pub(crate) base_url: String,
     pub(crate) credentials: SalesforceCredentials,
+    /// Latency, holds, commit-then-stall and login outages, set by fault tests.
+    pub disruptions: Disruptions,
 }
 
 impl Salesforce {
     pub fn new(base_url: String, credentials: SalesforceCredentials) -> Self {
-        Self { org: Arc::new(Mutex::new(Org::seeded())), base_url, credentials }
+        Self { org: Arc::new(Mutex::new(Org::seeded())), base_url, credentials, disruptions: Disruptions::default() }
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Org> {

@@ -22,6 +22,15 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    sf.disruptions.before_call(format!("{method} {} {}", uri.path(), String::from_utf8_lossy(&body))).await;
+    let response = carry_out(&sf, &version, &method, &uri, &headers, &body);
+    if let Some(stall) = sf.disruptions.stall_after_call() {
+        tokio::time::sleep(stall).await;
+    }
+    response
+}
+
+fn carry_out(sf: &Salesforce, version: &str, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Response {
     let mut org = sf.lock();
     let valid_version =
         version.strip_prefix('v').and_then(|v| v.strip_suffix(".0")).is_some_and(|m| m.parse::<u32>().is_ok());
@@ -47,7 +56,7 @@ pub async fn handle(
     let body = if body.is_empty() {
         Value::Null
     } else {
-        match serde_json::from_slice(&body) {
+        match serde_json::from_slice(body) {
             Ok(body) => body,
             Err(e) => {
                 return error(&org, &SfError::new(400, "JSON_PARSER_ERROR", format!("Unexpected character: {e}")));
@@ -55,7 +64,7 @@ pub async fn handle(
         }
     };
     let path = uri.path().split_once(&format!("/services/data/{version}/")).map_or("", |(_, rest)| rest);
-    let result = execute(&mut org, &method, path, uri.query().unwrap_or(""), &body);
+    let result = execute(&mut org, method, path, uri.query().unwrap_or(""), &body);
     match result {
         Ok((status, body)) => with_limits(&org, status, body),
         Err(e) => error(&org, &e),

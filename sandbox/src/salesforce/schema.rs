@@ -89,6 +89,7 @@ pub fn objects() -> Vec<Object> {
                 field("OwnerId", "Assigned To ID"),
                 field("Description", "Comments"),
                 field("ActivityDate", "Due Date"),
+                Field { name: "Remit_Attempt_ID__c", label: "Remit Attempt ID", picklist: None, external_id: true },
             ],
         },
         Object {

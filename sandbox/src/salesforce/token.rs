@@ -26,6 +26,10 @@ fn refuse(error: &str, description: &str) -> axum::response::Response {
 }
 
 pub async fn issue(State(sf): State<Salesforce>, Form(request): Form<TokenRequest>) -> axum::response::Response {
+    if sf.disruptions.login_outage() {
+        let page = "<html><head><title>503 Service Unavailable</title></head><body><h1>Service Unavailable</h1></body></html>";
+        return (StatusCode::SERVICE_UNAVAILABLE, [("content-type", "text/html")], page).into_response();
+    }
     let credentials = &sf.credentials;
     match request.grant_type.as_str() {
         "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
