@@ -30,7 +30,14 @@ pub async fn handle(
     response
 }
 
-fn carry_out(sf: &Salesforce, version: &str, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Response {
+fn carry_out(
+    sf: &Salesforce,
+    version: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
     let mut org = sf.lock();
     let valid_version =
         version.strip_prefix('v').and_then(|v| v.strip_suffix(".0")).is_some_and(|m| m.parse::<u32>().is_ok());

@@ -27,7 +27,8 @@ fn refuse(error: &str, description: &str) -> axum::response::Response {
 
 pub async fn issue(State(sf): State<Salesforce>, Form(request): Form<TokenRequest>) -> axum::response::Response {
     if sf.disruptions.login_outage() {
-        let page = "<html><head><title>503 Service Unavailable</title></head><body><h1>Service Unavailable</h1></body></html>";
+        let page =
+            "<html><head><title>503 Service Unavailable</title></head><body><h1>Service Unavailable</h1></body></html>";
         return (StatusCode::SERVICE_UNAVAILABLE, [("content-type", "text/html")], page).into_response();
     }
     let credentials = &sf.credentials;

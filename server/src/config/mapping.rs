@@ -53,6 +53,8 @@ pub struct Fields {
     pub payment_receipt_url: String,
     pub payment_paid_at: String,
     pub payment_failure_reason: String,
+    /// Task's external id: one Task per cause, upserted, never created twice.
+    pub task_attempt_id: String,
 }
 
 impl Default for SalesforceMapping {
@@ -99,6 +101,7 @@ impl Default for Fields {
             payment_receipt_url: "Receipt_URL__c".into(),
             payment_paid_at: "Paid_At__c".into(),
             payment_failure_reason: "Failure_Reason__c".into(),
+            task_attempt_id: "Remit_Attempt_ID__c".into(),
         }
     }
 }
@@ -132,6 +135,7 @@ impl SalesforceMapping {
             ("fields.payment_receipt_url", &f.payment_receipt_url),
             ("fields.payment_paid_at", &f.payment_paid_at),
             ("fields.payment_failure_reason", &f.payment_failure_reason),
+            ("fields.task_attempt_id", &f.task_attempt_id),
         ];
         for (setting, name) in names {
             if !is_api_name(name) {

@@ -170,11 +170,7 @@ impl SalesforceClient {
             return Ok((status, body));
         }
         let errors: Vec<SfError> = body.and_then(|b| serde_json::from_value(b).ok()).unwrap_or_else(|| {
-            vec![SfError {
-                error_code: format!("HTTP_{status}"),
-                message: String::from_utf8_lossy(&bytes).into_owned(),
-                fields: vec![],
-            }]
+            vec![SfError { error_code: format!("HTTP_{status}"), message: excerpt(&bytes), fields: vec![] }]
         });
         Err(SalesforceError::Api { status, errors })
     }
@@ -212,21 +208,24 @@ impl SalesforceClient {
         let response =
             self.http.post(login.join("/services/oauth2/token")).form(&form).send().await.map_err(transport)?;
         let status = response.status();
-        let body: Value = response.json().await.map_err(|e| SalesforceError::Decode(e.to_string()))?;
+        let bytes = response.bytes().await.map_err(transport)?;
+        // By status first: a login server in trouble answers 5xx with whatever page its proxy has.
+        if status.is_server_error() {
+            let message = format!("the login server answered {status}: {}", excerpt(&bytes));
+            return Err(SalesforceError::Api {
+                status: status.as_u16(),
+                errors: vec![SfError { error_code: "SERVER_UNAVAILABLE".into(), message, fields: vec![] }],
+            });
+        }
+        let body: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| SalesforceError::Decode(format!("token answer ({status}): {e}: {}", excerpt(&bytes))))?;
         if !status.is_success() {
             let reason = format!(
                 "{}: {}",
                 body["error"].as_str().unwrap_or("error"),
                 body["error_description"].as_str().unwrap_or("")
             );
-            return Err(if status.is_server_error() {
-                SalesforceError::Api {
-                    status: status.as_u16(),
-                    errors: vec![SfError { error_code: "SERVER_UNAVAILABLE".into(), message: reason, fields: vec![] }],
-                }
-            } else {
-                SalesforceError::Auth(reason)
-            });
+            return Err(SalesforceError::Auth(reason));
         }
         let access_token =
             body["access_token"].as_str().ok_or_else(|| SalesforceError::Decode("no access_token".into()))?;
@@ -244,6 +243,11 @@ fn transport(error: reqwest::Error) -> SalesforceError {
     } else {
         SalesforceError::Transport(error.without_url().to_string())
     }
+}
+
+/// The start of an answer's body, for an error message.
+fn excerpt(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).chars().take(200).collect()
 }
 
 /// `api-usage=25/15000` → 25 of 15000.

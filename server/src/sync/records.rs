@@ -176,9 +176,12 @@ impl Records {
             self.payments.pay_url(payment),
             payment.id
         );
+        // Upserted by the attempt's own external id: a retry after a call whose answer was lost
+        // (Salesforce committed, then timed out) finds the Task it made instead of making another.
+        let (task, external_id) = (&self.mapping.objects.task, &self.mapping.fields.task_attempt_id);
         Subrequest {
-            method: "POST",
-            url: self.path(&format!("sobjects/{}", self.mapping.objects.task)),
+            method: "PATCH",
+            url: self.path(&format!("sobjects/{task}/{external_id}/{}", task_key(payment, failure))),
             reference_id: format!("task{n}"),
             body: Some(json!({
                 "Subject": TASK_SUBJECT,
@@ -224,6 +227,14 @@ impl Records {
         });
         opportunities.chain(accounts).collect()
     }
+}
+
+/// The external id of the Task for one failed attempt of a payment: unique per cause, and safe in
+/// a URL path (attempt ids are Stripe's, plus `@` in one fallback form).
+pub fn task_key(payment: &Payment, failure: &FailedAttempt) -> String {
+    let attempt: String =
+        failure.attempt.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect();
+    format!("{}-failed-{attempt}", payment.id)
 }
 
 fn typed(mut record: Map<String, Value>, object: &str) -> Value {

@@ -11,6 +11,7 @@ mod pages;
 mod payment_links;
 mod python;
 mod receipts;
+mod reliability;
 mod returns;
 mod salesforce;
 mod startup;

@@ -1,0 +1,257 @@
+//! The pipeline under concurrency and faults (DESIGN.md §3 invariants): one sync of a payment at a
+//! time, every Task once, nothing stuck while Salesforce misbehaves, jobs that crash or hang end
+//! as dead letters, and a panicking job fails alone.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use server::outbox;
+
+use crate::helpers::{Mode, TestApp, WEBHOOK_SECRET, link_request};
+
+const OPPORTUNITY: &str = "0065g00000AbCdEAAV";
+
+fn event(id: &str, kind: &str, object: Value) -> String {
+    json!({ "id": id, "object": "event", "type": kind, "created": 1_800_000_000, "data": { "object": object } })
+        .to_string()
+}
+
+async fn new_payment(app: &TestApp, opportunity: &str) -> String {
+    let mut request = link_request();
+    request["opportunity_id"] = json!(opportunity);
+    let body: Value = app.post_link(&request).await.json().await.unwrap();
+    body["payment_id"].as_str().unwrap_or_else(|| panic!("no payment: {body}")).to_owned()
+}
+
+async fn decline(app: &TestApp, payment: &str, n: u32) {
+    let body = event(
+        &format!("evt_no{n}_{payment}"),
+        "payment_intent.payment_failed",
+        json!({ "id": format!("pi_{n}"), "object": "payment_intent", "metadata": { "remit_payment_id": payment }, "latest_charge": format!("ch_{n}"), "last_payment_error": { "code": "card_declined", "decline_code": "insufficient_funds" } }),
+    );
+    assert_eq!(app.post_webhook(&body, WEBHOOK_SECRET).await.status(), 200);
+}
+
+async fn succeed(app: &TestApp, payment: &str, n: u32) {
+    let body = event(
+        &format!("evt_ok{n}_{payment}"),
+        "payment_intent.succeeded",
+        json!({ "id": format!("pi_{n}"), "object": "payment_intent", "metadata": { "remit_payment_id": payment } }),
+    );
+    assert_eq!(app.post_webhook(&body, WEBHOOK_SECRET).await.status(), 200);
+}
+
+/// Waits (bounded) until the stand-in holds `n` calls, and returns them.
+async fn held_calls(app: &TestApp, n: usize) -> Vec<String> {
+    for _ in 0..600 {
+        let held = app.salesforce().disruptions.held();
+        if held.len() >= n {
+            return held;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("Salesforce never held {n} calls: {:?}", app.salesforce().disruptions.held());
+}
+
+fn opportunity_status(app: &TestApp, id: &str) -> Value {
+    let record = app.salesforce().records("Opportunity").into_iter().find(|o| o["Id"] == id).unwrap();
+    record["Payment_Status__c"].clone()
+}
+
+fn failure_tasks(app: &TestApp) -> Vec<Value> {
+    let tasks = app.salesforce().records("Task");
+    tasks.into_iter().filter(|t| t["Subject"] == "Payment Failed - Immediate Action Required").collect()
+}
+
+#[tokio::test]
+async fn two_syncs_of_one_payment_never_run_at_once_and_the_last_sends_the_current_state() {
+    let app = TestApp::spawn_with(Mode::Live, &[("REMIT_WORKERS", "sync=2")]).await;
+    let other = app.salesforce().insert("Opportunity", json!({ "Name": "Other", "StageName": "Prospecting" }));
+    let payment = new_payment(&app, OPPORTUNITY).await;
+    app.outbox_idle().await;
+
+    app.salesforce().disruptions.hold(true);
+    decline(&app, &payment, 1).await;
+    held_calls(&app, 1).await; // the failure's sync is on its way, held
+    succeed(&app, &payment, 2).await;
+    app.eventually(&format!("SELECT status FROM payments WHERE id = '{payment}'"), "paid").await;
+    // The second sync worker is free: it must pass over the paid sync, whose twin still runs, and
+    // take the next payment's instead.
+    let second = new_payment(&app, &other).await;
+    let held = held_calls(&app, 2).await;
+    assert!(!held[1].contains(&payment), "a second sync of {payment} ran while the first did: {}", held[1]);
+    assert!(held[1].contains(&second), "{}", held[1]);
+
+    app.salesforce().disruptions.hold(false);
+    app.outbox_idle().await;
+    assert_eq!(opportunity_status(&app, OPPORTUNITY), "Paid", "the last sync sent the state current when it started");
+    assert_eq!(failure_tasks(&app).len(), 1, "one Task for the one failed attempt");
+}
+
+#[tokio::test]
+async fn a_task_committed_by_a_call_whose_answer_never_came_is_not_made_again() {
+    let app = TestApp::spawn_with(Mode::Live, &[("REMIT_SALESFORCE_TIMEOUT_SECS", "1")]).await;
+    let payment = new_payment(&app, OPPORTUNITY).await;
+    app.outbox_idle().await;
+    // Salesforce carries out the next call, then answers after Remit has given up on it.
+    app.salesforce().disruptions.commit_then_stall(1, Duration::from_secs(3));
+    decline(&app, &payment, 1).await;
+    app.eventually(&format!("SELECT status FROM payments WHERE id = '{payment}'"), "failed").await;
+    app.outbox_idle().await;
+    assert!(app.count("SELECT MAX(attempts) FROM outbox WHERE kind = 'sync_payment'").await >= 2, "it was retried");
+    let tasks = failure_tasks(&app);
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0]["Remit_Attempt_ID__c"], format!("{payment}-failed-ch_1"));
+}
+
+#[tokio::test]
+async fn a_login_server_answering_503_with_an_html_page_is_retried_not_dead_lettered() {
+    let app = TestApp::spawn().await;
+    app.salesforce().disruptions.html_outage_of_login(2);
+    new_payment(&app, OPPORTUNITY).await;
+    app.outbox_idle().await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE status = 'dead'").await, 0);
+    assert_eq!(opportunity_status(&app, OPPORTUNITY), "Pending");
+    assert!(
+        app.count("SELECT MAX(attempts) FROM outbox WHERE kind = 'sync_payment'").await >= 3,
+        "two outages, then through"
+    );
+}
+
+#[tokio::test]
+async fn a_running_job_keeps_its_claim_past_the_lease() {
+    let app = TestApp::spawn_with(Mode::Live, &[("REMIT_WORKERS", "sync=2"), ("REMIT_JOB_LEASE_SECS", "1")]).await;
+    app.salesforce().disruptions.hold(true);
+    new_payment(&app, OPPORTUNITY).await;
+    held_calls(&app, 1).await;
+    // Three leases long: a claim that were not renewed would have expired, and the other sync
+    // worker would have taken the job over.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(app.salesforce().disruptions.held().len(), 1, "{:?}", app.salesforce().disruptions.held());
+    app.salesforce().disruptions.hold(false);
+    app.outbox_idle().await;
+    assert_eq!(app.count("SELECT MAX(attempts) FROM outbox WHERE kind = 'sync_payment'").await, 1);
+}
+
+#[tokio::test]
+async fn a_job_that_keeps_stopping_its_worker_ends_as_a_dead_letter_and_a_taken_over_one_counts_the_attempt() {
+    let app = TestApp::spawn().await;
+    let crashing = new_payment(&app, OPPORTUNITY).await;
+    app.outbox_idle().await;
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    outbox::enqueue(&mut conn, &server::jobs::EmailPaymentLink { payment_id: crashing.clone() }).await.unwrap();
+    // As a worker that was killed while running it, for the last of its attempts.
+    sqlx::query(
+        "UPDATE outbox SET status = 'running', locked_by = 'killed', locked_until = 1, attempts = max_attempts \
+         WHERE kind = 'email_payment_link'",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    app.eventually("SELECT status FROM outbox WHERE kind = 'email_payment_link'", "dead").await;
+    let (error,): (String,) = sqlx::query_as("SELECT last_error FROM outbox WHERE kind = 'email_payment_link'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(error.contains("its worker stopped before finishing it"), "{error}");
+
+    outbox::enqueue(&mut conn, &server::jobs::EmailReceipt { payment_id: crashing.clone() }).await.unwrap();
+    sqlx::query(
+        "UPDATE outbox SET status = 'running', locked_by = 'killed', locked_until = 1, attempts = 3 WHERE kind = 'email_receipt'",
+    )
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    // Taken over and run (it fails for good: the payment has no receipt), its fourth attempt.
+    app.eventually("SELECT status FROM outbox WHERE kind = 'email_receipt'", "dead").await;
+    assert_eq!(app.count("SELECT attempts FROM outbox WHERE kind = 'email_receipt'").await, 4);
+}
+
+#[tokio::test]
+async fn a_failure_while_a_twin_waits_merges_into_the_twin() {
+    let app = TestApp::spawn_with(Mode::Live, &[("REMIT_WORKERS", "events=0,sync=0,mail=0,receipts=0")]).await;
+    let payment = new_payment(&app, OPPORTUNITY).await;
+    let job = server::jobs::EmailPaymentLink { payment_id: payment.clone() };
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    outbox::enqueue(&mut conn, &job).await.unwrap();
+    let kinds = ["email_payment_link"];
+    let claimed = outbox::claim(&app.db, "w1", &kinds, 1, outbox::DEFAULT_LEASE).await.unwrap().pop().unwrap();
+    // The payment's terms change while the email is being sent: a twin waits.
+    outbox::enqueue(&mut conn, &job).await.unwrap();
+    outbox::fail(&app.db, &claimed, "w1", "the mail server is down", true).await.expect("the failure is recorded");
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT status FROM outbox WHERE kind = 'email_payment_link' ORDER BY id")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+    let statuses: Vec<&str> = rows.iter().map(|(s,)| s.as_str()).collect();
+    assert_eq!(statuses, ["done", "pending"], "one email left to send");
+}
+
+#[tokio::test]
+async fn while_salesforce_hangs_webhooks_and_receipts_go_on() {
+    let app = TestApp::spawn().await;
+    let other = app.salesforce().insert("Opportunity", json!({ "Name": "Other", "StageName": "Prospecting" }));
+    app.salesforce().disruptions.hold(true);
+    let first = new_payment(&app, OPPORTUNITY).await;
+    let second = new_payment(&app, &other).await;
+    held_calls(&app, 1).await;
+    succeed(&app, &first, 1).await;
+    succeed(&app, &second, 2).await;
+    for payment in [&first, &second] {
+        app.eventually(&format!("SELECT status FROM payments WHERE id = '{payment}'"), "paid").await;
+    }
+    for _ in 0..600 {
+        if receipt_mails(&app) == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(receipt_mails(&app), 2, "both receipts were emailed while Salesforce hung");
+    app.salesforce().disruptions.hold(false);
+    app.outbox_idle().await;
+    assert_eq!(opportunity_status(&app, OPPORTUNITY), "Paid");
+}
+
+fn receipt_mails(app: &TestApp) -> usize {
+    let Ok(entries) = std::fs::read_dir(&app.mail_dir) else { return 0 };
+    entries
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .filter(|m| m.contains("Subject: Your receipt from"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_panicking_job_fails_alone_and_its_worker_goes_on() {
+    let app = TestApp::spawn().await;
+    let broken = new_payment(&app, OPPORTUNITY).await;
+    app.outbox_idle().await;
+    // A row no code path writes: syncing it panics where the currency is read.
+    sqlx::query("UPDATE payments SET currency = 'XXX' WHERE id = $1")
+        .bind(&broken)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    outbox::enqueue(&mut conn, &server::jobs::SyncPayment { payment_id: broken.clone() }).await.unwrap();
+    app.eventually(
+        &format!(
+            "SELECT CASE WHEN last_error LIKE '%panicked%' THEN status ELSE '' END FROM outbox \
+             WHERE dedupe_key = 'sync_payment:{broken}' AND attempts >= 1 AND status <> 'done'"
+        ),
+        "pending",
+    )
+    .await;
+    let other = app.salesforce().insert("Opportunity", json!({ "Name": "Other", "StageName": "Prospecting" }));
+    new_payment(&app, &other).await;
+    for _ in 0..600 {
+        if opportunity_status(&app, &other) == "Pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(opportunity_status(&app, &other), "Pending", "the sync worker went on after the panic");
+    let ready: Value = app.get("/readyz").await.json().await.unwrap();
+    assert_eq!(ready["workers"]["sync"], json!({ "started": 1, "running": 1 }), "{ready}");
+    assert_eq!(ready["status"], "ready");
+}
