@@ -19,7 +19,7 @@ use crate::{
     payments::Payments,
     salesforce::SalesforceClient,
     stripe::StripeClient,
-    sync::SalesforceSync,
+    sync::{SalesforceHealth, SalesforceSync},
 };
 
 pub struct Application {
@@ -39,6 +39,7 @@ pub struct Services {
     pub payments: Payments,
     pub workers: Vec<Worker>,
     pub worker_health: WorkerHealth,
+    pub salesforce_health: SalesforceHealth,
     /// The secrets Stripe webhooks are signed with (the sandbox's own in sandbox mode).
     pub webhook_secrets: Vec<SecretString>,
     pub sandbox: Option<sandbox::Sandbox>,
@@ -94,10 +95,11 @@ impl Services {
         };
         let client = SalesforceClient::new(salesforce, config.salesforce_timeout);
         let sync = SalesforceSync::new(db.clone(), payments.clone(), client, config.mapping.clone())?;
+        let salesforce_health = sync.health();
         let registry = Arc::new(jobs::registry(Arc::new(jobs::Context { payments: payments.clone(), mailer, sync })));
         let worker_health = WorkerHealth::default();
         let workers = workers(&db, &registry, config, &worker_health)?;
-        Ok(Self { db, payments, workers, worker_health, webhook_secrets, sandbox })
+        Ok(Self { db, payments, workers, worker_health, salesforce_health, webhook_secrets, sandbox })
     }
 }
 
@@ -159,6 +161,7 @@ impl Application {
             payments: services.payments,
             outbox_wake: wake,
             worker_health: services.worker_health,
+            salesforce_health: services.salesforce_health,
             webhook_secrets: services.webhook_secrets,
             sandbox_org,
             accounts,

@@ -19,10 +19,15 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let (workers, ready_workers) = workers(&state.worker_health);
     let oldest_due = outbox::oldest_due_age_ms(&state.db).await.ok().flatten();
     let ready = ready_database && ready_workers;
+    let unreachable_since = state.salesforce_health.unreachable_since().map(|at| {
+        time::OffsetDateTime::from(at).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    });
     let mut body = json!({
         "status": if ready { "ready" } else { "unavailable" },
         "workers": workers,
         "oldest_due_job_age_secs": oldest_due.map(|ms| ms / 1000),
+        // Salesforce being down does not make Remit unready: webhooks are taken and kept.
+        "salesforce": { "reachable": unreachable_since.is_none(), "unreachable_since": unreachable_since },
     });
     if let (Value::Object(body), Value::Object(database)) = (&mut body, database) {
         body.extend(database);

@@ -39,6 +39,7 @@ use crate::{
     db::Db,
     outbox::{Wake, WorkerHealth},
     payments::Payments,
+    sync::SalesforceHealth,
 };
 
 /// Everything a request handler may need, cloned cheaply per request.
@@ -53,6 +54,7 @@ pub struct AppState {
     /// Wakes the outbox workers when a request enqueued a job.
     pub outbox_wake: Wake,
     pub worker_health: WorkerHealth,
+    pub salesforce_health: SalesforceHealth,
     /// Every secret a Stripe webhook may be signed with.
     pub webhook_secrets: Arc<Vec<SecretString>>,
 }
@@ -64,6 +66,7 @@ pub struct StateParts {
     pub payments: Payments,
     pub outbox_wake: Wake,
     pub worker_health: WorkerHealth,
+    pub salesforce_health: SalesforceHealth,
     pub webhook_secrets: Vec<SecretString>,
     /// The Salesforce stand-in, in sandbox mode.
     pub sandbox_org: Option<sandbox::Salesforce>,
@@ -72,8 +75,17 @@ pub struct StateParts {
 
 impl AppState {
     pub fn new(parts: StateParts) -> Self {
-        let StateParts { db, config, payments, outbox_wake, worker_health, webhook_secrets, sandbox_org, accounts } =
-            parts;
+        let StateParts {
+            db,
+            config,
+            payments,
+            outbox_wake,
+            worker_health,
+            salesforce_health,
+            webhook_secrets,
+            sandbox_org,
+            accounts,
+        } = parts;
         let site = SiteContext {
             mode: if config.is_sandbox() { RunMode::Sandbox } else { RunMode::Live },
             default_brand: brand_view(config.brands.default_brand()),
@@ -94,6 +106,7 @@ impl AppState {
             payments,
             outbox_wake,
             worker_health,
+            salesforce_health,
             webhook_secrets: Arc::new(webhook_secrets),
         }
     }

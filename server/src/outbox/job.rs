@@ -11,6 +11,9 @@ use crate::Cause;
 pub enum JobError {
     Retryable(Cause),
     Permanent(Cause),
+    /// Not tried at all (what it needs is known to be down): run it again after the delay,
+    /// without counting an attempt.
+    Deferred(Cause, std::time::Duration),
 }
 
 impl JobError {
@@ -23,12 +26,12 @@ impl JobError {
     }
 
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Retryable(_))
+        !matches!(self, Self::Permanent(_))
     }
 
     /// The cause and everything behind it, `outer: inner: innermost`.
     pub fn chain(&self) -> String {
-        let (Self::Retryable(cause) | Self::Permanent(cause)) = self;
+        let (Self::Retryable(cause) | Self::Permanent(cause) | Self::Deferred(cause, _)) = self;
         crate::telemetry::chain(cause.as_ref())
     }
 }

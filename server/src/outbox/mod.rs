@@ -188,6 +188,34 @@ pub async fn settle_abandoned(db: &Db, kinds: &[&str]) -> Result<u64, sqlx::Erro
     Ok(merged.rows_affected() + dead.rows_affected())
 }
 
+/// Puts a job back untried, due after `delay`, its claim's attempt not counted.
+pub async fn defer(db: &Db, claimed: &Claimed, worker_id: &str, delay: std::time::Duration) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let deferred = sqlx::query(
+        "UPDATE outbox SET status = 'pending', attempts = attempts - 1, run_at = $1, locked_by = NULL, \
+         locked_until = NULL, updated_at = $2 WHERE id = $3 AND locked_by = $4",
+    )
+    .bind(now + lease_ms(delay))
+    .bind(now)
+    .bind(claimed.id)
+    .bind(worker_id)
+    .execute(&db.pool)
+    .await;
+    match deferred {
+        // A twin waits already: it will do this one's work.
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            sqlx::query("UPDATE outbox SET status = 'done', locked_by = NULL, locked_until = NULL, updated_at = $1 WHERE id = $2 AND locked_by = $3")
+                .bind(now)
+                .bind(claimed.id)
+                .bind(worker_id)
+                .execute(&db.pool)
+                .await?;
+            Ok(())
+        }
+        other => other.map(drop),
+    }
+}
+
 /// Records a failure: retried later with backoff, merged into a twin that waits already (it
 /// does the same work), or parked as a dead letter.
 pub async fn fail(

@@ -7,7 +7,7 @@ use std::{
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 
-use super::{Claimed, JobError, Registry, claim, complete, fail, renew, settle_abandoned};
+use super::{Claimed, JobError, Registry, claim, complete, defer, fail, renew, settle_abandoned};
 use crate::db::Db;
 
 /// How many workers of each class are running, for `/readyz`.
@@ -172,6 +172,10 @@ impl Worker {
                 if !complete(&self.db, claimed.id, &self.id).await? {
                     tracing::warn!(job = claimed.id, "outbox: job finished after its claim expired");
                 }
+            }
+            Err(JobError::Deferred(cause, delay)) => {
+                tracing::debug!(job = claimed.id, cause = %crate::telemetry::chain(cause.as_ref()), "outbox: job deferred");
+                defer(&self.db, claimed, &self.id, delay).await?;
             }
             Err(error) => {
                 let retryable = error.is_retryable();

@@ -49,6 +49,16 @@ impl SalesforceError {
         }
     }
 
+    /// Salesforce did not answer, or answered that it cannot serve now: the org may be fine, the
+    /// way to it is not.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Timeout | Self::Transport(_) => true,
+            Self::Api { status, .. } => *status >= 500,
+            Self::Auth(_) | Self::Decode(_) => false,
+        }
+    }
+
     pub fn has_code(&self, code: &str) -> bool {
         matches!(self, Self::Api { errors, .. } if errors.iter().any(|e| e.error_code == code))
     }

@@ -8,12 +8,15 @@
 //! domain, what it sends is built by `records.rs`, and each function that calls Salesforce calls
 //! nothing else.
 
+mod breaker;
+pub use breaker::OPEN_AFTER;
 pub mod records;
 mod tasks;
 
 use std::{
-    sync::Mutex,
-    time::{Duration, Instant},
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant, SystemTime},
 };
 
 use time::OffsetDateTime;
@@ -23,8 +26,9 @@ use crate::{
     db::Db,
     outbox::JobError,
     payments::{Payment, PaymentStatus, Payments},
-    salesforce::{CompositeResult, SalesforceClient, soql},
+    salesforce::{CompositeResult, SalesforceClient, SalesforceError, soql},
 };
+use breaker::{Breaker, Transition};
 pub use records::TASK_SUBJECT;
 use records::{NewFailure, Records, StatusLabels, batch_errors, created_tasks, failure, is_retryable, untasked};
 
@@ -36,6 +40,22 @@ pub struct SalesforceSync {
     won_stage: tokio::sync::Mutex<Option<String>>,
     /// Until when writes hold back because the org's API usage is high.
     slow_until: Mutex<Option<Instant>>,
+    health: SalesforceHealth,
+}
+
+/// Whether Salesforce answers, as the syncs have found: shared with `/readyz`.
+#[derive(Clone, Default)]
+pub struct SalesforceHealth(Arc<Mutex<Breaker>>);
+
+impl SalesforceHealth {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Breaker> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Since when Salesforce has not answered; `None` while it does.
+    pub fn unreachable_since(&self) -> Option<SystemTime> {
+        self.lock().unreachable_since()
+    }
 }
 
 /// One payment of a batch, as loaded: gone, needing the one-by-one path (new failure Tasks), or
@@ -67,7 +87,39 @@ impl SalesforceSync {
             records,
             won_stage: tokio::sync::Mutex::new(None),
             slow_until: Mutex::new(None),
+            health: SalesforceHealth::default(),
         })
+    }
+
+    pub fn health(&self) -> SalesforceHealth {
+        self.health.clone()
+    }
+
+    /// Makes one call to Salesforce, unless it is known to be unreachable (then the job waits,
+    /// untried, for the next probe); what became of the call tells the breaker.
+    async fn reach<T>(&self, call: impl Future<Output = Result<T, SalesforceError>>) -> Result<T, JobError> {
+        if !self.health.lock().allows(Instant::now()) {
+            let since = self.health.unreachable_since().map(rfc3339).unwrap_or_default();
+            let cause = format!("Salesforce has been unreachable since {since}; waiting for it to answer");
+            return Err(JobError::Deferred(cause.into(), breaker::PROBE_EVERY));
+        }
+        let result = call.await;
+        let transition = match &result {
+            Err(error) if error.is_unreachable() => self.health.lock().unreached(Instant::now(), SystemTime::now()),
+            _ => self.health.lock().answered(),
+        };
+        match transition {
+            Some(Transition::Opened { since }) => tracing::error!(
+                since = %rfc3339(since),
+                "Salesforce is unreachable; syncs wait and one call probes every {} s",
+                breaker::PROBE_EVERY.as_secs()
+            ),
+            Some(Transition::Closed { since }) => {
+                tracing::warn!(since = %rfc3339(since), "Salesforce answers again; waiting syncs go out");
+            }
+            None => {}
+        }
+        Ok(result?)
     }
 
     pub async fn sync_payment(&self, payment_id: &str) -> Result<(), JobError> {
@@ -102,7 +154,7 @@ impl SalesforceSync {
         let mut opportunity = payment.opportunity_id.clone();
         loop {
             let requests = self.records.composite(payment, &opportunity, won_stage, new_failures, today);
-            let results = self.client.composite(true, &requests).await?;
+            let results = self.reach(self.client.composite(true, &requests)).await?;
             self.note_api_usage();
             match failure(&results) {
                 None => return Ok(results),
@@ -132,17 +184,14 @@ impl SalesforceSync {
             Ok(outcomes) => outcomes,
             Err(error) => {
                 let text = error.chain();
-                let retryable = error.is_retryable();
-                payment_ids
-                    .iter()
-                    .map(|_| {
-                        Err(if retryable {
-                            JobError::retryable(text.clone())
-                        } else {
-                            JobError::permanent(text.clone())
-                        })
+                let each = |_| {
+                    Err(match &error {
+                        JobError::Deferred(_, delay) => JobError::Deferred(text.clone().into(), *delay),
+                        JobError::Retryable(_) => JobError::retryable(text.clone()),
+                        JobError::Permanent(_) => JobError::permanent(text.clone()),
                     })
-                    .collect()
+                };
+                payment_ids.iter().map(each).collect()
             }
         }
     }
@@ -194,9 +243,10 @@ impl SalesforceSync {
         let today = OffsetDateTime::now_utc().date();
         let (objects, fields) = (&self.records.mapping.objects, &self.records.mapping.fields);
         let upserts = self.records.payment_collection(batch);
-        let upserted = self.client.upsert_collection(&objects.payment, &fields.payment_external_id, &upserts).await?;
+        let upserted =
+            self.reach(self.client.upsert_collection(&objects.payment, &fields.payment_external_id, &upserts)).await?;
         let updates = self.records.update_collection(batch, won_stage.as_deref(), today);
-        let updated = self.client.update_collection(&updates).await?;
+        let updated = self.reach(self.client.update_collection(&updates)).await?;
         self.note_api_usage();
         Ok(batch_errors(batch, &upserted, &updated))
     }
@@ -211,8 +261,9 @@ impl SalesforceSync {
             return Ok(stage.clone());
         }
         let rows = self
-            .client
-            .query("SELECT ApiName FROM OpportunityStage WHERE IsWon = true AND IsClosed = true AND IsActive = true ORDER BY SortOrder LIMIT 1")
+            .reach(self.client.query(
+                "SELECT ApiName FROM OpportunityStage WHERE IsWon = true AND IsClosed = true AND IsActive = true ORDER BY SortOrder LIMIT 1",
+            ))
             .await?;
         let stage = rows
             .first()
@@ -234,7 +285,7 @@ impl SalesforceSync {
             mapping.fields.opportunity_stripe_customer_id,
             soql::literal(customer)
         );
-        let rows = self.client.query(&soql).await?;
+        let rows = self.reach(self.client.query(&soql)).await?;
         Ok(rows.first().and_then(|r| r["Id"].as_str()).map(str::to_owned))
     }
 
@@ -262,6 +313,10 @@ impl SalesforceSync {
                 Some(Instant::now() + Duration::from_secs(mapping.slow_down_secs));
         }
     }
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    time::OffsetDateTime::from(at).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// Salesforce's error text of a write, as a job failure of the right class.

@@ -255,3 +255,39 @@ async fn a_panicking_job_fails_alone_and_its_worker_goes_on() {
     assert_eq!(ready["workers"]["sync"], json!({ "started": 1, "running": 1 }), "{ready}");
     assert_eq!(ready["status"], "ready");
 }
+
+#[tokio::test]
+async fn after_repeated_outages_syncs_wait_for_salesforce_and_readyz_says_since_when() {
+    let app = TestApp::spawn().await;
+    app.salesforce().inject(
+        sandbox::Fault { status: 503, error_code: "SERVER_UNAVAILABLE".into(), message: "down".into() },
+        server::sync::OPEN_AFTER,
+    );
+    new_payment(&app, OPPORTUNITY).await;
+    let mut ready = Value::Null;
+    for _ in 0..600 {
+        // Past the retry backoff at once, so the outages come one after another.
+        sqlx::query("UPDATE outbox SET run_at = 0 WHERE status = 'pending'").execute(&app.db.pool).await.unwrap();
+        ready = app.get("/readyz").await.json().await.unwrap();
+        if ready["salesforce"]["reachable"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(ready["salesforce"]["reachable"], false, "{ready}");
+    assert!(ready["salesforce"]["unreachable_since"].is_string(), "{ready}");
+    assert_eq!(ready["status"], "ready", "webhooks are still taken: {ready}");
+
+    // The faults are spent: the next probe gets through, and the sync with it.
+    for _ in 0..600 {
+        if opportunity_status(&app, OPPORTUNITY) == "Pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(opportunity_status(&app, OPPORTUNITY), "Pending");
+    let ready: Value = app.get("/readyz").await.json().await.unwrap();
+    assert_eq!(ready["salesforce"]["reachable"], true, "{ready}");
+    let attempts = app.count("SELECT MAX(attempts) FROM outbox WHERE kind = 'sync_payment'").await;
+    assert_eq!(attempts, i64::from(server::sync::OPEN_AFTER) + 1, "waiting for the probe costs no attempts");
+}
