@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod payments;
 pub mod receipts;
 pub mod salesforce;
+pub mod secrets;
 pub mod startup;
 pub mod stripe;
 pub mod sync;

@@ -155,6 +155,7 @@ impl Application {
             per_email: Arc::new(RateLimiter::new(5, window)),
             per_ip: Arc::new(RateLimiter::new(30, window)),
         };
+        let csrf_key = crate::secrets::shared_key(&services.db, "csrf").await.context("cannot read the CSRF key")?;
         let state = http::AppState::new(http::StateParts {
             db: services.db,
             config: Arc::new(config),
@@ -162,6 +163,7 @@ impl Application {
             outbox_wake: wake,
             worker_health: services.worker_health,
             salesforce_health: services.salesforce_health,
+            csrf_key,
             webhook_secrets: services.webhook_secrets,
             sandbox_org,
             accounts,

@@ -56,6 +56,8 @@ pub struct Config {
     pub job_lease: Duration,
     /// Time limit of one Salesforce API call (`REMIT_SALESFORCE_TIMEOUT_SECS`).
     pub salesforce_timeout: Duration,
+    /// How long a payer's sign-in lasts, however active (`REMIT_SESSION_LIFETIME_SECS`).
+    pub session_lifetime: Duration,
 }
 
 /// Workers per job class: the defaults of DESIGN.md §4, with what `REMIT_WORKERS` names instead.
@@ -158,6 +160,7 @@ impl Config {
             workers: env.parsed("REMIT_WORKERS", "")?,
             job_lease: Duration::from_secs(positive(&env, "REMIT_JOB_LEASE_SECS", "300")?),
             salesforce_timeout: Duration::from_secs(positive(&env, "REMIT_SALESFORCE_TIMEOUT_SECS", "30")?),
+            session_lifetime: Duration::from_secs(positive(&env, "REMIT_SESSION_LIFETIME_SECS", "7776000")?),
         })
     }
 

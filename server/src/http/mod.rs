@@ -3,6 +3,7 @@
 
 mod api;
 mod client_addr;
+mod csrf;
 mod error;
 mod health;
 mod pages;
@@ -55,6 +56,7 @@ pub struct AppState {
     pub outbox_wake: Wake,
     pub worker_health: WorkerHealth,
     pub salesforce_health: SalesforceHealth,
+    pub csrf_key: csrf::CsrfKey,
     /// Every secret a Stripe webhook may be signed with.
     pub webhook_secrets: Arc<Vec<SecretString>>,
 }
@@ -67,6 +69,8 @@ pub struct StateParts {
     pub outbox_wake: Wake,
     pub worker_health: WorkerHealth,
     pub salesforce_health: SalesforceHealth,
+    /// Signs CSRF tokens; every instance on one database has the same.
+    pub csrf_key: [u8; 32],
     pub webhook_secrets: Vec<SecretString>,
     /// The Salesforce stand-in, in sandbox mode.
     pub sandbox_org: Option<sandbox::Salesforce>,
@@ -82,10 +86,12 @@ impl AppState {
             outbox_wake,
             worker_health,
             salesforce_health,
+            csrf_key,
             webhook_secrets,
             sandbox_org,
             accounts,
         } = parts;
+        let csrf_key = csrf::CsrfKey::new(csrf_key, config.public_url.is_https());
         let site = SiteContext {
             mode: if config.is_sandbox() { RunMode::Sandbox } else { RunMode::Live },
             default_brand: brand_view(config.brands.default_brand()),
@@ -96,6 +102,7 @@ impl AppState {
             accounts,
             sandbox_org,
             trusted_proxies: config.trusted_proxies.clone(),
+            session_lifetime: config.session_lifetime,
         });
         Self {
             db,
@@ -107,6 +114,7 @@ impl AppState {
             outbox_wake,
             worker_health,
             salesforce_health,
+            csrf_key,
             webhook_secrets: Arc::new(webhook_secrets),
         }
     }
@@ -160,6 +168,7 @@ pub fn router(state: AppState, sessions: sessions::Store) -> Router {
         .leptos_routes_with_context(&state, routes, state.provide_page_context(), move || app::shell(options.clone()))
         .fallback(not_found_page)
         .layer(sessions::layer(sessions, &state.config))
+        .layer(axum::middleware::from_fn_with_state(state.csrf_key.clone(), csrf::layer))
         .layer(axum::middleware::map_response(html_without_hydration_data));
     let router = with_security_headers(router, &state.config);
     let timeout = state.config.request_timeout;

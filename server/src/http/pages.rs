@@ -5,10 +5,13 @@ use app::{
     SandboxObject, SignInOutcome,
 };
 use axum::{extract::ConnectInfo, http::request::Parts};
-use rand::Rng;
 use tower_sessions::Session;
 
-use super::brand_view;
+use super::{
+    brand_view,
+    csrf::{self, CsrfToken},
+    sessions,
+};
 use crate::{
     Cause,
     accounts::{Accounts, SignInError},
@@ -25,6 +28,8 @@ pub struct PageBackend {
     /// The Salesforce stand-in, in sandbox mode.
     pub sandbox_org: Option<sandbox::Salesforce>,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long a sign-in lasts however active the payer is.
+    pub session_lifetime: std::time::Duration,
 }
 
 /// What the sandbox page shows of each object.
@@ -100,11 +105,11 @@ impl PaymentPages for PageBackend {
     }
 
     async fn csrf_token(&self, request: &Parts) -> Result<String, PageError> {
-        csrf_token(&session(request)?).await
+        csrf_token(request)
     }
 
     async fn request_sign_in(&self, request: &Parts, email: &str, csrf: &str) -> Result<SignInOutcome, PageError> {
-        if !csrf_matches(&session(request)?, csrf).await? {
+        if !csrf_matches(request, csrf) {
             return Ok(SignInOutcome::FormExpired);
         }
         let ip = request
@@ -124,25 +129,20 @@ impl PaymentPages for PageBackend {
     }
 
     async fn confirm_sign_in(&self, request: &Parts, token: &str, csrf: &str) -> Result<bool, PageError> {
-        let session = session(request)?;
-        if !csrf_matches(&session, csrf).await? {
+        if !csrf_matches(request, csrf) {
             return Ok(false);
         }
         let Some(email) = self.accounts.redeem(token).await.map_err(unavailable("sign-in"))? else {
             return Ok(false);
         };
-        // A new session id at sign-in, so an id planted before it is worth nothing after.
-        session.cycle_id().await.map_err(unavailable("sign-in"))?;
-        session.insert(PAYER_EMAIL, email).await.map_err(unavailable("sign-in"))?;
-        session.insert(CSRF, new_csrf()).await.map_err(unavailable("sign-in"))?;
+        sessions::sign_in(&session(request)?, email).await.map_err(unavailable("sign-in"))?;
         Ok(true)
     }
 
     async fn account(&self, request: &Parts, page: i64) -> Result<Option<AccountView>, PageError> {
         let session = session(request)?;
-        let Some(email) = session.get::<String>(PAYER_EMAIL).await.map_err(unavailable("account"))? else {
-            return Ok(None);
-        };
+        let signed_in = sessions::signed_in_payer(&session, self.session_lifetime).await;
+        let Some(email) = signed_in.map_err(unavailable("account"))? else { return Ok(None) };
         let (payments, more) = self.accounts.payments_of(&email, page).await.map_err(unavailable("account"))?;
         let date = time::macros::format_description!("[day] [month repr:short] [year]");
         let payments = payments
@@ -161,13 +161,12 @@ impl PaymentPages for PageBackend {
                 }
             })
             .collect();
-        Ok(Some(AccountView { email, payments, page, more, csrf: csrf_token(&session).await? }))
+        Ok(Some(AccountView { email, payments, page, more, csrf: csrf_token(request)? }))
     }
 
     async fn sign_out(&self, request: &Parts, csrf: &str) -> Result<(), PageError> {
-        let session = session(request)?;
-        if csrf_matches(&session, csrf).await? {
-            session.flush().await.map_err(unavailable("sign-out"))?;
+        if csrf_matches(request, csrf) {
+            session(request)?.flush().await.map_err(unavailable("sign-out"))?;
         }
         Ok(())
     }
@@ -192,8 +191,7 @@ impl PaymentPages for PageBackend {
     }
 
     async fn start_checkout(&self, request: &Parts, token: &str, csrf: &str) -> Result<String, CheckoutProblem> {
-        let session = session(request).map_err(|_| CheckoutProblem::Unavailable)?;
-        if !csrf_matches(&session, csrf).await.map_err(|_| CheckoutProblem::Unavailable)? {
+        if !csrf_matches(request, csrf) {
             return Err(CheckoutProblem::FormExpired);
         }
         self.payments.checkout_url(token).await.map_err(|error| match error {
@@ -258,35 +256,18 @@ fn failure_in_words(code: &str) -> String {
     .to_owned()
 }
 
-pub(super) const PAYER_EMAIL: &str = "payer_email";
-const CSRF: &str = "csrf";
-
 fn session(request: &Parts) -> Result<Session, PageError> {
     request.extensions.get::<Session>().cloned().ok_or_else(|| unavailable("any")("no session layer"))
 }
 
-fn new_csrf() -> String {
-    hex::encode(rand::rng().random::<[u8; 32]>())
+/// This request's CSRF token, for the forms of a page (see `csrf.rs`).
+fn csrf_token(request: &Parts) -> Result<String, PageError> {
+    let token = request.extensions.get::<CsrfToken>().ok_or_else(|| unavailable("any")("no CSRF layer"))?;
+    Ok(token.0.clone())
 }
 
-/// The session's CSRF token, made on first need.
-async fn csrf_token(session: &Session) -> Result<String, PageError> {
-    if let Some(token) = session.get::<String>(CSRF).await.map_err(unavailable("CSRF token"))? {
-        return Ok(token);
-    }
-    let token = new_csrf();
-    session.insert(CSRF, token.clone()).await.map_err(unavailable("CSRF token"))?;
-    Ok(token)
-}
-
-/// Compares the form's token with the session's without stopping at the first difference.
-async fn csrf_matches(session: &Session, presented: &str) -> Result<bool, PageError> {
-    let Some(expected) = session.get::<String>(CSRF).await.map_err(unavailable("CSRF token"))? else {
-        return Ok(false);
-    };
-    let same_length = expected.len() == presented.len();
-    let difference = expected.bytes().zip(presented.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    Ok(same_length && difference == 0)
+fn csrf_matches(request: &Parts, presented: &str) -> bool {
+    csrf::matches(request.extensions.get::<CsrfToken>(), presented)
 }
 
 fn status_in_words(status: PaymentStatus) -> &'static str {

@@ -25,7 +25,7 @@ pub async fn download_own(
     session: Session,
     request: Request<Body>,
 ) -> Response {
-    let email = session.get::<String>(super::pages::PAYER_EMAIL).await.ok().flatten();
+    let email = super::sessions::signed_in_payer(&session, state.config.session_lifetime).await.ok().flatten();
     let (Some(payment_id), Some(email)) = (file.strip_suffix(".pdf"), email) else {
         return not_found_page(State(state), request).await;
     };

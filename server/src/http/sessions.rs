@@ -8,7 +8,37 @@ use tower_sessions::{
 };
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
-use crate::config::{Config, DatabaseUrl};
+use crate::{
+    config::{Config, DatabaseUrl},
+    db::now_ms,
+};
+
+const PAYER_EMAIL: &str = "payer_email";
+const SIGNED_IN_AT: &str = "signed_in_at";
+
+/// Signs the session in as `email`, with a new session id: an id planted before sign-in is worth
+/// nothing after it.
+pub async fn sign_in(session: &tower_sessions::Session, email: String) -> Result<(), tower_sessions::session::Error> {
+    session.cycle_id().await?;
+    session.insert(PAYER_EMAIL, email).await?;
+    session.insert(SIGNED_IN_AT, now_ms()).await
+}
+
+/// The payer the session is signed in as, while the sign-in is younger than `lifetime` (however
+/// active the session has been since); an older one is ended.
+pub async fn signed_in_payer(
+    session: &tower_sessions::Session,
+    lifetime: std::time::Duration,
+) -> Result<Option<String>, tower_sessions::session::Error> {
+    let Some(email) = session.get::<String>(PAYER_EMAIL).await? else { return Ok(None) };
+    let signed_in_at = session.get::<i64>(SIGNED_IN_AT).await?.unwrap_or(0);
+    let lifetime_ms = i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX);
+    if now_ms().saturating_sub(signed_in_at) > lifetime_ms {
+        session.flush().await?;
+        return Ok(None);
+    }
+    Ok(Some(email))
+}
 
 /// The session store of whichever database Remit runs on.
 #[derive(Clone, Debug)]

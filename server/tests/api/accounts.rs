@@ -157,15 +157,19 @@ async fn signing_out_ends_the_session() {
 async fn the_session_cookie_is_http_only_and_lax_and_its_id_changes_at_sign_in() {
     let app = TestApp::spawn().await;
     payment_for(&app, "0065g00000Acc06", "ana@example.com").await;
-    let browser = browser();
+    // A session id planted before sign-in (by a shared computer's last user, say).
+    let planted = "remit_session=AAAAAAAAAAAAAAAAAAAAAA";
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(&format!("{planted}; Path=/"), &app.address.parse().unwrap());
+    let browser =
+        reqwest::Client::builder().cookie_provider(jar).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let page = browser.get(format!("{}/account/sign-in", app.address)).send().await.unwrap();
     let cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(
-        cookie.starts_with("remit_session=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
+        cookie.starts_with("remit_csrf=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "a page view sets only the CSRF cookie: {cookie}"
     );
     assert!(!cookie.contains("Secure"), "plain http in tests: {cookie}");
-    let before = cookie.split(';').next().unwrap().to_owned();
 
     let html = page.text().await.unwrap();
     let start = html.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
@@ -180,8 +184,13 @@ async fn the_session_cookie_is_http_only_and_lax_and_its_id_changes_at_sign_in()
         &[("token", link.rsplit('/').next().unwrap()), ("csrf", &form_csrf)],
     )
     .await;
-    let after = signed_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    assert_ne!(before, after, "a new session id at sign-in");
+    let session = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        session.starts_with("remit_session=") && session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    let after = session.split(';').next().unwrap();
+    assert_ne!(after, planted, "a new session id at sign-in");
 }
 
 #[tokio::test]
@@ -349,4 +358,57 @@ async fn pages_that_show_a_payers_data_are_never_cached() {
     sign_in(&app, &browser, "bo@example.com").await;
     let account = browser.get(format!("{}/account", app.address)).send().await.unwrap();
     assert_eq!(account.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn a_sign_in_ends_after_its_lifetime_however_active_the_payer_is() {
+    let app = TestApp::spawn_with(Mode::Live, &[("REMIT_SESSION_LIFETIME_SECS", "2")]).await;
+    payment_for(&app, "0065g00000Acc24", "ana@example.com").await;
+    let browser = browser();
+    sign_in(&app, &browser, "ana@example.com").await;
+    assert_eq!(browser.get(format!("{}/account", app.address)).send().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let later = browser.get(format!("{}/account", app.address)).send().await.unwrap();
+    assert_eq!(later.status(), 303, "signed out once the lifetime is over");
+    assert_eq!(later.headers()["location"], "/account/sign-in");
+}
+
+/// Rows in every table Remit and its session store keep.
+async fn all_rows(app: &TestApp) -> i64 {
+    let sessions =
+        if app.db.dialect == server::db::Dialect::Sqlite { "tower_sessions" } else { "tower_sessions.session" };
+    let tables = [
+        "payments",
+        "stripe_events",
+        "outbox",
+        "audit_log",
+        "api_keys",
+        "api_idempotency",
+        "stripe_customers",
+        "salesforce_tasks",
+        "sign_in_tokens",
+        "remit_secrets",
+        sessions,
+    ];
+    let mut total = 0;
+    for table in tables {
+        total += app.count(&format!("SELECT COUNT(*) FROM {table}")).await;
+    }
+    total
+}
+
+#[tokio::test]
+async fn a_thousand_anonymous_page_views_write_nothing() {
+    let app = TestApp::spawn().await;
+    let link: Value = app.post_link(&link_request()).await.json().await.unwrap();
+    app.outbox_idle().await;
+    let pay = link["url"].as_str().unwrap().to_owned();
+    let before = all_rows(&app).await;
+    let paths = ["/account/sign-in", "/account", "/", "/cancel?session_id=cs_test_unknown"];
+    for n in 0..1000 {
+        let url = if n % 5 == 4 { pay.clone() } else { format!("{}{}", app.address, paths[n % 5]) };
+        let status = app.client.get(&url).send().await.unwrap().status().as_u16();
+        assert!(matches!(status, 200 | 303 | 404), "{url}: {status}");
+    }
+    assert_eq!(all_rows(&app).await, before, "cookieless GETs wrote rows");
 }
