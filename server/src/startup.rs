@@ -26,6 +26,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     port: u16,
+    limits: http::ConnectionLimits,
     workers: Vec<Worker>,
     payments: Payments,
     sessions: http::sessions::Store,
@@ -155,6 +156,8 @@ impl Application {
             per_email: Arc::new(RateLimiter::new(5, window)),
             per_ip: Arc::new(RateLimiter::new(30, window)),
         };
+        let limits =
+            http::ConnectionLimits { header_timeout: config.header_timeout, max_connections: config.max_connections };
         let csrf_key = crate::secrets::shared_key(&services.db, "csrf").await.context("cannot read the CSRF key")?;
         let state = http::AppState::new(http::StateParts {
             db: services.db,
@@ -173,6 +176,7 @@ impl Application {
             router: http::router(state, sessions.clone()),
             sessions,
             port,
+            limits,
             workers: services.workers,
             payments,
             _sandbox: services.sandbox,
@@ -191,8 +195,7 @@ impl Application {
         let reconciler = tokio::spawn(reconcile_periodically(self.payments, stopped.clone()));
         let session_sweeper = tokio::spawn(delete_expired_sessions(self.sessions, stopped.clone()));
         tracing::info!(address = %self.listener.local_addr()?, "Remit is listening");
-        let service = self.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        let served = http::serve(self.listener, self.router, self.limits, shutdown).await;
         let _ = stop.send(true);
         for worker in workers {
             let _ = worker.await;

@@ -58,6 +58,10 @@ pub struct Config {
     pub salesforce_timeout: Duration,
     /// How long a payer's sign-in lasts, however active (`REMIT_SESSION_LIFETIME_SECS`).
     pub session_lifetime: Duration,
+    /// How long a client may take to send its request headers (`REMIT_HEADER_TIMEOUT_SECS`).
+    pub header_timeout: Duration,
+    /// Open connections at most (`REMIT_MAX_CONNECTIONS`).
+    pub max_connections: usize,
 }
 
 /// Workers per job class: the defaults of DESIGN.md §4, with what `REMIT_WORKERS` names instead.
@@ -161,6 +165,8 @@ impl Config {
             job_lease: Duration::from_secs(positive(&env, "REMIT_JOB_LEASE_SECS", "300")?),
             salesforce_timeout: Duration::from_secs(positive(&env, "REMIT_SALESFORCE_TIMEOUT_SECS", "30")?),
             session_lifetime: Duration::from_secs(positive(&env, "REMIT_SESSION_LIFETIME_SECS", "7776000")?),
+            header_timeout: Duration::from_secs(positive(&env, "REMIT_HEADER_TIMEOUT_SECS", "10")?),
+            max_connections: usize::try_from(positive(&env, "REMIT_MAX_CONNECTIONS", "1024")?).unwrap_or(usize::MAX),
         })
     }
 

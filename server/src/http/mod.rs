@@ -8,6 +8,7 @@ mod error;
 mod health;
 mod pages;
 mod receipt_downloads;
+mod serve;
 pub mod sessions;
 mod style;
 mod webhook_endpoint;
@@ -128,6 +129,8 @@ impl AppState {
         }
     }
 }
+
+pub use serve::{ConnectionLimits, serve};
 
 pub fn brand_view(brand: &Brand) -> BrandView {
     BrandView {

@@ -291,3 +291,17 @@ async fn after_repeated_outages_syncs_wait_for_salesforce_and_readyz_says_since_
     let attempts = app.count("SELECT MAX(attempts) FROM outbox WHERE kind = 'sync_payment'").await;
     assert_eq!(attempts, i64::from(server::sync::OPEN_AFTER) + 1, "waiting for the probe costs no attempts");
 }
+
+#[tokio::test]
+async fn a_client_that_sends_its_headers_too_slowly_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(Mode::Live, &[("REMIT_HEADER_TIMEOUT_SECS", "1")]).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: remit\r\n").await.unwrap(); // never the blank line
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection was still open after 20 s");
+    // A client that sends its headers in time is served as ever.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
