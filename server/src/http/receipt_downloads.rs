@@ -10,11 +10,11 @@ use axum::{
 use tower_sessions::Session;
 
 use super::{AppState, not_found_page};
-use crate::payments::{ReceiptError, ReceiptPdf};
+use crate::payments::{ReceiptAnswer, ReceiptError};
 
 pub async fn download(State(state): State<AppState>, Path(file): Path<String>, request: Request<Body>) -> Response {
     let Some(token) = file.strip_suffix(".pdf") else { return not_found_page(State(state), request).await };
-    let receipt = state.payments.receipt_by_token(token).await;
+    let receipt = state.payments.receipt_by_token(token, if_none_match(&request)).await;
     serve(state, request, receipt).await
 }
 
@@ -29,23 +29,27 @@ pub async fn download_own(
     let (Some(payment_id), Some(email)) = (file.strip_suffix(".pdf"), email) else {
         return not_found_page(State(state), request).await;
     };
-    let receipt = state.payments.receipt_of_payer(payment_id, &email).await;
+    let receipt = state.payments.receipt_of_payer(payment_id, &email, if_none_match(&request)).await;
     serve(state, request, receipt).await
 }
 
-/// The PDF with its name and ETag (304 when the browser has it), or the branded 404.
-async fn serve(state: AppState, request: Request<Body>, receipt: Result<Option<ReceiptPdf>, ReceiptError>) -> Response {
+fn if_none_match(request: &Request<Body>) -> Option<&str> {
+    request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())
+}
+
+/// The PDF with its name and ETag, a 304 when the browser has it, or the branded 404.
+async fn serve(
+    state: AppState,
+    request: Request<Body>,
+    receipt: Result<Option<ReceiptAnswer>, ReceiptError>,
+) -> Response {
+    let cache = |etag: String| [(header::ETAG, etag), (header::CACHE_CONTROL, "private, no-cache".to_owned())];
     match receipt {
-        Ok(Some(pdf)) => {
-            let unchanged =
-                request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(pdf.etag.as_str());
-            let headers = [(header::ETAG, pdf.etag.clone()), (header::CACHE_CONTROL, "private, no-cache".to_owned())];
-            if unchanged {
-                return (StatusCode::NOT_MODIFIED, headers).into_response();
-            }
+        Ok(Some(ReceiptAnswer::Unchanged { etag })) => (StatusCode::NOT_MODIFIED, cache(etag)).into_response(),
+        Ok(Some(ReceiptAnswer::Pdf(pdf))) => {
             let disposition = format!("attachment; filename=\"{}\"", pdf.filename);
             (
-                headers,
+                cache(pdf.etag),
                 [(header::CONTENT_TYPE, "application/pdf".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
                 pdf.bytes,
             )
@@ -53,7 +57,7 @@ async fn serve(state: AppState, request: Request<Body>, receipt: Result<Option<R
         }
         Ok(None) => not_found_page(State(state), request).await,
         Err(error) => {
-            tracing::error!(%error, "cannot produce a receipt");
+            tracing::error!(error = %crate::telemetry::chain(&error), "cannot produce a receipt");
             (StatusCode::SERVICE_UNAVAILABLE, "The receipt cannot be produced right now; try again shortly.")
                 .into_response()
         }

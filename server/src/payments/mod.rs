@@ -19,7 +19,7 @@ pub use apply::{ApplyError, EventHeader};
 pub use ids::{EmailAddress, SalesforceId, checksum};
 pub use links::{CheckoutError, LinkError, LinkOutcome};
 pub use money::{Currency, MAX_AMOUNT_MINOR, MoneyError};
-pub use receipt_content::{ReceiptError, ReceiptPdf};
+pub use receipt_content::{ReceiptAnswer, ReceiptError, ReceiptPdf};
 pub use request::{LinkRequest, RawLinkRequest, ValidationError};
 pub use returns::ReturnError;
 pub use status::PaymentStatus;

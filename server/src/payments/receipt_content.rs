@@ -22,28 +22,70 @@ pub enum ReceiptError {
     Render(String),
 }
 
+/// What a download gets: the PDF, or word that the copy it has is current.
+pub enum ReceiptAnswer {
+    Pdf(ReceiptPdf),
+    /// The client's `If-None-Match` names the current version: nothing rendered, nothing asked of Stripe.
+    Unchanged {
+        etag: String,
+    },
+}
+
+/// What the receipt says that can change, as its ETag.
+fn etag(number: &str, payment: &Payment, refunded_minor: i64) -> String {
+    format!("\"{number}-{}-{refunded_minor}\"", payment.updated_at)
+}
+
 impl Payments {
     /// The receipt behind a receipt token: only for payments that were paid (refunded and
     /// disputed ones included); `None` for anything else.
-    pub async fn receipt_by_token(&self, token: &str) -> Result<Option<ReceiptPdf>, ReceiptError> {
-        match store::by_receipt_token(&self.db, token).await? {
-            Some(payment) if payment.status().is_settled() => self.receipt(&payment).await.map(Some),
-            _ => Ok(None),
-        }
+    pub async fn receipt_by_token(
+        &self,
+        token: &str,
+        if_none_match: Option<&str>,
+    ) -> Result<Option<ReceiptAnswer>, ReceiptError> {
+        let payment = store::by_receipt_token(&self.db, token).await?;
+        self.receipt_answer(payment, if_none_match).await
     }
 
     /// The receipt of one of a signed-in payer's own paid payments; `None` for anyone else's.
-    pub async fn receipt_of_payer(&self, payment_id: &str, email: &str) -> Result<Option<ReceiptPdf>, ReceiptError> {
-        match store::of_payer(&self.db, payment_id, email).await? {
-            Some(payment) if payment.status().is_settled() => self.receipt(&payment).await.map(Some),
-            _ => Ok(None),
+    pub async fn receipt_of_payer(
+        &self,
+        payment_id: &str,
+        email: &str,
+        if_none_match: Option<&str>,
+    ) -> Result<Option<ReceiptAnswer>, ReceiptError> {
+        let payment = store::of_payer(&self.db, payment_id, email).await?;
+        self.receipt_answer(payment, if_none_match).await
+    }
+
+    /// A conditional request is answered from the database alone, before any rendering.
+    async fn receipt_answer(
+        &self,
+        payment: Option<Payment>,
+        if_none_match: Option<&str>,
+    ) -> Result<Option<ReceiptAnswer>, ReceiptError> {
+        let Some(payment) = payment.filter(|p| p.status().is_settled()) else { return Ok(None) };
+        let refunded_minor = self.derived(&payment).await?.refunded_minor;
+        let etag = etag(&self.receipt_number(&payment), &payment, refunded_minor);
+        if if_none_match == Some(etag.as_str()) {
+            return Ok(Some(ReceiptAnswer::Unchanged { etag }));
         }
+        Ok(Some(ReceiptAnswer::Pdf(self.render_receipt(&payment, refunded_minor).await?)))
+    }
+
+    /// `ACME-000042`.
+    fn receipt_number(&self, payment: &Payment) -> String {
+        format!("{}-{:06}", self.brand_of(payment).key.to_uppercase(), payment.receipt_number.unwrap_or(0))
     }
 
     pub async fn receipt(&self, payment: &Payment) -> Result<ReceiptPdf, ReceiptError> {
-        let brand = self.brand_of(payment);
-        let number = format!("{}-{:06}", brand.key.to_uppercase(), payment.receipt_number.unwrap_or(0));
         let refunded_minor = self.derived(payment).await?.refunded_minor;
+        self.render_receipt(payment, refunded_minor).await
+    }
+
+    async fn render_receipt(&self, payment: &Payment, refunded_minor: i64) -> Result<ReceiptPdf, ReceiptError> {
+        let number = self.receipt_number(payment);
         let currency = payment.currency();
         let description = self.display_name(payment);
         let method = match self.payment_method(payment).await {
@@ -55,7 +97,7 @@ impl Payments {
             }
         };
         let receipt = Receipt {
-            brand,
+            brand: self.brand_of(payment),
             number: number.clone(),
             payer_name: payment.payer_name.as_deref(),
             payer_email: &payment.payer_email,
@@ -69,7 +111,7 @@ impl Payments {
         let bytes = receipts::render(&receipt).map_err(ReceiptError::Render)?;
         Ok(ReceiptPdf {
             filename: format!("receipt-{number}.pdf"),
-            etag: format!("\"{}-{}-{refunded_minor}\"", number, payment.updated_at),
+            etag: etag(&number, payment, refunded_minor),
             bytes,
         })
     }

@@ -158,8 +158,11 @@ async fn an_unchanged_receipt_is_served_from_the_browsers_cache() {
     let (_, url) = paid(&app, link_request(), "pi_etag").await;
     let first = app.client.get(&url).send().await.unwrap();
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    app.outbox_idle().await; // the receipt email asks Stripe too
+    let asked_stripe = app.stripe().api_requests();
     let again = app.client.get(&url).header("If-None-Match", &etag).send().await.unwrap();
     assert_eq!(again.status(), 304);
+    assert_eq!(app.stripe().api_requests(), asked_stripe, "a conditional request is answered before any work");
 }
 
 #[tokio::test]
