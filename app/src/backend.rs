@@ -156,15 +156,15 @@ pub trait PaymentPages: Send + Sync + 'static {
     /// Stripe; `None` when the session is unknown.
     async fn success_view(
         &self,
+        request: &http::request::Parts,
         session_id: &str,
-        accept_language: Option<&str>,
     ) -> Result<Option<ReturnView>, PageError>;
 
     /// The payment of a Checkout session the payer left without paying.
     async fn cancel_view(
         &self,
+        request: &http::request::Parts,
         session_id: &str,
-        accept_language: Option<&str>,
     ) -> Result<Option<ReturnView>, PageError>;
 
     /// The CSRF token for this request's session (created when the session has none yet).

@@ -11,22 +11,20 @@ use crate::{
 };
 
 #[cfg(feature = "ssr")]
-fn accept_language() -> Option<String> {
-    use_context::<http::request::Parts>().and_then(|parts| {
-        parts.headers.get(http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(str::to_owned)
-    })
+fn request() -> Result<http::request::Parts, ServerFnError> {
+    use_context::<http::request::Parts>().ok_or_else(|| ServerFnError::new("no request"))
 }
 
 #[server(prefix = "/fn", endpoint = "success-view")]
 pub async fn load_success(session_id: String) -> Result<Option<ReturnView>, ServerFnError> {
     let backend = expect_context::<crate::Backend>();
-    backend.success_view(&session_id, accept_language().as_deref()).await.map_err(ServerFnError::new)
+    backend.success_view(&request()?, &session_id).await.map_err(ServerFnError::new)
 }
 
 #[server(prefix = "/fn", endpoint = "cancel-view")]
 pub async fn load_cancel(session_id: String) -> Result<Option<ReturnView>, ServerFnError> {
     let backend = expect_context::<crate::Backend>();
-    backend.cancel_view(&session_id, accept_language().as_deref()).await.map_err(ServerFnError::new)
+    backend.cancel_view(&request()?, &session_id).await.map_err(ServerFnError::new)
 }
 
 fn session_id() -> String {

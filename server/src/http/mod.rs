@@ -104,6 +104,10 @@ impl AppState {
             sandbox_org,
             trusted_proxies: config.trusted_proxies.clone(),
             session_lifetime: config.session_lifetime,
+            stripe_lookups: crate::accounts::RateLimiter::new(
+                pages::STRIPE_LOOKUPS_PER_CLIENT,
+                pages::STRIPE_LOOKUP_WINDOW,
+            ),
         });
         Self {
             db,

@@ -30,6 +30,16 @@ pub struct PageBackend {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How long a sign-in lasts however active the payer is.
     pub session_lifetime: std::time::Duration,
+    /// Stripe lookups of unrecorded Checkout sessions, per client.
+    pub stripe_lookups: crate::accounts::RateLimiter,
+}
+
+/// How many unrecorded Checkout sessions one client may have looked up at Stripe per window.
+pub const STRIPE_LOOKUPS_PER_CLIENT: u32 = 20;
+pub const STRIPE_LOOKUP_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+fn accept_language(request: &Parts) -> Option<&str> {
+    request.headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
 }
 
 /// What the sandbox page shows of each object.
@@ -86,22 +96,16 @@ impl PaymentPages for PageBackend {
         }))
     }
 
-    async fn success_view(
-        &self,
-        session_id: &str,
-        accept_language: Option<&str>,
-    ) -> Result<Option<ReturnView>, PageError> {
-        let payment = self.payments.confirm_return(session_id).await.map_err(unavailable("success page"))?;
-        Ok(payment.map(|p| self.return_view(&p, accept_language)))
+    async fn success_view(&self, request: &Parts, session_id: &str) -> Result<Option<ReturnView>, PageError> {
+        let lookup_allowed = || self.may_ask_stripe(request);
+        let payment = self.payments.confirm_return(session_id, lookup_allowed).await;
+        Ok(payment.map_err(unavailable("success page"))?.map(|p| self.return_view(&p, accept_language(request))))
     }
 
-    async fn cancel_view(
-        &self,
-        session_id: &str,
-        accept_language: Option<&str>,
-    ) -> Result<Option<ReturnView>, PageError> {
-        let payment = self.payments.abandoned_checkout(session_id).await.map_err(unavailable("cancel page"))?;
-        Ok(payment.map(|p| self.return_view(&p, accept_language)))
+    async fn cancel_view(&self, request: &Parts, session_id: &str) -> Result<Option<ReturnView>, PageError> {
+        let lookup_allowed = || self.may_ask_stripe(request);
+        let payment = self.payments.abandoned_checkout(session_id, lookup_allowed).await;
+        Ok(payment.map_err(unavailable("cancel page"))?.map(|p| self.return_view(&p, accept_language(request))))
     }
 
     async fn csrf_token(&self, request: &Parts) -> Result<String, PageError> {
@@ -112,11 +116,7 @@ impl PaymentPages for PageBackend {
         if !csrf_matches(request, csrf) {
             return Ok(SignInOutcome::FormExpired);
         }
-        let ip = request
-            .extensions
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|peer| super::client_addr::client_ip(peer.0.ip(), &request.headers, &self.trusted_proxies));
-        match self.accounts.request_sign_in(email, ip).await {
+        match self.accounts.request_sign_in(email, self.client_ip(request)).await {
             Ok(()) => Ok(SignInOutcome::Sent),
             Err(SignInError::InvalidEmail(_)) => Ok(SignInOutcome::InvalidEmail),
             Err(SignInError::RateLimited) => Ok(SignInOutcome::RateLimited),
@@ -218,6 +218,18 @@ fn unavailable<E: Into<Cause>>(page: &'static str) -> impl FnOnce(E) -> PageErro
 }
 
 impl PageBackend {
+    fn client_ip(&self, request: &Parts) -> Option<std::net::IpAddr> {
+        let peer = request.extensions.get::<ConnectInfo<std::net::SocketAddr>>()?;
+        Some(super::client_addr::client_ip(peer.0.ip(), &request.headers, &self.trusted_proxies))
+    }
+
+    /// Whether this client may have Remit ask Stripe about a Checkout session Remit has no record
+    /// of: anyone can make up session ids, so such lookups are limited per client.
+    fn may_ask_stripe(&self, request: &Parts) -> bool {
+        let client = self.client_ip(request).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        self.stripe_lookups.allow(&client)
+    }
+
     fn return_view(&self, payment: &Payment, accept_language: Option<&str>) -> ReturnView {
         let language = language(accept_language);
         let state = match payment.status() {

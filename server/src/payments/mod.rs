@@ -42,6 +42,7 @@ pub struct Payments {
     /// A payer leaving Checkout without paying counts as a failed attempt (the mapping's
     /// `cancel_sets_failed`); by default it changes nothing.
     abandoned_checkout_fails: bool,
+    unknown_sessions: returns::UnknownSessions,
 }
 
 impl Payments {
@@ -52,7 +53,7 @@ impl Payments {
         brands: Brands,
         abandoned_checkout_fails: bool,
     ) -> Self {
-        Self { db, stripe, public_url, brands, abandoned_checkout_fails }
+        Self { db, stripe, public_url, brands, abandoned_checkout_fails, unknown_sessions: Default::default() }
     }
 
     /// The brand the payment is shown under.

@@ -2,6 +2,11 @@
 //! The session id in the address proves nothing by itself, so Remit asks Stripe about the session
 //! and, when Stripe says it completed, applies that through the same state machine as a webhook.
 
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
 use serde_json::json;
 
 use super::{
@@ -37,8 +42,12 @@ fn well_formed(session_id: &str) -> bool {
 impl Payments {
     /// The payment a payer returned to the success page for, brought up to date with what Stripe
     /// says about the session when Remit has not heard its webhook yet.
-    pub async fn confirm_return(&self, session_id: &str) -> Result<Option<Payment>, ReturnError> {
-        let Some((payment, mut session)) = self.returning(session_id).await? else { return Ok(None) };
+    pub async fn confirm_return(
+        &self,
+        session_id: &str,
+        lookup_allowed: impl FnOnce() -> bool,
+    ) -> Result<Option<Payment>, ReturnError> {
+        let Some((payment, mut session)) = self.returning(session_id, lookup_allowed).await? else { return Ok(None) };
         if payment.status().is_settled() || payment.status() == PaymentStatus::Canceled {
             return Ok(Some(payment));
         }
@@ -78,8 +87,12 @@ impl Payments {
 
     /// The payment of a Checkout session the payer left without paying, with the visit in its
     /// audit trail; a failed attempt as well when the mapping counts a cancel as a failure.
-    pub async fn abandoned_checkout(&self, session_id: &str) -> Result<Option<Payment>, ReturnError> {
-        let Some((payment, _)) = self.returning(session_id).await? else { return Ok(None) };
+    pub async fn abandoned_checkout(
+        &self,
+        session_id: &str,
+        lookup_allowed: impl FnOnce() -> bool,
+    ) -> Result<Option<Payment>, ReturnError> {
+        let Some((payment, _)) = self.returning(session_id, lookup_allowed).await? else { return Ok(None) };
         if self.abandoned_checkout_fails && payment.status().is_payable() {
             let header =
                 EventHeader { id: format!("remit_abandoned_{session_id}"), event_type: ABANDONED_CHECKOUT.into() };
@@ -103,21 +116,67 @@ impl Payments {
     }
 
     /// The payment behind a session id: the session Remit recorded, else whatever Stripe says the
-    /// session belongs to (with the session, so it is not fetched twice).
-    async fn returning(&self, session_id: &str) -> Result<Option<(Payment, Option<CheckoutSession>)>, ReturnError> {
+    /// session belongs to (with the session, so it is not fetched twice). Stripe is asked about an
+    /// unrecorded session only when `lookup_allowed` says so, and once per id that proved unknown.
+    async fn returning(
+        &self,
+        session_id: &str,
+        lookup_allowed: impl FnOnce() -> bool,
+    ) -> Result<Option<(Payment, Option<CheckoutSession>)>, ReturnError> {
         if !well_formed(session_id) {
             return Ok(None);
         }
         if let Some(payment) = store::by_checkout_session(&self.db, session_id).await? {
             return Ok(Some((payment, None)));
         }
+        if self.unknown_sessions.contains(session_id) || !lookup_allowed() {
+            return Ok(None);
+        }
         let session = match self.stripe.retrieve_checkout_session(session_id).await {
             Ok(session) => session,
-            Err(StripeError::InvalidRequest { status: 404, .. }) => return Ok(None),
+            Err(StripeError::InvalidRequest { status: 404, .. }) => {
+                self.unknown_sessions.remember(session_id);
+                return Ok(None);
+            }
             Err(other) => return Err(other.into()),
         };
-        let Some(id) = session.metadata.get("remit_payment_id") else { return Ok(None) };
-        Ok(store::by_id(&self.db, id).await?.map(|payment| (payment, Some(session))))
+        let found = match session.metadata.get("remit_payment_id") {
+            Some(id) => store::by_id(&self.db, id).await?,
+            None => None,
+        };
+        if found.is_none() {
+            self.unknown_sessions.remember(session_id);
+        }
+        Ok(found.map(|payment| (payment, Some(session))))
+    }
+}
+
+/// Checkout session ids Stripe said are not Remit's, remembered for a while so that asking again
+/// costs nothing. Bounded: past its capacity it forgets what it knew.
+#[derive(Clone, Default)]
+pub struct UnknownSessions(std::sync::Arc<std::sync::Mutex<HashMap<String, Instant>>>);
+
+const FORGET_UNKNOWN_AFTER: Duration = Duration::from_secs(10 * 60);
+const UNKNOWN_CAPACITY: usize = 10_000;
+
+impl UnknownSessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn contains(&self, session_id: &str) -> bool {
+        self.lock().get(session_id).is_some_and(|at| at.elapsed() < FORGET_UNKNOWN_AFTER)
+    }
+
+    fn remember(&self, session_id: &str) {
+        let mut known = self.lock();
+        if known.len() >= UNKNOWN_CAPACITY {
+            known.retain(|_, at| at.elapsed() < FORGET_UNKNOWN_AFTER);
+            if known.len() >= UNKNOWN_CAPACITY {
+                known.clear();
+            }
+        }
+        known.insert(session_id.to_owned(), Instant::now());
     }
 }
 

@@ -255,3 +255,19 @@ async fn reloading_the_cancel_page_changes_nothing_after_the_first_visit() {
     assert_eq!(app.count(&processed).await, processed_before, "the recorded cancel was not applied again");
     assert_eq!(app.count(&format!("SELECT failed_attempts FROM payments WHERE id = '{id}'")).await, 1);
 }
+
+#[tokio::test]
+async fn unknown_session_ids_cost_stripe_one_lookup_each_and_a_bounded_number_per_client() {
+    let app = TestApp::spawn().await;
+    let before = app.stripe().api_requests();
+    for _ in 0..30 {
+        assert_eq!(page(&app, "/success?session_id=cs_test_madeup", "en").await.0, 404);
+        assert_eq!(page(&app, "/cancel?session_id=cs_test_madeup", "en").await.0, 404);
+    }
+    assert_eq!(app.stripe().api_requests() - before, 1, "one lookup for one unknown id");
+    for n in 0..60 {
+        assert_eq!(page(&app, &format!("/success?session_id=cs_test_madeup{n}"), "en").await.0, 404);
+    }
+    let asked = app.stripe().api_requests() - before;
+    assert!(asked <= 1 + 20, "one client made Remit ask Stripe {asked} times");
+}
