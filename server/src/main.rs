@@ -116,11 +116,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Worker => {
             let services = Services::start(&config, None).await?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
-            let workers: Vec<_> = services.workers.into_iter().map(|w| tokio::spawn(w.run(stopped.clone()))).collect();
+            let mut tasks: Vec<_> =
+                services.workers.into_iter().map(|w| tokio::spawn(w.run(stopped.clone()))).collect();
+            tasks.push(tokio::spawn(server::startup::reconcile_periodically(services.payments, stopped)));
             shutdown_signal().await;
             let _ = stop.send(true);
-            for worker in workers {
-                let _ = worker.await;
+            for task in tasks {
+                let _ = task.await;
             }
         }
         Command::Migrate => {

@@ -219,23 +219,31 @@ async fn delete_expired_sessions(sessions: http::sessions::Store, mut stop: watc
     }
 }
 
-/// How often Remit asks Stripe for events it may have missed, and how far back.
+/// How often an instance offers to reconcile with Stripe (one instance at a time does).
 const RECONCILE_EVERY: Duration = Duration::from_secs(15 * 60);
-const RECONCILE_WINDOW: Duration = Duration::from_secs(72 * 3600);
 
-/// A missed webhook heals by itself: every so often, feed Stripe's recent events through the
-/// webhook path (events already stored are skipped).
-async fn reconcile_periodically(payments: Payments, mut stop: watch::Receiver<bool>) {
+/// A missed webhook heals by itself: every so often one instance feeds the events Stripe listed
+/// since the last run through the webhook path (events already stored are skipped), in `remit
+/// serve` and `remit worker` alike.
+pub async fn reconcile_periodically(payments: Payments, mut stop: watch::Receiver<bool>) {
+    let instance = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             () = tokio::time::sleep(RECONCILE_EVERY) => {}
         }
-        let since = time::OffsetDateTime::now_utc().unix_timestamp() - RECONCILE_WINDOW.as_secs() as i64;
-        match payments.reconcile(since).await {
-            Ok(0) => {}
-            Ok(recovered) => tracing::warn!(recovered, "reconciliation recovered Stripe events never delivered"),
-            Err(error) => tracing::warn!(%error, "reconciliation with Stripe failed; will try again"),
+        match payments.reconcile_step(&instance).await {
+            Ok(None) => tracing::debug!("reconciliation runs on another instance"),
+            Ok(Some(run)) => tracing::info!(
+                since = run.since,
+                stripe_calls = run.calls,
+                recovered = run.recovered,
+                complete = run.complete,
+                "reconciliation with Stripe"
+            ),
+            Err(error) => {
+                tracing::warn!(error = %crate::telemetry::chain(&error), "reconciliation with Stripe failed; will try again")
+            }
         }
     }
 }

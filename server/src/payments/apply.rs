@@ -6,9 +6,33 @@ use serde_json::Value;
 use super::{
     Payment, Payments,
     events::{Derived, decide, derive, facts_of_payloads},
-    store,
+    reconciliation, store,
 };
-use crate::{jobs, outbox, stripe::StripeError};
+use crate::{db::now_ms, jobs, outbox, stripe::StripeError};
+
+/// How long one instance may hold reconciliation before another may take it over.
+const LEASE_MS: i64 = 10 * 60 * 1000;
+
+/// What one run of the periodic reconciliation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileRun {
+    /// The events it listed were created at or after this (Unix seconds).
+    pub since: i64,
+    /// Calls to Stripe's event list.
+    pub calls: u32,
+    pub recovered: u64,
+    /// It reached the end of the list (else the next run goes on where it stopped).
+    pub complete: bool,
+}
+
+/// What feeding listed events did.
+pub struct Fed {
+    pub calls: u32,
+    pub recovered: u64,
+    pub complete: bool,
+    /// The last event listed, where a pass cut short goes on.
+    pub last: Option<String>,
+}
 
 /// The fields Remit needs of any event to store it.
 #[derive(Debug, serde::Deserialize)]
@@ -110,10 +134,39 @@ impl Payments {
     /// Feeds every event Stripe lists since `since` (Unix seconds) that Remit never received
     /// through the same path as a webhook. Returns how many were new.
     pub async fn reconcile(&self, since: i64) -> Result<u64, ApplyError> {
-        let mut new = 0;
-        let mut after: Option<String> = None;
-        loop {
-            let page = self.stripe.list_events(since, after.as_deref()).await?;
+        Ok(self.feed_listed_events(since, None, u32::MAX).await?.recovered)
+    }
+
+    /// One bounded run of the periodic reconciliation, on this instance only if no other runs it
+    /// now (`None` then): it goes on from where the last run stopped, with a small overlap.
+    pub async fn reconcile_step(&self, instance: &str) -> Result<Option<ReconcileRun>, ApplyError> {
+        let now = now_ms() / 1000;
+        let Some(state) = store::take_reconciliation(&self.db, instance, now_ms() + LEASE_MS).await? else {
+            return Ok(None);
+        };
+        let plan = reconciliation::plan(&state, now);
+        let fed = self.feed_listed_events(plan.since, plan.starting_after.as_deref(), reconciliation::MAX_CALLS).await;
+        let next = match &fed {
+            Ok(fed) => reconciliation::after(&plan, fed),
+            Err(_) => state,
+        };
+        store::release_reconciliation(&self.db, instance, &next).await?;
+        let fed = fed?;
+        Ok(Some(ReconcileRun { since: plan.since, calls: fed.calls, recovered: fed.recovered, complete: fed.complete }))
+    }
+
+    /// Records the events Stripe lists since `since` (after `starting_after`), at most
+    /// `max_calls` pages of them.
+    async fn feed_listed_events(
+        &self,
+        since: i64,
+        starting_after: Option<&str>,
+        max_calls: u32,
+    ) -> Result<Fed, ApplyError> {
+        let mut fed = Fed { calls: 0, recovered: 0, complete: false, last: starting_after.map(str::to_owned) };
+        while fed.calls < max_calls {
+            let page = self.stripe.list_events(since, fed.last.as_deref()).await?;
+            fed.calls += 1;
             for event in &page.data {
                 let header = EventHeader { id: event.id.clone(), event_type: event.event_type.clone() };
                 let payload = serde_json::json!({
@@ -122,14 +175,18 @@ impl Payments {
                 });
                 if self.record_event(&header, &payload.to_string()).await? {
                     tracing::info!(event = %event.id, kind = %event.event_type, "reconciliation recovered a missed event");
-                    new += 1;
+                    fed.recovered += 1;
                 }
             }
             match (page.has_more, page.data.last()) {
-                (true, Some(last)) => after = Some(last.id.clone()),
-                _ => return Ok(new),
+                (true, Some(last)) => fed.last = Some(last.id.clone()),
+                _ => {
+                    fed.complete = true;
+                    break;
+                }
             }
         }
+        Ok(fed)
     }
 }
 

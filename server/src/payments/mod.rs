@@ -10,12 +10,13 @@ mod links;
 pub mod locale;
 mod money;
 mod receipt_content;
+mod reconciliation;
 mod request;
 mod returns;
 mod status;
 mod store;
 
-pub use apply::{ApplyError, EventHeader};
+pub use apply::{ApplyError, EventHeader, ReconcileRun};
 pub use ids::{EmailAddress, SalesforceId, checksum};
 pub use links::{CheckoutError, LinkError, LinkOutcome};
 pub use money::{Currency, MAX_AMOUNT_MINOR, MoneyError};

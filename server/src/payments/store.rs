@@ -427,6 +427,52 @@ pub async fn unmatched_events(db: &Db) -> Result<Vec<(String, String, i64)>, sql
     .await
 }
 
+// --- reconciliation with Stripe's event list ----------------------------------------------------
+
+/// Where reconciliation stands.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Reconciliation {
+    pub created_gte: Option<i64>,
+    pub resume_after: Option<String>,
+    pub pass_started_at: Option<i64>,
+}
+
+/// Takes the reconciliation lease for `owner` until `until_ms`, unless another instance holds it.
+pub async fn take_reconciliation(db: &Db, owner: &str, until_ms: i64) -> Result<Option<Reconciliation>, sqlx::Error> {
+    let now = now_ms();
+    let taken = sqlx::query(
+        "UPDATE reconciliation SET lease_owner = $1, lease_until = $2, updated_at = $3 \
+         WHERE name = 'stripe_events' AND (lease_until IS NULL OR lease_until < $3 OR lease_owner = $1)",
+    )
+    .bind(owner)
+    .bind(until_ms)
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    if taken.rows_affected() == 0 {
+        return Ok(None);
+    }
+    sqlx::query_as("SELECT created_gte, resume_after, pass_started_at FROM reconciliation WHERE name = 'stripe_events'")
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// Records where the pass got to and gives the lease back.
+pub async fn release_reconciliation(db: &Db, owner: &str, state: &Reconciliation) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE reconciliation SET created_gte = $1, resume_after = $2, pass_started_at = $3, lease_owner = NULL, \
+         lease_until = NULL, updated_at = $4 WHERE name = 'stripe_events' AND lease_owner = $5",
+    )
+    .bind(state.created_gte)
+    .bind(&state.resume_after)
+    .bind(state.pass_started_at)
+    .bind(now_ms())
+    .bind(owner)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -429,3 +429,41 @@ async fn a_signature_timestamp_at_the_end_of_i64_is_refused_with_a_400() {
         assert_eq!(body["error"]["code"], "invalid_signature");
     }
 }
+
+#[tokio::test]
+async fn periodic_reconciliation_runs_on_one_instance_at_a_time_and_goes_on_from_its_last_run() {
+    let app = TestApp::spawn().await;
+    app.stripe().withhold_webhooks(true);
+    let (id, url) = new_payment(&app).await;
+    pay(&app, &url, "card_succeeds").await;
+    let stripe_url = app.sandbox.as_ref().unwrap().stripe_url.parse().unwrap();
+    let key = secrecy::SecretString::from(sandbox::STRIPE_SECRET_KEY);
+    let stripe = server::stripe::StripeClient::new(stripe_url, key, std::time::Duration::from_secs(10));
+    let brands = server::config::Brands::from_toml("").unwrap();
+    let payments = server::payments::Payments::new(app.db.clone(), stripe, app.address.parse().unwrap(), brands, false);
+
+    // While one instance's run waits on Stripe, another finds it taken and does nothing.
+    app.stripe().hold_api_requests(true);
+    let asked = app.stripe().api_requests();
+    let first = tokio::spawn({
+        let payments = payments.clone();
+        async move { payments.reconcile_step("instance-a").await }
+    });
+    for _ in 0..400 {
+        if app.stripe().api_requests() > asked {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(payments.reconcile_step("instance-b").await.unwrap(), None);
+    app.stripe().hold_api_requests(false);
+    let first = first.await.unwrap().unwrap().expect("instance a ran");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(first.complete && first.recovered >= 1, "{first:?}");
+    assert!(first.since <= now - 71 * 3600, "a first run looks back the whole window: {first:?}");
+    app.eventually(&status_of(&id), "paid").await;
+
+    let second = payments.reconcile_step("instance-b").await.unwrap().expect("the lease was given back");
+    assert!(second.since >= now - 3600, "from where the last run began, not 72 hours: {second:?}");
+    assert_eq!((second.calls, second.recovered), (1, 0));
+}
