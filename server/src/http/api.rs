@@ -63,6 +63,10 @@ pub struct PaymentBody {
     url: String,
     receipt_url: Option<String>,
     failure_reason: Option<String>,
+    /// What was collected, once paid: it differs from `amount_minor` when the terms changed
+    /// while the payer paid.
+    paid_amount_minor: Option<i64>,
+    paid_currency: Option<String>,
     updated_at: String,
 }
 
@@ -76,6 +80,8 @@ impl PaymentBody {
             url: state.payments.pay_url(&payment),
             receipt_url: state.payments.receipt_url(&payment),
             currency: payment.currency().to_string(),
+            paid_amount_minor: payment.paid_amount_minor,
+            paid_currency: payment.paid_amount_minor.map(|_| payment.collected_currency().to_string()),
             payment_id: payment.id,
             opportunity_id: payment.opportunity_id,
             status: payment.status,

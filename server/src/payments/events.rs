@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::{Payment, PaymentStatus};
+use super::{Currency, Payment, PaymentStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fact {
@@ -15,6 +15,8 @@ pub enum Fact {
     Paid {
         at: i64,
         payment_intent: Option<String>,
+        /// What was collected, when the event says: (minor units, lowercase currency).
+        amount: Option<(i64, String)>,
     },
     /// A Checkout session completed with a delayed method still settling.
     Processing {
@@ -44,22 +46,29 @@ pub const ABANDONED_CHECKOUT: &str = "remit.checkout.abandoned";
 pub fn facts_of(event_type: &str, object: &Value, created: i64) -> Vec<Fact> {
     let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
     let id = text("id").unwrap_or_default();
+    let collected = |key: &str| Some((object[key].as_i64()?, text("currency")?.to_lowercase()));
     match event_type {
         "checkout.session.completed" => match object["payment_status"].as_str() {
-            Some("paid") | Some("no_payment_required") => {
-                vec![Fact::Paid { at: created, payment_intent: text("payment_intent") }]
-            }
+            Some("paid") | Some("no_payment_required") => vec![Fact::Paid {
+                at: created,
+                payment_intent: text("payment_intent"),
+                amount: collected("amount_total"),
+            }],
             _ => vec![Fact::Processing { session: id }],
         },
         "checkout.session.async_payment_succeeded" => vec![
             Fact::Settled { session: id.clone() },
-            Fact::Paid { at: created, payment_intent: text("payment_intent") },
+            Fact::Paid { at: created, payment_intent: text("payment_intent"), amount: collected("amount_total") },
         ],
         "checkout.session.async_payment_failed" => vec![
             Fact::Settled { session: id.clone() },
             Fact::Failed { attempt: id, reason: "async_payment_failed".into(), at: created },
         ],
-        "payment_intent.succeeded" => vec![Fact::Paid { at: created, payment_intent: Some(id) }],
+        "payment_intent.succeeded" => vec![Fact::Paid {
+            at: created,
+            payment_intent: Some(id),
+            amount: collected("amount_received").or_else(|| collected("amount")),
+        }],
         "payment_intent.payment_failed" => {
             let error = &object["last_payment_error"];
             let reason = error["decline_code"]
@@ -94,6 +103,8 @@ pub struct Derived {
     pub failures: Vec<FailedAttempt>,
     pub paid_at: Option<i64>,
     pub payment_intent: Option<String>,
+    /// What was collected, when Stripe said: (minor units, lowercase currency).
+    pub paid_amount: Option<(i64, String)>,
     /// How much of the payment has been refunded, in minor units.
     pub refunded_minor: i64,
 }
@@ -109,6 +120,9 @@ pub struct FailedAttempt {
 pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
     let mut paid_at: Option<i64> = None;
     let mut payment_intent = None;
+    // Every amount any paid event named; the largest, should they ever differ, so that the order
+    // of events cannot change the answer.
+    let mut paid_amount: Option<(i64, String)> = None;
     let mut processing = BTreeSet::new();
     let mut settled = BTreeSet::new();
     let mut failures: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
@@ -116,8 +130,9 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
     let mut disputed = false;
     for fact in facts {
         match fact {
-            Fact::Paid { at, payment_intent: intent } => {
+            Fact::Paid { at, payment_intent: intent, amount } => {
                 paid_at = Some(paid_at.map_or(*at, |earliest| earliest.min(*at)));
+                paid_amount = paid_amount.max(amount.clone());
                 if intent.is_some() && payment_intent.is_none() {
                     payment_intent.clone_from(intent);
                 }
@@ -151,6 +166,7 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
         failures,
         paid_at,
         payment_intent,
+        paid_amount,
         refunded_minor: refunded,
     }
 }
@@ -226,6 +242,11 @@ pub struct Change {
     pub cause: String,
     /// Newly paid: it gets the next receipt number of this brand, and its receipt is emailed.
     pub issue_receipt_for_brand: Option<String>,
+    /// What was collected, when Stripe said: (minor units, lowercase currency).
+    pub paid_amount: Option<(i64, String)>,
+    /// First seen now: what was paid is not what the payment asks (its terms changed while the
+    /// payer paid). Logged and tasked, never a silent Paid.
+    pub newly_differs: Option<String>,
 }
 
 impl Change {
@@ -244,10 +265,26 @@ pub fn decide(payment: &Payment, derived: &Derived, event: &Value) -> Change {
     let to = next_status(from, derived.status);
     let forget_session = event["type"] == "checkout.session.expired"
         && payment.stripe_checkout_session_id.as_deref() == event["data"]["object"]["id"].as_str();
+    let stored_paid = payment.paid_amount_minor.zip(payment.paid_currency.clone());
     let changed = to != from
         || derived.failure_reason != payment.failure_reason
         || derived.failed_attempts != payment.failed_attempts
-        || derived.payment_intent.is_some() && derived.payment_intent != payment.stripe_payment_intent_id;
+        || derived.payment_intent.is_some() && derived.payment_intent != payment.stripe_payment_intent_id
+        || derived.paid_amount.is_some() && derived.paid_amount != stored_paid;
+    let newly_differs = derived
+        .paid_amount
+        .as_ref()
+        .filter(|_| stored_paid.is_none())
+        .filter(|(amount, currency)| {
+            *amount != payment.amount_minor || !currency.eq_ignore_ascii_case(&payment.currency)
+        })
+        .map(|(amount, currency)| {
+            let paid = match Currency::parse(currency) {
+                Ok(currency) => format!("{} {currency}", currency.format_major(*amount)),
+                Err(_) => format!("{amount} {currency} (minor units)"),
+            };
+            format!("paid {paid}, the payment asks {}", payment.amount_display())
+        });
     Change {
         payment_id: payment.id.clone(),
         from,
@@ -260,6 +297,8 @@ pub fn decide(payment: &Payment, derived: &Derived, event: &Value) -> Change {
         changed,
         cause: event["type"].as_str().unwrap_or("stripe event").to_owned(),
         issue_receipt_for_brand: (to.is_settled() && payment.receipt_number.is_none()).then(|| payment.brand.clone()),
+        paid_amount: derived.paid_amount.clone(),
+        newly_differs,
     }
 }
 
@@ -395,6 +434,8 @@ mod tests {
             failure_reason: None,
             failed_attempts: 0,
             paid_at: None,
+            paid_amount_minor: None,
+            paid_currency: None,
             created_at: 0,
             updated_at: 0,
         }
@@ -438,6 +479,28 @@ mod tests {
         let expired = event("checkout.session.expired", json!({ "id": "cs_old" }));
         let change = decide(&stored(PaymentStatus::Open), &derive(12_500, &[]), &expired);
         assert!(!change.writes());
+    }
+
+    #[test]
+    fn a_payment_of_another_amount_is_paid_and_said_to_differ_once() {
+        let session = json!({ "id": "cs_1", "payment_status": "paid", "amount_total": 12_000, "currency": "usd" });
+        let completed = event("checkout.session.completed", session.clone());
+        let derived = derive(12_500, &facts_of("checkout.session.completed", &session, 30));
+        let change = decide(&stored(PaymentStatus::Open), &derived, &completed);
+        assert_eq!(change.to, PaymentStatus::Paid);
+        assert_eq!(change.paid_amount, Some((12_000, "usd".to_owned())));
+        assert!(change.newly_differs.is_some());
+        let mut recorded = stored(PaymentStatus::Paid);
+        (recorded.paid_amount_minor, recorded.paid_currency) = (Some(12_000), Some("usd".into()));
+        assert_eq!(decide(&recorded, &derived, &completed).newly_differs, None, "said once");
+    }
+
+    #[test]
+    fn the_asked_amount_paid_does_not_differ() {
+        let intent = json!({ "id": "pi_1", "amount_received": 12_500, "currency": "usd" });
+        let derived = derive(12_500, &facts_of("payment_intent.succeeded", &intent, 30));
+        let change = decide(&stored(PaymentStatus::Open), &derived, &event("payment_intent.succeeded", intent));
+        assert_eq!(change.newly_differs, None);
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub enum CheckoutError {
     NotFound,
     #[error("the payment is {0} and cannot be paid")]
     NotPayable(PaymentStatus),
+    #[error("the payment keeps changing while its Checkout session is made")]
+    Changing,
     #[error(transparent)]
     Stripe(#[from] StripeError),
     #[error(transparent)]
@@ -212,22 +214,33 @@ impl Payments {
     /// The Checkout page for a pay link: the payment's open session when it has one with time
     /// left, else a new one.
     pub async fn checkout_url(&self, token: &str) -> Result<String, CheckoutError> {
-        let payment = store::by_pay_token(&self.db, token).await?.ok_or(CheckoutError::NotFound)?;
-        if !payment.status().is_payable() {
-            return Err(CheckoutError::NotPayable(payment.status()));
-        }
-        if let Some(session_id) = &payment.stripe_checkout_session_id {
-            let session = self.stripe.retrieve_checkout_session(session_id).await?;
-            let time_left = session.expires_at - now_ms() / 1000;
-            if let (true, Some(url), true) = (session.is_open(), session.url, time_left > 120) {
-                return Ok(url);
+        // A session is recorded only if the payment did not change while Stripe made it (its
+        // terms could have, and the session would ask the old amount): else it is expired and
+        // made again from what the payment says now.
+        for _ in 0..3 {
+            let payment = store::by_pay_token(&self.db, token).await?.ok_or(CheckoutError::NotFound)?;
+            if !payment.status().is_payable() {
+                return Err(CheckoutError::NotPayable(payment.status()));
             }
+            if let Some(session_id) = &payment.stripe_checkout_session_id {
+                let session = self.stripe.retrieve_checkout_session(session_id).await?;
+                let time_left = session.expires_at - now_ms() / 1000;
+                if let (true, Some(url), true) = (session.is_open(), session.url, time_left > 120) {
+                    return Ok(url);
+                }
+            }
+            let form = self.checkout_form(&payment);
+            let key = format!("remit-checkout-{}-{}", payment.id, uuid::Uuid::new_v4());
+            let session = self.stripe.create_checkout_session(&form, &key).await?;
+            if store::record_checkout_session(&self.db, &payment, &session.id).await? {
+                return session
+                    .url
+                    .ok_or_else(|| CheckoutError::Stripe(StripeError::Decode("a new session has no url".into())));
+            }
+            tracing::info!(payment = %payment.id, "the payment changed while its Checkout session was made; making it again");
+            self.stripe.expire_checkout_session(&session.id, &format!("remit-expire-{}", session.id)).await?;
         }
-        let form = self.checkout_form(&payment);
-        let key = format!("remit-checkout-{}-{}", payment.id, uuid::Uuid::new_v4());
-        let session = self.stripe.create_checkout_session(&form, &key).await?;
-        store::record_checkout_session(&self.db, &payment.id, &session.id).await?;
-        session.url.ok_or_else(|| CheckoutError::Stripe(StripeError::Decode("a new session has no url".into())))
+        Err(CheckoutError::Changing)
     }
 
     fn checkout_form(&self, payment: &Payment) -> Form {

@@ -33,13 +33,18 @@ pub struct Payment {
     pub failed_attempts: i64,
     /// Unix milliseconds.
     pub paid_at: Option<i64>,
+    /// What was collected, when it is known (it may differ from `amount_minor`, see `events.rs`).
+    pub paid_amount_minor: Option<i64>,
+    /// Lowercase, as Stripe writes it.
+    pub paid_currency: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 const COLUMNS: &str = "id, opportunity_id, account_id, contact_id, brand, record_type, description, \
     payer_email, payer_name, amount_minor, currency, status, pay_token, receipt_token, receipt_number, stripe_customer_id, \
-    stripe_checkout_session_id, stripe_payment_intent_id, failure_reason, failed_attempts, paid_at, created_at, updated_at";
+    stripe_checkout_session_id, stripe_payment_intent_id, failure_reason, failed_attempts, paid_at, paid_amount_minor, \
+    paid_currency, created_at, updated_at";
 
 impl Payment {
     pub fn status(&self) -> PaymentStatus {
@@ -59,6 +64,22 @@ impl Payment {
         let currency = self.currency();
         format!("{} {currency}", currency.format_major(self.amount_minor))
     }
+
+    /// What was collected, in minor units of [`Payment::collected_currency`]: the paid amount
+    /// once Stripe said it, else what the payment asks.
+    pub fn collected_minor(&self) -> i64 {
+        self.paid_amount_minor.unwrap_or(self.amount_minor)
+    }
+
+    pub fn collected_currency(&self) -> Currency {
+        self.paid_currency.as_deref().and_then(|c| Currency::parse(c).ok()).unwrap_or_else(|| self.currency())
+    }
+
+    /// Paid, but not what the payment asks.
+    pub fn paid_amount_differs(&self) -> bool {
+        self.paid_amount_minor.is_some()
+            && (self.collected_minor() != self.amount_minor || self.collected_currency() != self.currency())
+    }
 }
 
 /// `'canceled', 'expired'`: the states a rule of [`PaymentStatus`] picks, as an SQL list, so SQL
@@ -66,6 +87,10 @@ impl Payment {
 fn states_where(rule: fn(PaymentStatus) -> bool) -> String {
     PaymentStatus::ALL.into_iter().filter(|s| rule(*s)).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
 }
+
+/// `updated_at` moves forward on every change, even two within one millisecond, so that a reader
+/// can tell the payment changed since it read it (see [`record_checkout_session`]).
+const STRICTLY_LATER_THAN_8: &str = "CASE WHEN updated_at >= $8 THEN updated_at + 1 ELSE $8 END";
 
 /// 128 bits of randomness, URL-safe: the token of a pay link or a receipt.
 fn new_token() -> String {
@@ -213,7 +238,8 @@ pub async fn update_terms(conn: &mut AnyConnection, id: &str, terms: &Terms<'_>)
     let updated = sqlx::query(&format!(
         "UPDATE payments SET amount_minor = $1, currency = $2, description = $3, payer_email = $4, payer_name = $5, \
          brand = $6, stripe_customer_id = COALESCE($7, stripe_customer_id), stripe_checkout_session_id = NULL, \
-         updated_at = $8 WHERE id = $9 AND status IN ({payable})"
+         updated_at = {later} WHERE id = $9 AND status IN ({payable})",
+        later = STRICTLY_LATER_THAN_8
     ))
     .bind(terms.amount_minor)
     .bind(terms.currency)
@@ -243,14 +269,23 @@ pub async fn cancel(conn: &mut AnyConnection, id: &str) -> Result<bool, sqlx::Er
     Ok(updated.rows_affected() == 1)
 }
 
-pub async fn record_checkout_session(db: &Db, payment_id: &str, session_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE payments SET stripe_checkout_session_id = $1, updated_at = $2 WHERE id = $3")
-        .bind(session_id)
-        .bind(now_ms())
-        .bind(payment_id)
-        .execute(&db.pool)
-        .await?;
-    Ok(())
+/// Records the Checkout session made from `payment` as it was read, unless the payment has
+/// changed since (any write moves `updated_at`) or cannot be paid any more; true when recorded.
+pub async fn record_checkout_session(db: &Db, payment: &Payment, session_id: &str) -> Result<bool, sqlx::Error> {
+    let payable = states_where(PaymentStatus::is_payable);
+    // Strictly later, so that the change it records is seen as one by the next reader.
+    let now = now_ms().max(payment.updated_at + 1);
+    let recorded = sqlx::query(&format!(
+        "UPDATE payments SET stripe_checkout_session_id = $1, updated_at = $2 \
+         WHERE id = $3 AND updated_at = $4 AND status IN ({payable})"
+    ))
+    .bind(session_id)
+    .bind(now)
+    .bind(&payment.id)
+    .bind(payment.updated_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(recorded.rows_affected() == 1)
 }
 
 /// Writes what applying an event decided: the payment's derived fields, the audit row of a
@@ -261,7 +296,8 @@ pub async fn save_change(conn: &mut AnyConnection, change: &Change, event_id: &s
             "UPDATE payments SET status = $1, failure_reason = $2, failed_attempts = $3, \
              paid_at = COALESCE(paid_at, $4), stripe_payment_intent_id = COALESCE($5, stripe_payment_intent_id), \
              stripe_checkout_session_id = CASE WHEN $6 = 1 THEN NULL ELSE stripe_checkout_session_id END, \
-             updated_at = $7 WHERE id = $8",
+             paid_amount_minor = COALESCE($9, paid_amount_minor), paid_currency = COALESCE($10, paid_currency), \
+             updated_at = CASE WHEN updated_at >= $7 THEN updated_at + 1 ELSE $7 END WHERE id = $8",
         )
         .bind(change.to.as_str())
         .bind(&change.failure_reason)
@@ -271,8 +307,21 @@ pub async fn save_change(conn: &mut AnyConnection, change: &Change, event_id: &s
         .bind(i64::from(change.forget_session))
         .bind(now_ms())
         .bind(&change.payment_id)
+        .bind(change.paid_amount.as_ref().map(|(amount, _)| *amount))
+        .bind(change.paid_amount.as_ref().map(|(_, currency)| currency.as_str()))
         .execute(&mut *conn)
         .await?;
+    }
+    if let Some(difference) = &change.newly_differs {
+        let cause = format!("paid amount differs: {difference}");
+        let entry = Audit {
+            payment_id: &change.payment_id,
+            from: Some(change.to),
+            to: change.to,
+            cause: &cause,
+            event_id: Some(event_id),
+        };
+        audit(&mut *conn, &entry).await?;
     }
     if change.moved() {
         let entry = Audit {

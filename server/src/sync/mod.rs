@@ -29,8 +29,8 @@ use crate::{
     salesforce::{CompositeResult, SalesforceClient, SalesforceError, soql},
 };
 use breaker::{Breaker, Transition};
-pub use records::TASK_SUBJECT;
-use records::{NewFailure, Records, StatusLabels, batch_errors, created_tasks, failure, is_retryable, untasked};
+use records::{AMOUNT_TASK, News, Records, StatusLabels, batch_errors, created_tasks, failure, is_retryable, untasked};
+pub use records::{AMOUNT_TASK_SUBJECT, TASK_SUBJECT};
 
 pub struct SalesforceSync {
     payments: Payments,
@@ -127,10 +127,14 @@ impl SalesforceSync {
         let payment = self.load(payment_id).await?;
         let failures = self.payments.derived(&payment).await?.failures;
         let tasked = tasks::tasked_attempts(&self.db, &payment.id).await?;
-        let new_failures = untasked(&failures, &tasked);
         let won_stage = if payment.status() == PaymentStatus::Paid { Some(self.won_stage().await?) } else { None };
-        let results = self.push_one(&payment, won_stage.as_deref(), &new_failures).await?;
-        tasks::remember(&self.db, &payment.id, &created_tasks(&results, &new_failures)).await?;
+        let news = News {
+            won_stage: won_stage.as_deref(),
+            failures: untasked(&failures, &tasked),
+            amount_differs: amount_task_due(&payment, &tasked),
+        };
+        let results = self.push_one(&payment, &news).await?;
+        tasks::remember(&self.db, &payment.id, &created_tasks(&results, &news)).await?;
         tracing::info!(payment = %payment.id, status = %payment.status(), "payment synced to Salesforce");
         Ok(())
     }
@@ -144,16 +148,11 @@ impl SalesforceSync {
 
     /// One composite call; when the payment's Opportunity is gone, again with the Opportunity
     /// that carries its Stripe customer.
-    async fn push_one(
-        &self,
-        payment: &Payment,
-        won_stage: Option<&str>,
-        new_failures: &[NewFailure<'_>],
-    ) -> Result<Vec<CompositeResult>, JobError> {
+    async fn push_one(&self, payment: &Payment, news: &News<'_>) -> Result<Vec<CompositeResult>, JobError> {
         let today = OffsetDateTime::now_utc().date();
         let mut opportunity = payment.opportunity_id.clone();
         loop {
-            let requests = self.records.composite(payment, &opportunity, won_stage, new_failures, today);
+            let requests = self.records.composite(payment, &opportunity, news, today);
             let results = self.reach(self.client.composite(true, &requests)).await?;
             self.note_api_usage();
             match failure(&results) {
@@ -233,7 +232,8 @@ impl SalesforceSync {
         let Some(payment) = self.payments.get(payment_id).await? else { return Ok(Loaded::Missing) };
         let failures = self.payments.derived(&payment).await?.failures;
         let tasked = tasks::tasked_attempts(&self.db, &payment.id).await?;
-        Ok(if untasked(&failures, &tasked).is_empty() { Loaded::Batched(Box::new(payment)) } else { Loaded::Alone })
+        let alone = !untasked(&failures, &tasked).is_empty() || amount_task_due(&payment, &tasked);
+        Ok(if alone { Loaded::Alone } else { Loaded::Batched(Box::new(payment)) })
     }
 
     /// Two collection calls for the whole batch; each payment's errors, in order.
@@ -313,6 +313,11 @@ impl SalesforceSync {
                 Some(Instant::now() + Duration::from_secs(mapping.slow_down_secs));
         }
     }
+}
+
+/// A paid amount that differs from what was asked, and no Task says so yet.
+fn amount_task_due(payment: &Payment, tasked: &[String]) -> bool {
+    payment.paid_amount_differs() && !tasked.iter().any(|t| t == AMOUNT_TASK)
 }
 
 fn rfc3339(at: SystemTime) -> String {

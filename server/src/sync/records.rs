@@ -13,6 +13,9 @@ use crate::{
 };
 
 pub const TASK_SUBJECT: &str = "Payment Failed - Immediate Action Required";
+pub const AMOUNT_TASK_SUBJECT: &str = "Paid amount differs";
+/// What `salesforce_tasks` calls the Task about a paid amount that differs.
+pub const AMOUNT_TASK: &str = "paid-amount-differs";
 
 /// The picklist value Salesforce shows for each payment state (DESIGN.md §6 by default, the
 /// mapping's `status_labels` where it says otherwise).
@@ -72,6 +75,14 @@ pub struct Records {
 /// A failed attempt that has no Task yet, numbered among all of the payment's attempts.
 pub type NewFailure<'a> = (usize, &'a FailedAttempt);
 
+/// What a payment's sync has to tell beyond its state: the won stage once paid, the failed
+/// attempts that have no Task yet, and whether a paid amount that differs still needs its Task.
+pub struct News<'a> {
+    pub won_stage: Option<&'a str>,
+    pub failures: Vec<NewFailure<'a>>,
+    pub amount_differs: bool,
+}
+
 impl Records {
     fn path(&self, rest: &str) -> String {
         format!("/services/data/v{}/{rest}", self.api_version)
@@ -88,7 +99,7 @@ impl Records {
         for (field, value) in [
             (&fields.payment_opportunity, json!(opportunity)),
             (&fields.payment_amount, amount(payment)),
-            (&fields.payment_currency, json!(payment.currency().to_string())),
+            (&fields.payment_currency, json!(payment.collected_currency().to_string())),
             (&fields.payment_status, json!(self.labels.label(payment.status()))),
             (&fields.payment_link, json!(self.payments.pay_url(payment))),
             (&fields.payment_checkout_session_id, json!(payment.stripe_checkout_session_id)),
@@ -122,16 +133,10 @@ impl Records {
     }
 
     /// The composite request that makes the org show the payment as it is now: the Opportunity
-    /// read (for its owner), the Payment__c upsert, the Opportunity and Account updates, and one
-    /// Task per new failure.
-    pub fn composite(
-        &self,
-        payment: &Payment,
-        opportunity: &str,
-        won_stage: Option<&str>,
-        new_failures: &[NewFailure<'_>],
-        today: Date,
-    ) -> Vec<Subrequest> {
+    /// read (for its owner), the Payment__c upsert, the Opportunity and Account updates, one Task
+    /// per new failure, and one when what was paid differs from what was asked.
+    pub fn composite(&self, payment: &Payment, opportunity: &str, news: &News<'_>, today: Date) -> Vec<Subrequest> {
+        let won_stage = news.won_stage;
         let (objects, fields) = (&self.mapping.objects, &self.mapping.fields);
         let mut requests = vec![
             Subrequest {
@@ -161,10 +166,39 @@ impl Records {
                 body: Some(json!({ fields.account_stripe_customer_id.clone(): customer })),
             });
         }
-        for (n, failure) in new_failures.iter().take(20) {
+        for (n, failure) in news.failures.iter().take(20) {
             requests.push(self.failure_task(payment, *n, failure, today));
         }
+        if news.amount_differs {
+            requests.push(self.amount_task(payment, today));
+        }
         requests
+    }
+
+    fn amount_task(&self, payment: &Payment, today: Date) -> Subrequest {
+        let paid = payment.collected_currency();
+        let description = format!(
+            "The payer paid {} {paid}; the payment asks {} (its terms changed while they paid).\n\
+             Refund the difference or collect the rest in Stripe.\nRemit payment: {}",
+            paid.format_major(payment.collected_minor()),
+            payment.amount_display(),
+            payment.id
+        );
+        let (task, external_id) = (&self.mapping.objects.task, &self.mapping.fields.task_attempt_id);
+        Subrequest {
+            method: "PATCH",
+            url: self.path(&format!("sobjects/{task}/{external_id}/{}-{AMOUNT_TASK}", payment.id)),
+            reference_id: "amountTask".into(),
+            body: Some(json!({
+                "Subject": AMOUNT_TASK_SUBJECT,
+                "Priority": "High",
+                "Status": "Not Started",
+                "WhatId": "@{opportunity.Id}",
+                "OwnerId": "@{opportunity.OwnerId}",
+                "Description": description,
+                "ActivityDate": next_business_day(today).to_string(),
+            })),
+        }
     }
 
     fn failure_task(&self, payment: &Payment, n: usize, failure: &FailedAttempt, today: Date) -> Subrequest {
@@ -273,15 +307,16 @@ pub fn untasked<'a>(failures: &'a [FailedAttempt], tasked: &[String]) -> Vec<New
     failures.iter().enumerate().filter(|(_, f)| !tasked.contains(&f.attempt)).collect()
 }
 
-/// The Tasks a composite call created: (attempt, Task id).
-pub fn created_tasks(results: &[CompositeResult], new_failures: &[NewFailure<'_>]) -> Vec<(String, String)> {
-    new_failures
-        .iter()
-        .filter_map(|(n, failure)| {
-            let result = results.iter().find(|r| r.reference_id == format!("task{n}"))?;
-            Some((failure.attempt.clone(), result.body["id"].as_str()?.to_owned()))
-        })
-        .collect()
+/// The Tasks a composite call created: (attempt, or [`AMOUNT_TASK`]; Task id).
+pub fn created_tasks(results: &[CompositeResult], news: &News<'_>) -> Vec<(String, String)> {
+    let task_id = |reference: &str| {
+        let result = results.iter().find(|r| r.reference_id == reference)?;
+        Some(result.body["id"].as_str()?.to_owned())
+    };
+    let failures =
+        news.failures.iter().filter_map(|(n, failure)| Some((failure.attempt.clone(), task_id(&format!("task{n}"))?)));
+    let amount = news.amount_differs.then(|| task_id("amountTask").map(|id| (AMOUNT_TASK.to_owned(), id))).flatten();
+    failures.chain(amount).collect()
 }
 
 /// The first subrequest that failed for its own reason (not rolled back for another's), with its
@@ -299,9 +334,10 @@ pub fn failure(results: &[CompositeResult]) -> Option<(String, String)> {
     })
 }
 
-/// The amount in major units, as Salesforce's currency fields take it.
+/// What was collected (what was asked, until paid) in major units, as Salesforce's currency
+/// fields take it.
 fn amount(payment: &Payment) -> Value {
-    payment.currency().format_major(payment.amount_minor).parse().unwrap_or(Value::Null)
+    payment.collected_currency().format_major(payment.collected_minor()).parse().unwrap_or(Value::Null)
 }
 
 /// Errors that clear by themselves: a locked row, a busy org, the daily limit.

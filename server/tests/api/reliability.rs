@@ -305,3 +305,79 @@ async fn a_client_that_sends_its_headers_too_slowly_is_cut_off() {
     // A client that sends its headers in time is served as ever.
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_session_made_while_the_terms_changed_is_not_the_one_the_payer_pays() {
+    let app = TestApp::spawn().await;
+    let link: Value = app.post_link(&link_request()).await.json().await.unwrap();
+    let url = link["url"].as_str().unwrap().to_owned();
+    app.stripe().hold_api_requests(true);
+    let asked = app.stripe().api_requests();
+    let pressed = tokio::spawn({
+        let (address, url) = (app.address.clone(), url.clone());
+        async move { press_pay(&address, &url).await }
+    });
+    for _ in 0..400 {
+        if app.stripe().api_requests() > asked {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // Stripe is making the session from 125.00 while Salesforce asks for 130.00.
+    let mut repriced = link_request();
+    repriced["amount"] = json!("130.00");
+    assert_eq!(app.post_link(&repriced).await.status(), 200);
+    app.stripe().hold_api_requests(false);
+
+    let location = pressed.await.unwrap();
+    let session_id = location.rsplit('/').next().unwrap();
+    let session = app.stripe().session(session_id).expect("the session the payer was sent to");
+    assert_eq!(session["amount_total"], 13_000, "the payer pays what the payment asks now");
+}
+
+/// The pay button as a browser presses it; where it leads.
+async fn press_pay(address: &str, pay_url: &str) -> String {
+    let browser =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let html = browser.get(pay_url).send().await.unwrap().text().await.unwrap();
+    let csrf = html.split(r#"name="csrf" value=""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+    let token = pay_url.rsplit('/').next().unwrap();
+    let response = browser
+        .post(format!("{address}/fn/start-checkout"))
+        .header("Accept", "text/html")
+        .form(&[("token", token), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    response.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_paid_amount_that_differs_is_recorded_shown_and_tasked_never_a_silent_paid() {
+    let app = TestApp::spawn().await;
+    let payment = new_payment(&app, OPPORTUNITY).await;
+    app.outbox_idle().await;
+    let completed = json!({ "id": "cs_test_old", "object": "checkout.session", "payment_status": "paid", "status": "complete", "amount_total": 12_000, "currency": "usd", "payment_intent": "pi_old", "metadata": { "remit_payment_id": payment } });
+    let intent = json!({ "id": "pi_old", "object": "payment_intent", "amount_received": 12_000, "currency": "usd", "metadata": { "remit_payment_id": payment } });
+    for _ in 0..2 {
+        app.post_webhook(&event("evt_old_cs", "checkout.session.completed", completed.clone()), WEBHOOK_SECRET).await;
+        app.post_webhook(&event("evt_old_pi", "payment_intent.succeeded", intent.clone()), WEBHOOK_SECRET).await;
+    }
+    app.eventually(&format!("SELECT status FROM payments WHERE id = '{payment}'"), "paid").await;
+    app.outbox_idle().await;
+
+    let body: Value = app.api_get(&format!("/api/v1/payments/{payment}")).await.json().await.unwrap();
+    assert_eq!((body["amount_minor"].clone(), body["paid_amount_minor"].clone()), (json!(12_500), json!(12_000)));
+    assert_eq!(body["paid_currency"], "USD");
+    let audit =
+        format!("SELECT COUNT(*) FROM audit_log WHERE payment_id = '{payment}' AND cause LIKE 'paid amount differs%'");
+    assert_eq!(app.count(&audit).await, 1);
+    let record =
+        app.salesforce().records("Payment__c").into_iter().find(|p| p["Remit_Payment_ID__c"] == payment).unwrap();
+    assert_eq!(record["Amount__c"], 120.0, "Salesforce shows what was paid");
+    let tasks: Vec<Value> =
+        app.salesforce().records("Task").into_iter().filter(|t| t["Subject"] == "Paid amount differs").collect();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    let description = tasks[0]["Description"].as_str().unwrap();
+    assert!(description.contains("120.00 USD") && description.contains("125.00 USD"), "{description}");
+}
