@@ -13,6 +13,8 @@ struct State {
     /// (calls left, how long each waits after it is carried out)
     commit_then_stall: (u32, Duration),
     html_outages_of_login: u32,
+    /// Share of API calls (0 to 1) answered 503 at random.
+    failing_share: f64,
     /// What each held call is: `METHOD path body`.
     held: Vec<String>,
 }
@@ -53,6 +55,16 @@ impl Disruptions {
 
     pub fn commit_then_stall(&self, times: u32, stall: Duration) {
         self.lock().commit_then_stall = (times, stall);
+    }
+
+    /// Answers this share of API calls (picked at random) with 503 SERVER_UNAVAILABLE.
+    pub fn fail_share(&self, share: f64) {
+        self.lock().failing_share = share.clamp(0.0, 1.0);
+    }
+
+    pub(super) fn fails_at_random(&self) -> bool {
+        let share = self.lock().failing_share;
+        share > 0.0 && rand::Rng::random_bool(&mut rand::rng(), share)
     }
 
     pub fn html_outage_of_login(&self, times: u32) {

@@ -52,6 +52,9 @@ fn carry_out(
     if org.api_usage > org.daily_limit {
         return error(&org, &SfError::new(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."));
     }
+    if sf.disruptions.fails_at_random() {
+        return error(&org, &SfError::new(503, "SERVER_UNAVAILABLE", "Server unavailable (a random fault)"));
+    }
     if let Some((fault, times)) = org.faults.first_mut() {
         let fault = fault.clone();
         *times -= 1;

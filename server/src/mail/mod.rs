@@ -5,7 +5,7 @@
 mod templates;
 
 use lettre::{
-    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Attachment, Mailbox, MultiPart, header::ContentType},
 };
 use secrecy::ExposeSecret;
@@ -17,7 +17,8 @@ use crate::config::{ConfigError, MailConfig};
 #[derive(Clone)]
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    Files(AsyncFileTransport<Tokio1Executor>),
+    /// `.eml` files in this folder, one per Message-ID.
+    Files(std::path::PathBuf),
 }
 
 #[derive(Clone)]
@@ -37,7 +38,7 @@ pub enum MailError {
     #[error("the mail server did not take the message")]
     Smtp(#[from] lettre::transport::smtp::Error),
     #[error("cannot write the message file")]
-    File(#[from] lettre::transport::file::Error),
+    File(#[from] std::io::Error),
 }
 
 impl MailError {
@@ -79,13 +80,14 @@ impl Mailer {
                 std::fs::create_dir_all(&config.mail_dir).map_err(|e| {
                     ConfigError::new("REMIT_MAIL_DIR", format!("cannot create {}: {e}", config.mail_dir.display()))
                 })?;
-                Transport::Files(AsyncFileTransport::new(&config.mail_dir))
+                Transport::Files(config.mail_dir.clone())
             }
         };
         Ok(Self { transport, from })
     }
 
     pub async fn send(&self, email: Email) -> Result<(), MailError> {
+        let file_name = format!("{}.eml", email.message_id.trim_matches(['<', '>']).replace(['/', '\\'], "_"));
         let message = Message::builder()
             .from(self.from.clone())
             .to(email.to)
@@ -100,8 +102,20 @@ impl Mailer {
             ))?;
         match &self.transport {
             Transport::Smtp(smtp) => smtp.send(message).await.map(drop)?,
-            Transport::Files(files) => files.send(message).await.map(drop)?,
+            Transport::Files(dir) => write_once(dir, &file_name, &message.formatted()).await?,
         }
         Ok(())
     }
+}
+
+/// Writes a message as `{Message-ID}.eml`, whole or not at all (a temporary file renamed into
+/// place). Written out rather than lettre's file transport, which names files at random: here a
+/// job that runs again after a crash rewrites the same file instead of sending a second message.
+async fn write_once(dir: &std::path::Path, file_name: &str, message: &[u8]) -> std::io::Result<()> {
+    // Beside the messages, not among them: whoever reads the folder sees only whole messages.
+    let partial = dir.join(".partial");
+    tokio::fs::create_dir_all(&partial).await?;
+    let part = partial.join(format!("{file_name}.{}", uuid::Uuid::new_v4().simple()));
+    tokio::fs::write(&part, message).await?;
+    tokio::fs::rename(&part, dir.join(file_name)).await
 }

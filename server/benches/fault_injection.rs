@@ -1,0 +1,295 @@
+//! Fault injection (a benchmark target, not a test): `kill -9` of the Remit process, again and
+//! again, during a burst of payment events while the Salesforce stand-in fails a third of its
+//! calls. Prints what was lost or doubled (every row but the last must be 0) and the time Remit
+//! took to converge once the last kill was over.
+//!
+//! Run: `cargo bench -p server --bench fault_injection` (REMIT_FAULT_PAYMENTS, default 1000;
+//! REMIT_FAULT_KILLS, default 20).
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    process::Stdio,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use rand::Rng;
+use sandbox::{Sandbox, SandboxOptions, WebhookTarget};
+use serde_json::{Value, json};
+use server::db::Db;
+use time::OffsetDateTime;
+use tokio::{process::Command, sync::Mutex};
+
+const SECRET: &str = "whsec_fault";
+
+struct Remit {
+    env: Vec<(String, String)>,
+    address: String,
+    child: Option<tokio::process::Child>,
+}
+
+impl Remit {
+    async fn start(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_remit"))
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("remit starts");
+        self.child = Some(child);
+        let http = reqwest::Client::new();
+        for _ in 0..600 {
+            if http.get(format!("{}/healthz", self.address)).send().await.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("remit did not come up");
+    }
+
+    /// `kill -9`: no shutdown, no finishing of anything in flight.
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.expect("SIGKILL");
+        }
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let count: usize = std::env::var("REMIT_FAULT_PAYMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let kills: usize = std::env::var("REMIT_FAULT_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let address = format!("http://127.0.0.1:{port}");
+    let sandbox = Sandbox::spawn_with(SandboxOptions {
+        webhook: Some(WebhookTarget { url: format!("{address}/webhooks/stripe"), secret: SECRET.into() }),
+        ..SandboxOptions::default()
+    })
+    .await
+    .unwrap();
+    let credentials = sandbox::SalesforceCredentials::default();
+    let database_url = format!("sqlite://{}", dir.path().join("fault.db").display());
+    let mail_dir = dir.path().join("mail");
+    let env: Vec<(String, String)> = [
+        ("REMIT_BIND", format!("127.0.0.1:{port}")),
+        ("REMIT_PUBLIC_URL", address.clone()),
+        ("DATABASE_URL", database_url.clone()),
+        ("REMIT_MAIL_DIR", mail_dir.display().to_string()),
+        ("STRIPE_SECRET_KEY", sandbox::STRIPE_SECRET_KEY.into()),
+        ("STRIPE_WEBHOOK_SECRET", SECRET.into()),
+        ("STRIPE_API_BASE", sandbox.stripe_url.clone()),
+        ("SALESFORCE_LOGIN_URL", sandbox.salesforce_url.clone()),
+        ("SALESFORCE_CLIENT_ID", credentials.client_id.clone()),
+        ("SALESFORCE_CLIENT_SECRET", credentials.client_secret.clone()),
+        // A killed worker's jobs are taken over after this.
+        ("REMIT_JOB_LEASE_SECS", "3".into()),
+        ("RUST_LOG", "error".into()),
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let mut remit = Remit { env: env.clone(), address: address.clone(), child: None };
+    remit.start().await;
+    let key = api_key(&env).await;
+    let db = Db::connect(&database_url.parse().unwrap()).await.unwrap();
+    let org = &sandbox.salesforce;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+
+    eprintln!("setting up {count} Opportunities and payment links…");
+    let mut payments = Vec::with_capacity(count);
+    for n in 0..count {
+        let opportunity = org.insert(
+            "Opportunity",
+            json!({ "Name": format!("Fault {n}"), "OwnerId": "0055g00000IntUsAAJ", "StageName": "Prospecting" }),
+        );
+        let body = json!({ "opportunity_id": opportunity, "amount_minor": 5000 + n, "currency": "usd", "payer_email": format!("payer{n}@example.com"), "send_email": true });
+        let created: Value = http
+            .post(format!("{address}/api/v1/payment-links"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        payments.push(created["payment_id"].as_str().expect("a payment").to_owned());
+    }
+    // Every third payment is declined once before it is paid.
+    let events: Vec<(String, String)> = payments
+        .iter()
+        .enumerate()
+        .flat_map(|(n, payment)| {
+            let declined = (n % 3 == 0).then(|| {
+                let object = json!({ "id": format!("pi_f{n}"), "object": "payment_intent", "metadata": { "remit_payment_id": payment }, "latest_charge": format!("ch_f{n}"), "last_payment_error": { "code": "card_declined" } });
+                (format!("evt_no{n}"), event(&format!("evt_no{n}"), "payment_intent.payment_failed", object))
+            });
+            let object = json!({ "id": format!("pi_f{n}"), "object": "payment_intent", "metadata": { "remit_payment_id": payment } });
+            declined.into_iter().chain([(format!("evt_ok{n}"), event(&format!("evt_ok{n}"), "payment_intent.succeeded", object))])
+        })
+        .collect();
+
+    org.disruptions.fail_share(1.0 / 3.0);
+    eprintln!("burst: {} events, {kills} kill -9 cycles, a third of Salesforce calls failing…", events.len());
+    let remit = Arc::new(Mutex::new(remit));
+    let killer = tokio::spawn({
+        let remit = remit.clone();
+        async move {
+            for _ in 0..kills {
+                let pause = rand::rng().random_range(200..900);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                let mut remit = remit.lock().await;
+                remit.kill().await;
+                remit.start().await;
+            }
+        }
+    });
+    let acknowledged = send_all(&http, &address, events).await;
+    killer.await.unwrap();
+    let converging = Instant::now();
+    let converged = idle(&db, Duration::from_secs(600)).await;
+    let convergence = converging.elapsed();
+
+    let stored: HashSet<String> = sqlx::query_as::<_, (String,)>("SELECT id FROM stripe_events")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id,)| id)
+        .collect();
+    let lost = acknowledged.iter().filter(|id| !stored.contains(*id)).count();
+    let tasks = org.records("Task");
+    let mut per_cause: BTreeMap<String, usize> = BTreeMap::new();
+    for task in &tasks {
+        *per_cause.entry(task["Remit_Attempt_ID__c"].as_str().unwrap_or("none").to_owned()).or_default() += 1;
+    }
+    let duplicate_tasks: usize = per_cause.values().map(|n| n - 1).sum();
+    let receipts = mails(&mail_dir, "receipt.");
+    let links = mails(&mail_dir, "payment-link.");
+    let differing = differing_payments(&db, org).await;
+    remit.lock().await.kill().await;
+
+    println!(
+        "machine: {} cores; SQLite; {count} payments, {kills} kill -9 cycles, Salesforce failing 1/3 of calls",
+        cores()
+    );
+    println!("| figure | value |\n| --- | --- |");
+    println!("| events acknowledged | {} |", acknowledged.len());
+    println!("| acknowledged events lost | {lost} |");
+    println!("| failure Tasks (expected {}) | {} |", count.div_ceil(3), tasks.len());
+    println!("| duplicate Tasks | {duplicate_tasks} |");
+    println!("| payments without exactly one receipt email | {} |", missing_or_doubled(&payments, &receipts));
+    println!("| payments without their link email | {} |", payments.iter().filter(|p| !links.contains_key(*p)).count());
+    println!("| payments whose Salesforce state differs from Remit's | {differing} |");
+    println!("| outbox converged | {converged} |");
+    println!("| time to converge after the last kill | {:.1} s |", convergence.as_secs_f64());
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+fn event(id: &str, kind: &str, object: Value) -> String {
+    let created = OffsetDateTime::now_utc().unix_timestamp();
+    json!({ "id": id, "object": "event", "type": kind, "created": created, "data": { "object": object } }).to_string()
+}
+
+async fn api_key(env: &[(String, String)]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_remit"))
+        .args(["api-key", "create", "fault"])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).lines().last().expect("a key").trim().to_owned()
+}
+
+/// Sends every event as Stripe does: again and again until Remit answers 200 (it may be down).
+/// The ids of the acknowledged ones.
+async fn send_all(http: &reqwest::Client, address: &str, events: Vec<(String, String)>) -> Vec<String> {
+    let mut sends = tokio::task::JoinSet::new();
+    let mut acknowledged = Vec::new();
+    for (id, body) in events {
+        let (http, url) = (http.clone(), format!("{address}/webhooks/stripe"));
+        sends.spawn(async move {
+            for _ in 0..2400 {
+                let now = OffsetDateTime::now_utc().unix_timestamp();
+                let signature = server::stripe::signature::sign(&SECRET.to_owned().into(), now, body.as_bytes());
+                let sent = http.post(&url).header("Stripe-Signature", signature).body(body.clone()).send().await;
+                if sent.is_ok_and(|r| r.status() == 200) {
+                    return id;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("event {id} was never acknowledged");
+        });
+        if sends.len() >= 16 {
+            acknowledged.push(sends.join_next().await.unwrap().unwrap());
+        }
+    }
+    while let Some(id) = sends.join_next().await {
+        acknowledged.push(id.unwrap());
+    }
+    acknowledged
+}
+
+/// Waits (bounded) until the outbox has nothing left to do; false if it never got there.
+async fn idle(db: &Db, limit: Duration) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        let busy: Result<(i64,), _> =
+            sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'running')")
+                .fetch_one(&db.pool)
+                .await;
+        if busy.is_ok_and(|(n,)| n == 0) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Messages written, by payment id, for Message-IDs that start with `prefix` (`.eml` files are
+/// named by their Message-ID).
+fn mails(dir: &std::path::Path, prefix: &str) -> HashMap<String, usize> {
+    let mut found = HashMap::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix(prefix) {
+            let payment: String = rest.chars().take(36).collect();
+            *found.entry(payment).or_default() += 1;
+        }
+    }
+    found
+}
+
+fn missing_or_doubled(payments: &[String], receipts: &HashMap<String, usize>) -> usize {
+    payments.iter().filter(|p| receipts.get(*p) != Some(&1)).count()
+}
+
+/// Payments whose Payment__c does not show Remit's state (every one ends Paid).
+async fn differing_payments(db: &Db, org: &sandbox::Salesforce) -> usize {
+    let remit: HashMap<String, String> = sqlx::query_as::<_, (String, String)>("SELECT id, status FROM payments")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let salesforce: HashMap<String, String> = org
+        .records("Payment__c")
+        .into_iter()
+        .filter_map(|p| {
+            Some((p["Remit_Payment_ID__c"].as_str()?.to_owned(), p["Payment_Status__c"].as_str()?.to_owned()))
+        })
+        .collect();
+    remit
+        .iter()
+        .filter(|(id, status)| {
+            let expected = if status.as_str() == "paid" { "Paid" } else { "Pending" };
+            salesforce.get(*id).map(String::as_str) != Some(expected) || status.as_str() != "paid"
+        })
+        .count()
+}
