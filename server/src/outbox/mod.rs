@@ -203,17 +203,24 @@ pub async fn defer(db: &Db, claimed: &Claimed, worker_id: &str, delay: std::time
     .await;
     match deferred {
         // A twin waits already: it will do this one's work.
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            sqlx::query("UPDATE outbox SET status = 'done', locked_by = NULL, locked_until = NULL, updated_at = $1 WHERE id = $2 AND locked_by = $3")
-                .bind(now)
-                .bind(claimed.id)
-                .bind(worker_id)
-                .execute(&db.pool)
-                .await?;
-            Ok(())
-        }
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => merge_into_twin(db, claimed, worker_id, None).await,
         other => other.map(drop),
     }
+}
+
+/// Ends a claimed job whose waiting twin will do its work; `error` says why it stopped, if it failed.
+async fn merge_into_twin(db: &Db, claimed: &Claimed, worker_id: &str, error: Option<&str>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'done', last_error = COALESCE($1, last_error), locked_by = NULL, \
+         locked_until = NULL, updated_at = $2 WHERE id = $3 AND locked_by = $4",
+    )
+    .bind(error)
+    .bind(now_ms())
+    .bind(claimed.id)
+    .bind(worker_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
 }
 
 /// Records a failure: retried later with backoff, merged into a twin that waits already (it
@@ -246,17 +253,7 @@ pub async fn fail(
     match failed {
         // A twin was enqueued between the check and the write (PostgreSQL): merge into it.
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            sqlx::query(
-                "UPDATE outbox SET status = 'done', last_error = $1, locked_by = NULL, locked_until = NULL, updated_at = $2 \
-                 WHERE id = $3 AND locked_by = $4",
-            )
-            .bind(error)
-            .bind(now)
-            .bind(claimed.id)
-            .bind(worker_id)
-            .execute(&db.pool)
-            .await?;
-            Ok(())
+            merge_into_twin(db, claimed, worker_id, Some(error)).await
         }
         other => other.map(drop),
     }

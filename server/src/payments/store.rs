@@ -368,9 +368,20 @@ pub struct Audit<'a> {
 }
 
 pub async fn audit(conn: &mut AnyConnection, entry: &Audit<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO audit_log (payment_id, from_status, to_status, cause, event_id, at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
+    write_audit(conn, entry, "").await
+}
+
+/// Writes `entry` unless the payment's log holds a line for its `event_id` already.
+pub async fn audit_once(db: &Db, entry: &Audit<'_>) -> Result<(), sqlx::Error> {
+    let unless_written = " WHERE NOT EXISTS (SELECT 1 FROM audit_log WHERE payment_id = $1 AND event_id = $5)";
+    write_audit(&mut *db.pool.acquire().await?, entry, unless_written).await
+}
+
+async fn write_audit(conn: &mut AnyConnection, entry: &Audit<'_>, condition: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO audit_log (payment_id, from_status, to_status, cause, event_id, at) \
+         SELECT $1, $2, $3, $4, $5, $6{condition}"
+    ))
     .bind(entry.payment_id)
     .bind(entry.from.map(PaymentStatus::as_str))
     .bind(entry.to.as_str())
@@ -378,22 +389,6 @@ pub async fn audit(conn: &mut AnyConnection, entry: &Audit<'_>) -> Result<(), sq
     .bind(entry.event_id)
     .bind(now_ms())
     .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Writes `entry` unless the payment's log holds a line for its `event_id` already.
-pub async fn audit_once(db: &Db, entry: &Audit<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO audit_log (payment_id, from_status, to_status, cause, event_id, at)          SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS          (SELECT 1 FROM audit_log WHERE payment_id = $1 AND event_id = $5)",
-    )
-    .bind(entry.payment_id)
-    .bind(entry.from.map(PaymentStatus::as_str))
-    .bind(entry.to.as_str())
-    .bind(entry.cause)
-    .bind(entry.event_id)
-    .bind(now_ms())
-    .execute(&db.pool)
     .await?;
     Ok(())
 }

@@ -184,13 +184,21 @@ impl Records {
             payment.amount_display(),
             payment.id
         );
+        let key = format!("{}-{AMOUNT_TASK}", payment.id);
+        self.task(&key, "amountTask".into(), AMOUNT_TASK_SUBJECT, description, today)
+    }
+
+    /// A high-priority Task for the Opportunity's owner, upserted by its cause's own external id:
+    /// a retry after a call whose answer was lost (Salesforce committed, then timed out) finds the
+    /// Task it made instead of making another.
+    fn task(&self, key: &str, reference_id: String, subject: &str, description: String, today: Date) -> Subrequest {
         let (task, external_id) = (&self.mapping.objects.task, &self.mapping.fields.task_attempt_id);
         Subrequest {
             method: "PATCH",
-            url: self.path(&format!("sobjects/{task}/{external_id}/{}-{AMOUNT_TASK}", payment.id)),
-            reference_id: "amountTask".into(),
+            url: self.path(&format!("sobjects/{task}/{external_id}/{key}")),
+            reference_id,
             body: Some(json!({
-                "Subject": AMOUNT_TASK_SUBJECT,
+                "Subject": subject,
                 "Priority": "High",
                 "Status": "Not Started",
                 "WhatId": "@{opportunity.Id}",
@@ -210,23 +218,7 @@ impl Records {
             self.payments.pay_url(payment),
             payment.id
         );
-        // Upserted by the attempt's own external id: a retry after a call whose answer was lost
-        // (Salesforce committed, then timed out) finds the Task it made instead of making another.
-        let (task, external_id) = (&self.mapping.objects.task, &self.mapping.fields.task_attempt_id);
-        Subrequest {
-            method: "PATCH",
-            url: self.path(&format!("sobjects/{task}/{external_id}/{}", task_key(payment, failure))),
-            reference_id: format!("task{n}"),
-            body: Some(json!({
-                "Subject": TASK_SUBJECT,
-                "Priority": "High",
-                "Status": "Not Started",
-                "WhatId": "@{opportunity.Id}",
-                "OwnerId": "@{opportunity.OwnerId}",
-                "Description": description,
-                "ActivityDate": next_business_day(today).to_string(),
-            })),
-        }
+        self.task(&task_key(payment, failure), format!("task{n}"), TASK_SUBJECT, description, today)
     }
 
     /// The Payment__c upserts of a batch, one per payment, in order.
