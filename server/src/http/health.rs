@@ -46,13 +46,31 @@ async fn database(db: &Db) -> (Value, bool) {
     }
 }
 
-/// Every class's workers: how many started and how many still run. Ready while none stopped.
 fn workers(health: &WorkerHealth) -> (Value, bool) {
-    let snapshot = health.snapshot();
+    workers_of(health.snapshot())
+}
+
+/// Every class's workers: how many started and how many still run. Ready while none stopped.
+fn workers_of(snapshot: std::collections::BTreeMap<&'static str, (usize, usize)>) -> (Value, bool) {
     let ready = snapshot.values().all(|(started, running)| running == started);
     let classes: serde_json::Map<String, Value> = snapshot
         .into_iter()
         .map(|(class, (started, running))| (class.to_owned(), json!({ "started": started, "running": running })))
         .collect();
     (Value::Object(classes), ready)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    #[test]
+    fn a_class_whose_worker_stopped_makes_the_process_unready() {
+        let (body, ready) = super::workers_of(BTreeMap::from([("events", (2, 2)), ("sync", (1, 0))]));
+        assert!(!ready);
+        assert_eq!(body["sync"], json!({ "started": 1, "running": 0 }));
+        assert!(super::workers_of(BTreeMap::from([("events", (2, 2))])).1);
+    }
 }

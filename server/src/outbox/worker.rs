@@ -199,3 +199,26 @@ fn panic_message(error: tokio::task::JoinError) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::WorkerHealth;
+
+    #[test]
+    fn a_worker_counts_as_running_until_it_returns_or_unwinds() {
+        let health = WorkerHealth::default();
+        let running = health.started("sync");
+        let unwound = std::thread::spawn({
+            let health = health.clone();
+            move || {
+                let _running = health.started("sync");
+                panic!("a worker dies");
+            }
+        })
+        .join();
+        assert!(unwound.is_err());
+        assert_eq!(health.snapshot()["sync"], (2, 1));
+        drop(running);
+        assert_eq!(health.snapshot()["sync"], (2, 0));
+    }
+}
