@@ -144,10 +144,6 @@ impl Registry {
         self.runners.values().map(|r| r.class()).collect()
     }
 
-    pub fn kinds(&self) -> Vec<&'static str> {
-        self.runners.keys().copied().collect()
-    }
-
     pub(super) fn runner(&self, kind: &str) -> Option<&Arc<dyn Runner>> {
         self.runners.get(kind)
     }

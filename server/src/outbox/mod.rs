@@ -36,8 +36,6 @@ impl Wake {
 
 /// Attempts before a retryable failure becomes a dead letter.
 pub const MAX_ATTEMPTS: i64 = 10;
-/// How long a claim lasts unless renewed (workers renew it every third of it while the job runs).
-pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// Enqueues `job` on the caller's connection, normally inside its transaction.
 pub async fn enqueue<J: Job>(conn: &mut sqlx::AnyConnection, job: &J) -> Result<(), sqlx::Error> {

@@ -175,7 +175,7 @@ async fn a_failure_while_a_twin_waits_merges_into_the_twin() {
     let mut conn = app.db.pool.acquire().await.unwrap();
     outbox::enqueue(&mut conn, &job).await.unwrap();
     let kinds = ["email_payment_link"];
-    let claimed = outbox::claim(&app.db, "w1", &kinds, 1, outbox::DEFAULT_LEASE).await.unwrap().pop().unwrap();
+    let claimed = outbox::claim(&app.db, "w1", &kinds, 1, Duration::from_secs(300)).await.unwrap().pop().unwrap();
     // The payment's terms change while the email is being sent: a twin waits.
     outbox::enqueue(&mut conn, &job).await.unwrap();
     outbox::fail(&app.db, &claimed, "w1", "the mail server is down", true).await.expect("the failure is recorded");
