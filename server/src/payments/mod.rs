@@ -44,6 +44,7 @@ pub struct Payments {
     /// `cancel_sets_failed`); by default it changes nothing.
     abandoned_checkout_fails: bool,
     unknown_sessions: returns::UnknownSessions,
+    receipt_methods: receipt_content::ReceiptMethods,
 }
 
 impl Payments {
@@ -54,7 +55,15 @@ impl Payments {
         brands: Brands,
         abandoned_checkout_fails: bool,
     ) -> Self {
-        Self { db, stripe, public_url, brands, abandoned_checkout_fails, unknown_sessions: Default::default() }
+        Self {
+            db,
+            stripe,
+            public_url,
+            brands,
+            abandoned_checkout_fails,
+            unknown_sessions: Default::default(),
+            receipt_methods: Default::default(),
+        }
     }
 
     /// The brand the payment is shown under.

@@ -88,13 +88,23 @@ impl Payments {
         let number = self.receipt_number(payment);
         let currency = payment.currency();
         let description = self.display_name(payment);
-        let method = match self.payment_method(payment).await {
-            Ok(method) => method,
-            Err(error) => {
-                // The receipt is still worth having without the method line.
-                tracing::warn!(%error, payment = %payment.id, "receipt: cannot read the payment method from Stripe");
-                None
-            }
+        let method = match self.receipt_methods.get(&payment.id) {
+            Some(method) => method,
+            None => match self.payment_method(payment).await {
+                Ok(method) => {
+                    self.receipt_methods.insert(&payment.id, method.clone());
+                    method
+                }
+                Err(error) => {
+                    // The receipt is still worth having without the method line; asking again
+                    // helps only when the failure may pass.
+                    if !error.is_retryable() {
+                        self.receipt_methods.insert(&payment.id, None);
+                    }
+                    tracing::warn!(%error, payment = %payment.id, "receipt: cannot read the payment method from Stripe");
+                    None
+                }
+            },
         };
         let receipt = Receipt {
             brand: self.brand_of(payment),
@@ -139,6 +149,32 @@ impl Payments {
             Some(other) => Some(capitalize(&other.replace('_', " "))),
             None => None,
         })
+    }
+}
+
+/// How each paid payment was paid, as its receipt says it: a charge's method never changes, so
+/// Stripe is asked once per payment and process, not once per download. Bounded: past its
+/// capacity it forgets what it knew.
+#[derive(Clone, Default)]
+pub struct ReceiptMethods(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Option<String>>>>);
+
+const METHODS_KEPT: usize = 10_000;
+
+impl ReceiptMethods {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Option<String>>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, payment_id: &str) -> Option<Option<String>> {
+        self.lock().get(payment_id).cloned()
+    }
+
+    fn insert(&self, payment_id: &str, method: Option<String>) {
+        let mut methods = self.lock();
+        if methods.len() >= METHODS_KEPT {
+            methods.clear();
+        }
+        methods.insert(payment_id.to_owned(), method);
     }
 }
 

@@ -163,6 +163,10 @@ async fn an_unchanged_receipt_is_served_from_the_browsers_cache() {
     let again = app.client.get(&url).header("If-None-Match", &etag).send().await.unwrap();
     assert_eq!(again.status(), 304);
     assert_eq!(app.stripe().api_requests(), asked_stripe, "a conditional request is answered before any work");
+    for _ in 0..3 {
+        assert_eq!(app.client.get(&url).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(app.stripe().api_requests(), asked_stripe, "the receipt email asked Stripe already; downloads do not");
 }
 
 #[tokio::test]
