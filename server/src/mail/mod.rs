@@ -108,14 +108,9 @@ impl Mailer {
     }
 }
 
-/// Writes a message as `{Message-ID}.eml`, whole or not at all (a temporary file renamed into
-/// place). Written out rather than lettre's file transport, which names files at random: here a
-/// job that runs again after a crash rewrites the same file instead of sending a second message.
+/// Writes a message as `{Message-ID}.eml`. Written out rather than lettre's file transport, which
+/// names files at random: here a job that runs again after a crash rewrites the same file (a
+/// message cut short by the crash included) instead of adding a second message.
 async fn write_once(dir: &std::path::Path, file_name: &str, message: &[u8]) -> std::io::Result<()> {
-    // Beside the messages, not among them: whoever reads the folder sees only whole messages.
-    let partial = dir.join(".partial");
-    tokio::fs::create_dir_all(&partial).await?;
-    let part = partial.join(format!("{file_name}.{}", uuid::Uuid::new_v4().simple()));
-    tokio::fs::write(&part, message).await?;
-    tokio::fs::rename(&part, dir.join(file_name)).await
+    tokio::fs::write(dir.join(file_name), message).await
 }
