@@ -114,11 +114,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             app.run_until_stopped(shutdown_signal()).await?;
         }
         Command::Worker => {
-            let services = Services::start(&config, None).await?;
+            let mut services = Services::start(&config, None).await?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
-            let mut tasks: Vec<_> =
-                services.workers.into_iter().map(|w| tokio::spawn(w.run(stopped.clone()))).collect();
-            tasks.push(tokio::spawn(server::startup::reconcile_periodically(services.payments, stopped)));
+            let tasks = services.spawn_background(&stopped);
             shutdown_signal().await;
             let _ = stop.send(true);
             for task in tasks {

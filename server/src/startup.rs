@@ -15,7 +15,7 @@ use crate::{
     db::Db,
     http, jobs,
     mail::Mailer,
-    outbox::{Registry, Wake, Worker, WorkerHealth},
+    outbox::{self, Registry, Wake, Worker, WorkerHealth},
     payments::Payments,
     salesforce::SalesforceClient,
     stripe::StripeClient,
@@ -27,11 +27,10 @@ pub struct Application {
     router: axum::Router,
     port: u16,
     limits: http::ConnectionLimits,
-    workers: Vec<Worker>,
-    payments: Payments,
+    /// The workers and the rest of the background, and in sandbox mode the stand-ins, kept
+    /// alive for as long as the application runs.
+    services: Services,
     sessions: http::sessions::Store,
-    /// Kept alive for as long as the application runs, in sandbox mode.
-    _sandbox: Option<sandbox::Sandbox>,
 }
 
 /// The parts both `serve` and `worker` need.
@@ -39,6 +38,9 @@ pub struct Services {
     pub db: Db,
     pub payments: Payments,
     pub workers: Vec<Worker>,
+    /// Wakes this process's workers when a job of their class is enqueued.
+    pub wake: Wake,
+    database_url: crate::config::DatabaseUrl,
     pub worker_health: WorkerHealth,
     pub salesforce_health: SalesforceHealth,
     /// The secrets Stripe webhooks are signed with (the sandbox's own in sandbox mode).
@@ -81,12 +83,14 @@ impl Services {
                 (StripeClient::new(base, key, Duration::from_secs(20)), vec![SecretString::from(secret)], Some(sandbox))
             }
         };
+        let wake = Wake::default();
         let payments = Payments::new(
             db.clone(),
             stripe,
             config.public_url.clone(),
             config.brands.clone(),
             config.mapping.cancel_sets_failed,
+            wake.clone(),
         );
         let mailer = Mailer::from_config(&config.mail)?;
         let salesforce = match (&config.salesforce, &sandbox) {
@@ -99,13 +103,38 @@ impl Services {
         let salesforce_health = sync.health();
         let registry = Arc::new(jobs::registry(Arc::new(jobs::Context { payments: payments.clone(), mailer, sync })));
         let worker_health = WorkerHealth::default();
-        let workers = workers(&db, &registry, config, &worker_health)?;
-        Ok(Self { db, payments, workers, worker_health, salesforce_health, webhook_secrets, sandbox })
+        let workers = workers(&db, &registry, config, &worker_health, &wake)?;
+        Ok(Self {
+            db,
+            payments,
+            workers,
+            wake,
+            database_url: config.database_url.clone(),
+            worker_health,
+            salesforce_health,
+            webhook_secrets,
+            sandbox,
+        })
+    }
+
+    /// Starts what runs beside the web server (or instead of it, in `remit worker`): the outbox
+    /// workers, the wake-ups from other instances, and reconciliation with Stripe.
+    pub fn spawn_background(&mut self, stop: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks: Vec<_> = self.workers.drain(..).map(|w| tokio::spawn(w.run(stop.clone()))).collect();
+        tasks.push(tokio::spawn(outbox::listen(self.database_url.clone(), self.wake.clone(), stop.clone())));
+        tasks.push(tokio::spawn(reconcile_periodically(self.payments.clone(), stop.clone())));
+        tasks
     }
 }
 
 /// The outbox workers `REMIT_WORKERS` asks for, each running the jobs of its class.
-fn workers(db: &Db, registry: &Arc<Registry>, config: &Config, health: &WorkerHealth) -> anyhow::Result<Vec<Worker>> {
+fn workers(
+    db: &Db,
+    registry: &Arc<Registry>,
+    config: &Config,
+    health: &WorkerHealth,
+    wake: &Wake,
+) -> anyhow::Result<Vec<Worker>> {
     let classes = registry.classes();
     if let Some(unknown) = config.workers.0.keys().find(|name| !classes.contains(name.as_str())) {
         let known = classes.iter().copied().collect::<Vec<_>>().join(", ");
@@ -120,7 +149,8 @@ fn workers(db: &Db, registry: &Arc<Registry>, config: &Config, health: &WorkerHe
             tracing::warn!(class, "REMIT_WORKERS runs no worker for this job class here: another instance must");
         }
         workers.extend(
-            (0..count).map(|_| Worker::new(db.clone(), registry.clone(), class, config.job_lease, health.clone())),
+            (0..count)
+                .map(|_| Worker::new(db.clone(), registry.clone(), class, config.job_lease, health.clone(), wake)),
         );
     }
     Ok(workers)
@@ -142,8 +172,6 @@ impl Application {
             print_sandbox_example(&services.db, &config).await?;
         }
         let port = listener.local_addr()?.port();
-        let wake = Wake::of(&services.workers);
-        let payments = services.payments.clone();
         let sandbox_org = services.sandbox.as_ref().map(|s| s.salesforce.clone());
         let sessions =
             http::sessions::Store::open(&config.database_url).await.context("cannot open the session store")?;
@@ -160,27 +188,17 @@ impl Application {
             http::ConnectionLimits { header_timeout: config.header_timeout, max_connections: config.max_connections };
         let csrf_key = crate::secrets::shared_key(&services.db, "csrf").await.context("cannot read the CSRF key")?;
         let state = http::AppState::new(http::StateParts {
-            db: services.db,
+            db: services.db.clone(),
             config: Arc::new(config),
-            payments: services.payments,
-            outbox_wake: wake,
-            worker_health: services.worker_health,
-            salesforce_health: services.salesforce_health,
+            payments: services.payments.clone(),
+            worker_health: services.worker_health.clone(),
+            salesforce_health: services.salesforce_health.clone(),
             csrf_key,
-            webhook_secrets: services.webhook_secrets,
+            webhook_secrets: services.webhook_secrets.clone(),
             sandbox_org,
             accounts,
         });
-        Ok(Self {
-            listener,
-            router: http::router(state, sessions.clone()),
-            sessions,
-            port,
-            limits,
-            workers: services.workers,
-            payments,
-            _sandbox: services.sandbox,
-        })
+        Ok(Self { listener, router: http::router(state, sessions.clone()), sessions, port, limits, services })
     }
 
     pub fn port(&self) -> u16 {
@@ -189,19 +207,19 @@ impl Application {
 
     /// Serves, with the outbox workers, until `shutdown` completes; then finishes the requests
     /// and jobs in flight.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        mut self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
-        let workers: Vec<_> = self.workers.into_iter().map(|w| tokio::spawn(w.run(stopped.clone()))).collect();
-        let reconciler = tokio::spawn(reconcile_periodically(self.payments, stopped.clone()));
-        let session_sweeper = tokio::spawn(delete_expired_sessions(self.sessions, stopped.clone()));
+        let mut background = self.services.spawn_background(&stopped);
+        background.push(tokio::spawn(delete_expired_sessions(self.sessions, stopped.clone())));
         tracing::info!(address = %self.listener.local_addr()?, "Remit is listening");
         let served = http::serve(self.listener, self.router, self.limits, shutdown).await;
         let _ = stop.send(true);
-        for worker in workers {
-            let _ = worker.await;
+        for task in background {
+            let _ = task.await;
         }
-        let _ = reconciler.await;
-        let _ = session_sweeper.await;
         served
     }
 }
@@ -225,7 +243,7 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(15 * 60);
 /// A missed webhook heals by itself: every so often one instance feeds the events Stripe listed
 /// since the last run through the webhook path (events already stored are skipped), in `remit
 /// serve` and `remit worker` alike.
-pub async fn reconcile_periodically(payments: Payments, mut stop: watch::Receiver<bool>) {
+async fn reconcile_periodically(payments: Payments, mut stop: watch::Receiver<bool>) {
     let instance = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
     loop {
         tokio::select! {

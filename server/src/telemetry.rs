@@ -1,5 +1,7 @@
 //! Structured logs with `tracing`: human-readable by default, JSON when `REMIT_LOG_FORMAT=json`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::LogFormat;
@@ -9,9 +11,11 @@ pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info,leptos=warn"));
     let registry = tracing_subscriber::registry().with(filter);
+    // Colour codes only for a person at a terminal: a file or a log collector gets plain text.
+    let ansi = std::io::stderr().is_terminal();
     // A second init (tests start many apps in one process) keeps the first subscriber.
     let _ = match format {
-        LogFormat::Text => registry.with(fmt::layer().with_writer(std::io::stderr)).try_init(),
+        LogFormat::Text => registry.with(fmt::layer().with_ansi(ansi).with_writer(std::io::stderr)).try_init(),
         LogFormat::Json => registry
             .with(fmt::layer().json().with_current_span(true).with_span_list(false).with_writer(std::io::stderr))
             .try_init(),

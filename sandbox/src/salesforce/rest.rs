@@ -155,6 +155,20 @@ fn composite(org: &mut Org, body: &Value) -> Result<Value, SfError> {
     if requests.len() > 25 {
         return Err(SfError::new(400, "LIMIT_EXCEEDED", "A composite request may hold at most 25 subrequests"));
     }
+    let heavy = requests
+        .iter()
+        .filter(|r| {
+            let url = r["url"].as_str().unwrap_or_default();
+            url.contains("/composite/sobjects") || url.contains("/query")
+        })
+        .count();
+    if heavy > 5 {
+        return Err(SfError::new(
+            400,
+            "LIMIT_EXCEEDED",
+            "A composite request may hold at most 5 sObject Collections or query subrequests",
+        ));
+    }
     let all_or_none = body["allOrNone"].as_bool().unwrap_or(false);
     let before = all_or_none.then(|| org.snapshot());
     let mut results: Vec<(String, u16, Value)> = Vec::new();

@@ -147,7 +147,6 @@ async fn new_link(state: &AppState, body: &[u8]) -> Result<(StatusCode, serde_js
         .map_err(|e| ApiError::BadRequest(format!("The body is not valid JSON for this operation: {e}")))?;
     let request = raw.validate().map_err(ApiError::Validation)?;
     let outcome = state.payments.request_link(request).await?;
-    state.outbox_wake.notify();
     let url = state.payments.pay_url(&outcome.payment);
     let payment = outcome.payment;
     let body = LinkBody {

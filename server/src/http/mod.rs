@@ -39,7 +39,7 @@ use secrecy::SecretString;
 use crate::{
     config::{Brand, Config},
     db::Db,
-    outbox::{Wake, WorkerHealth},
+    outbox::WorkerHealth,
     payments::Payments,
     sync::SalesforceHealth,
 };
@@ -53,8 +53,6 @@ pub struct AppState {
     pub site: SiteContext,
     pub pages: app::Backend,
     pub payments: Payments,
-    /// Wakes the outbox workers when a request enqueued a job.
-    pub outbox_wake: Wake,
     pub worker_health: WorkerHealth,
     pub salesforce_health: SalesforceHealth,
     pub csrf_key: csrf::CsrfKey,
@@ -67,7 +65,6 @@ pub struct StateParts {
     pub db: Db,
     pub config: Arc<Config>,
     pub payments: Payments,
-    pub outbox_wake: Wake,
     pub worker_health: WorkerHealth,
     pub salesforce_health: SalesforceHealth,
     /// Signs CSRF tokens; every instance on one database has the same.
@@ -84,7 +81,6 @@ impl AppState {
             db,
             config,
             payments,
-            outbox_wake,
             worker_health,
             salesforce_health,
             csrf_key,
@@ -116,7 +112,6 @@ impl AppState {
             site,
             pages,
             payments,
-            outbox_wake,
             worker_health,
             salesforce_health,
             csrf_key,

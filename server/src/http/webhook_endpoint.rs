@@ -35,12 +35,7 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
         return refuse("invalid_event", "The body is not UTF-8.");
     };
     match state.payments.record_event(&header, payload).await {
-        Ok(new) => {
-            if new {
-                state.outbox_wake.notify();
-            }
-            Json(json!({ "received": true, "duplicate": !new })).into_response()
-        }
+        Ok(new) => Json(json!({ "received": true, "duplicate": !new })).into_response(),
         Err(error) => {
             // Stripe retries anything but 2xx: the event is not lost.
             tracing::error!(%error, event = %header.id, "cannot store Stripe event");

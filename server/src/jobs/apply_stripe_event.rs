@@ -13,6 +13,8 @@ pub struct ApplyStripeEvent {
 impl crate::outbox::Job for ApplyStripeEvent {
     const KIND: &'static str = "apply_stripe_event";
     const CLASS: &'static str = "events";
+    /// Applied together in one transaction: one commit for many events.
+    const BATCH_SIZE: usize = 64;
     type Context = Context;
 
     fn dedupe_key(&self) -> String {
@@ -21,5 +23,10 @@ impl crate::outbox::Job for ApplyStripeEvent {
 
     async fn run(&self, context: &Context) -> Result<(), JobError> {
         Ok(context.payments.apply_event(&self.event_id).await?)
+    }
+
+    async fn run_batch(jobs: &[Self], context: &Context) -> Vec<Result<(), JobError>> {
+        let ids: Vec<&str> = jobs.iter().map(|job| job.event_id.as_str()).collect();
+        context.payments.apply_events(&ids).await.into_iter().map(|outcome| outcome.map_err(JobError::from)).collect()
     }
 }

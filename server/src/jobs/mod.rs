@@ -79,6 +79,7 @@ impl From<ApplyError> for JobError {
         match error {
             ApplyError::Database(e) => e.into(),
             ApplyError::Stripe(e) => e.into(),
+            batch @ ApplyError::Batch(..) => Self::retryable(batch),
             unreadable @ ApplyError::Unreadable(..) => Self::permanent(unreadable),
         }
     }

@@ -13,9 +13,12 @@ pub struct SyncPayment {
 impl crate::outbox::Job for SyncPayment {
     const KIND: &'static str = "sync_payment";
     const CLASS: &'static str = "sync";
-    /// Syncs go out together when many wait: two collection calls for up to 100 payments
-    /// (Opportunity and Account updates share one call's 200 records).
-    const BATCH_SIZE: usize = 100;
+    /// Syncs go out together when many wait: one composite call carries the Payment__c upserts
+    /// and Opportunity and Account updates of 200 payments (three collections of the five
+    /// Salesforce allows).
+    const BATCH_SIZE: usize = 200;
+    /// A burst's syncs gather for a moment, so the org's daily API allowance goes far.
+    const LINGER: std::time::Duration = std::time::Duration::from_millis(200);
     type Context = Context;
 
     fn dedupe_key(&self) -> String {

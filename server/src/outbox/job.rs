@@ -52,6 +52,9 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + Sized + 'static {
     const CLASS: &'static str;
     /// How many due jobs of this kind are worth running together (1: one at a time).
     const BATCH_SIZE: usize = 1;
+    /// How long a worker lets more jobs of this kind gather before it runs a batch that is not
+    /// full: a little latency for far fewer calls to a system that counts them.
+    const LINGER: std::time::Duration = std::time::Duration::ZERO;
     /// What the handler needs (clients, services), shared by every run.
     type Context: Send + Sync + 'static;
 
@@ -75,6 +78,7 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + Sized + 'static {
 pub(super) trait Runner: Send + Sync {
     fn class(&self) -> &'static str;
     fn batch_size(&self) -> usize;
+    fn linger(&self) -> std::time::Duration;
     async fn run(&self, payloads: &[&str]) -> Vec<Result<(), JobError>>;
 }
 
@@ -90,6 +94,10 @@ impl<J: Job> Runner for Typed<J> {
 
     fn batch_size(&self) -> usize {
         J::BATCH_SIZE
+    }
+
+    fn linger(&self) -> std::time::Duration {
+        J::LINGER
     }
 
     async fn run(&self, payloads: &[&str]) -> Vec<Result<(), JobError>> {
@@ -138,6 +146,14 @@ impl Registry {
     /// The kinds the workers of `class` run.
     pub fn kinds_of(&self, class: &str) -> Vec<&'static str> {
         self.runners.iter().filter(|(_, r)| r.class() == class).map(|(kind, _)| *kind).collect()
+    }
+
+    /// The largest batch of any kind of `class`, and the longest linger.
+    pub(super) fn batching_of(&self, class: &str) -> (usize, std::time::Duration) {
+        let runners = self.runners.values().filter(|r| r.class() == class);
+        runners.fold((1, std::time::Duration::ZERO), |(size, linger), r| {
+            (size.max(r.batch_size()), linger.max(r.linger()))
+        })
     }
 
     pub fn classes(&self) -> std::collections::BTreeSet<&'static str> {

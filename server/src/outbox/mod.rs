@@ -14,32 +14,89 @@
 mod job;
 mod worker;
 
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+};
+
 use rand::Rng;
+use tokio::sync::Notify;
 
 use crate::db::{Db, Dialect, now_ms};
 pub use job::{Job, JobError, Registry};
 pub use worker::{Worker, WorkerHealth};
 
-/// Wakes every worker of this process at once (after enqueueing, say), instead of at their next poll.
+/// Wakes the workers of a class in this process at once (after enqueueing, say), instead of at
+/// their next poll. Workers of other instances are woken by PostgreSQL (see [`listen`]).
 #[derive(Clone, Default)]
-pub struct Wake(std::sync::Arc<Vec<std::sync::Arc<tokio::sync::Notify>>>);
+pub struct Wake(Arc<Mutex<BTreeMap<String, Vec<Arc<Notify>>>>>);
 
 impl Wake {
-    pub fn of(workers: &[Worker]) -> Self {
-        Self(std::sync::Arc::new(workers.iter().map(Worker::waker).collect()))
+    fn register(&self, class: &str, worker: Arc<Notify>) {
+        self.lock().entry(class.to_owned()).or_default().push(worker);
     }
 
-    pub fn notify(&self) {
-        self.0.iter().for_each(|worker| worker.notify_one());
+    /// Wakes the workers that run jobs of kind `J`.
+    pub fn job<J: Job>(&self) {
+        self.class(J::CLASS);
+    }
+
+    pub fn class(&self, class: &str) {
+        if let Some(workers) = self.lock().get(class) {
+            workers.iter().for_each(|worker| worker.notify_one());
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<Arc<Notify>>>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The PostgreSQL channel on which a commit that enqueued jobs names their class.
+const CHANNEL: &str = "remit_outbox";
+
+/// On PostgreSQL, wakes this process's workers when any instance enqueues a job of their class
+/// (`LISTEN`/`NOTIFY`), until `stop`; SQLite has one process, so there is nothing to listen to.
+pub async fn listen(url: crate::config::DatabaseUrl, wake: Wake, mut stop: tokio::sync::watch::Receiver<bool>) {
+    if url.dialect() != Dialect::Postgres {
+        return;
+    }
+    loop {
+        let listening = async {
+            let mut listener = sqlx::postgres::PgListener::connect(url.as_str()).await?;
+            listener.listen(CHANNEL).await?;
+            loop {
+                // `recv` reconnects by itself after a lost connection; jobs enqueued meanwhile
+                // are found by the workers' polling.
+                let notification = listener.recv().await?;
+                wake.class(notification.payload());
+            }
+        };
+        tokio::select! {
+            _ = stop.changed() => return,
+            Err::<(), sqlx::Error>(error) = listening => {
+                tracing::warn!(%error, "outbox: cannot listen for jobs other instances enqueue; polling meanwhile");
+            }
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
     }
 }
 
 /// Attempts before a retryable failure becomes a dead letter.
 pub const MAX_ATTEMPTS: i64 = 10;
 
-/// Enqueues `job` on the caller's connection, normally inside its transaction.
+/// Enqueues `job` on the caller's connection, normally inside its transaction. On PostgreSQL the
+/// commit also wakes the workers of the job's class in every instance; in this process, call
+/// [`Wake::job`] after the commit.
 pub async fn enqueue<J: Job>(conn: &mut sqlx::AnyConnection, job: &J) -> Result<(), sqlx::Error> {
     let now = now_ms();
+    if conn.backend_name() == "PostgreSQL" {
+        // Notifications are sent at commit, and one per class however many jobs were enqueued.
+        sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(J::CLASS).execute(&mut *conn).await?;
+    }
     sqlx::query(
         "INSERT INTO outbox (kind, payload, dedupe_key, status, attempts, max_attempts, run_at, created_at, updated_at) \
          VALUES ($1, $2, $3, 'pending', 0, $4, $5, $5, $5) \
@@ -127,18 +184,68 @@ pub async fn claim(
     .await
 }
 
-/// Marks a claimed job done. False when the claim had expired and another worker took it over.
-pub async fn complete(db: &Db, id: i64, worker_id: &str) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE outbox SET status = 'done', locked_by = NULL, locked_until = NULL, last_error = NULL, updated_at = $1 \
-         WHERE id = $2 AND locked_by = $3 AND status = 'running'",
-    )
-    .bind(now_ms())
-    .bind(id)
-    .bind(worker_id)
-    .execute(&db.pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// Moves this worker's finished jobs among `ids` out of the queue into `outbox_done`; returns
+/// how many it moved (fewer when a claim had expired and another worker took the job over).
+pub async fn complete(db: &Db, ids: &[i64], worker_id: &str) -> Result<u64, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let worker = worker_id.replace('\'', "''");
+    archive(db, &format!("id IN ({}) AND locked_by = '{worker}' AND status = 'running'", id_list(ids))).await
+}
+
+/// Moves jobs marked done (merged into a twin, say) out of the queue.
+async fn archive_done(db: &Db) -> Result<u64, sqlx::Error> {
+    archive(db, "status = 'done'").await
+}
+
+/// Moves the jobs `filter` (SQL without binds) selects from the hot `outbox` table, which then
+/// holds only work to do, to `outbox_done`, in one transaction.
+async fn archive(db: &Db, filter: &str) -> Result<u64, sqlx::Error> {
+    const COLUMNS: &str = "id, kind, payload, dedupe_key, attempts, last_error, created_at";
+    let now = now_ms();
+    match db.dialect {
+        Dialect::Postgres => {
+            let moved = sqlx::query(&format!(
+                "WITH moved AS (DELETE FROM outbox WHERE {filter} RETURNING {COLUMNS}, locked_by) \
+                 INSERT INTO outbox_done ({COLUMNS}, finished_by, finished_at) SELECT {COLUMNS}, locked_by, $1 FROM moved"
+            ))
+            .bind(now)
+            .execute(&db.pool)
+            .await?;
+            Ok(moved.rows_affected())
+        }
+        Dialect::Sqlite => {
+            // One writer at a time: nothing changes between the two statements.
+            let mut tx = db.pool.begin().await?;
+            sqlx::query(&format!(
+                "INSERT INTO outbox_done ({COLUMNS}, finished_by, finished_at) \
+                 SELECT {COLUMNS}, locked_by, $1 FROM outbox WHERE {filter}"
+            ))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let moved = sqlx::query(&format!("DELETE FROM outbox WHERE {filter}")).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(moved.rows_affected())
+        }
+    }
+}
+
+/// How long finished jobs are kept in `outbox_done`, for looking into what ran.
+const KEEP_DONE_MS: i64 = 14 * 24 * 3600 * 1000;
+
+/// Forgets finished jobs older than [`KEEP_DONE_MS`].
+pub async fn prune_done(db: &Db) -> Result<u64, sqlx::Error> {
+    let pruned = sqlx::query("DELETE FROM outbox_done WHERE finished_at < $1")
+        .bind(now_ms() - KEEP_DONE_MS)
+        .execute(&db.pool)
+        .await?;
+    Ok(pruned.rows_affected())
+}
+
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
 }
 
 fn lease_ms(lease: std::time::Duration) -> i64 {
@@ -148,7 +255,7 @@ fn lease_ms(lease: std::time::Duration) -> i64 {
 /// Extends this worker's claims on `ids` by `lease` from now.
 pub async fn renew(db: &Db, worker_id: &str, ids: &[i64], lease: std::time::Duration) -> Result<(), sqlx::Error> {
     let now = now_ms();
-    let ids = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    let ids = id_list(ids);
     sqlx::query(&format!(
         "UPDATE outbox SET locked_until = $1 WHERE id IN ({ids}) AND locked_by = $2 AND status = 'running'"
     ))
@@ -183,6 +290,9 @@ pub async fn settle_abandoned(db: &Db, kinds: &[&str]) -> Result<u64, sqlx::Erro
     .bind(now)
     .execute(&db.pool)
     .await?;
+    if merged.rows_affected() > 0 {
+        archive_done(db).await?;
+    }
     Ok(merged.rows_affected() + dead.rows_affected())
 }
 
@@ -218,6 +328,7 @@ async fn merge_into_twin(db: &Db, claimed: &Claimed, worker_id: &str, error: Opt
     .bind(worker_id)
     .execute(&db.pool)
     .await?;
+    archive_done(db).await?;
     Ok(())
 }
 
@@ -253,7 +364,8 @@ pub async fn fail(
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             merge_into_twin(db, claimed, worker_id, Some(error)).await
         }
-        other => other.map(drop),
+        Ok(_) => archive_done(db).await.map(drop),
+        Err(other) => Err(other),
     }
 }
 
@@ -315,6 +427,7 @@ pub async fn replay(db: &Db, id: Option<i64>) -> Result<u64, sqlx::Error> {
                     .bind(id)
                     .execute(&db.pool)
                     .await?;
+                archive_done(db).await?;
                 replayed += 1;
             }
             Err(e) => return Err(e),

@@ -7,7 +7,7 @@ use std::{
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 
-use super::{Claimed, JobError, Registry, claim, complete, defer, fail, renew, settle_abandoned};
+use super::{Claimed, JobError, Registry, Wake, claim, complete, defer, fail, prune_done, renew, settle_abandoned};
 use crate::db::Db;
 
 /// How many workers of each class are running, for `/readyz`.
@@ -57,6 +57,9 @@ pub struct Worker {
     registry: Arc<Registry>,
     class: &'static str,
     kinds: Vec<&'static str>,
+    /// Jobs claimed at once: the class's largest batch.
+    batch: usize,
+    linger: Duration,
     id: String,
     wake: Arc<Notify>,
     poll: Duration,
@@ -65,19 +68,36 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(db: Db, registry: Arc<Registry>, class: &'static str, lease: Duration, health: WorkerHealth) -> Self {
+    /// A worker of `class`, woken through `wake` when a job of its class is enqueued.
+    pub fn new(
+        db: Db,
+        registry: Arc<Registry>,
+        class: &'static str,
+        lease: Duration,
+        health: WorkerHealth,
+        wake: &Wake,
+    ) -> Self {
         let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let kinds = registry.kinds_of(class);
-        let wake = Arc::new(Notify::new());
-        Self { db, registry, class, kinds, id, wake, poll: Duration::from_millis(250), lease, health }
+        let (batch, linger) = registry.batching_of(class);
+        let notify = Arc::new(Notify::new());
+        wake.register(class, notify.clone());
+        Self {
+            db,
+            registry,
+            class,
+            kinds,
+            batch,
+            linger,
+            id,
+            wake: notify,
+            poll: Duration::from_millis(250),
+            lease,
+            health,
+        }
     }
 
-    /// Wakes this worker now instead of at its next poll.
-    pub fn waker(&self) -> Arc<Notify> {
-        self.wake.clone()
-    }
-
-    /// Runs until `stop` turns true, finishing the job in hand first.
+    /// Runs until `stop` turns true, finishing the jobs in hand first.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let _running = self.health.started(self.class);
         tracing::info!(worker = %self.id, class = self.class, "outbox worker started");
@@ -85,52 +105,66 @@ impl Worker {
         while !*stop.borrow() {
             if last_settled.is_none_or(|at| at.elapsed() >= SETTLE_EVERY) {
                 last_settled = Some(tokio::time::Instant::now());
-                if let Err(error) = settle_abandoned(&self.db, &self.kinds).await {
-                    tracing::warn!(%error, "outbox: cannot settle abandoned jobs");
+                self.settle().await;
+            }
+            let ran = match self.run_batch().await {
+                Ok(ran) => ran,
+                Err(error) => {
+                    tracing::error!(%error, "outbox: cannot claim or finish jobs");
+                    0
+                }
+            };
+            if ran >= self.batch {
+                continue;
+            }
+            if ran == 0 {
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(self.poll) => {}
                 }
             }
-            match self.run_one().await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(error) => tracing::error!(%error, "outbox: cannot claim jobs"),
-            }
-            tokio::select! {
-                _ = stop.changed() => {}
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(self.poll) => {}
+            if !self.linger.is_zero() {
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    () = tokio::time::sleep(self.linger) => {}
+                }
             }
         }
         tracing::info!(worker = %self.id, "outbox worker stopped");
     }
 
-    /// Claims and runs the next due job, with other due jobs of its kind when its kind batches
-    /// them; false when none was due.
-    pub async fn run_one(&self) -> Result<bool, sqlx::Error> {
-        let Some(first) = claim(&self.db, &self.id, &self.kinds, 1, self.lease).await?.pop() else {
-            return Ok(false);
-        };
-        let Some(runner) = self.registry.runner(&first.kind).cloned() else {
-            let error = JobError::permanent(format!("no handler for job kind {:?}", first.kind));
-            self.finish(&first, Err(error)).await?;
-            return Ok(true);
-        };
-        let mut claimed = vec![first];
-        if runner.batch_size() > 1 {
-            let kind = [claimed[0].kind.as_str()];
-            claimed.extend(claim(&self.db, &self.id, &kind, runner.batch_size() - 1, self.lease).await?);
+    async fn settle(&self) {
+        if let Err(error) = settle_abandoned(&self.db, &self.kinds).await {
+            tracing::warn!(%error, "outbox: cannot settle abandoned jobs");
         }
-        let span = tracing::info_span!(
-            "job",
-            kind = %claimed[0].kind,
-            job = claimed[0].id,
-            attempt = claimed[0].attempts,
-            batch = claimed.len(),
-        );
-        let outcomes = self.run_claimed(runner, &claimed).instrument(span.clone()).await;
-        for (claimed, outcome) in claimed.iter().zip(outcomes) {
-            self.finish(claimed, outcome).instrument(span.clone()).await?;
+        if let Err(error) = prune_done(&self.db).await {
+            tracing::warn!(%error, "outbox: cannot prune finished jobs");
         }
-        Ok(true)
+    }
+
+    /// Claims up to a batch of due jobs in one statement, runs them (those of one kind together)
+    /// and records their outcomes, the successes in one statement; returns how many it claimed.
+    pub async fn run_batch(&self) -> Result<usize, sqlx::Error> {
+        let claimed = claim(&self.db, &self.id, &self.kinds, self.batch, self.lease).await?;
+        let count = claimed.len();
+        let mut by_kind: BTreeMap<String, Vec<Claimed>> = BTreeMap::new();
+        for job in claimed {
+            by_kind.entry(job.kind.clone()).or_default().push(job);
+        }
+        for (kind, jobs) in by_kind {
+            let outcomes = match self.registry.runner(&kind).cloned() {
+                Some(runner) => {
+                    let span = tracing::info_span!("job", %kind, job = jobs[0].id, attempt = jobs[0].attempts, batch = jobs.len());
+                    self.run_claimed(runner, &jobs).instrument(span).await
+                }
+                None => {
+                    jobs.iter().map(|_| Err(JobError::permanent(format!("no handler for job kind {kind:?}")))).collect()
+                }
+            };
+            self.finish(&jobs, outcomes).await?;
+        }
+        Ok(count)
     }
 
     /// Runs the jobs in a task of their own while renewing their claims; a panic fails them
@@ -166,23 +200,29 @@ impl Worker {
         }
     }
 
-    async fn finish(&self, claimed: &Claimed, outcome: Result<(), JobError>) -> Result<(), sqlx::Error> {
-        match outcome {
-            Ok(()) => {
-                if !complete(&self.db, claimed.id, &self.id).await? {
-                    tracing::warn!(job = claimed.id, "outbox: job finished after its claim expired");
+    async fn finish(&self, jobs: &[Claimed], outcomes: Vec<Result<(), JobError>>) -> Result<(), sqlx::Error> {
+        let mut succeeded = Vec::with_capacity(jobs.len());
+        for (claimed, outcome) in jobs.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => succeeded.push(claimed.id),
+                Err(JobError::Deferred(cause, delay)) => {
+                    tracing::debug!(job = claimed.id, cause = %crate::telemetry::chain(cause.as_ref()), "outbox: job deferred");
+                    defer(&self.db, claimed, &self.id, delay).await?;
+                }
+                Err(error) => {
+                    let retryable = error.is_retryable();
+                    let error = error.chain();
+                    tracing::warn!(job = claimed.id, kind = %claimed.kind, attempts = claimed.attempts, retryable, %error, "outbox: job failed");
+                    fail(&self.db, claimed, &self.id, &error, retryable).await?;
                 }
             }
-            Err(JobError::Deferred(cause, delay)) => {
-                tracing::debug!(job = claimed.id, cause = %crate::telemetry::chain(cause.as_ref()), "outbox: job deferred");
-                defer(&self.db, claimed, &self.id, delay).await?;
-            }
-            Err(error) => {
-                let retryable = error.is_retryable();
-                let error = error.chain();
-                tracing::warn!(job = claimed.id, attempts = claimed.attempts, retryable, %error, "outbox: job failed");
-                fail(&self.db, claimed, &self.id, &error, retryable).await?;
-            }
+        }
+        let completed = complete(&self.db, &succeeded, &self.id).await?;
+        if completed < succeeded.len() as u64 {
+            tracing::warn!(
+                jobs = succeeded.len() as u64 - completed,
+                "outbox: jobs finished after their claims expired"
+            );
         }
         Ok(())
     }

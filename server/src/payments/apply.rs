@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{
     Payment, Payments,
-    events::{Derived, decide, derive, facts_of_payloads},
+    events::{self, Derived, decide, derive, facts_of_payloads},
     reconciliation, store,
 };
 use crate::{db::now_ms, jobs, outbox, stripe::StripeError};
@@ -50,46 +50,108 @@ pub enum ApplyError {
     Stripe(#[from] StripeError),
     #[error("stored event {0} is unreadable")]
     Unreadable(String, #[source] serde_json::Error),
+    /// The transaction of a batch of events failed; this event's share of it.
+    #[error("the batch of events this one was applied in failed: {0}")]
+    Batch(String),
 }
 
 impl Payments {
-    /// Stores an event and enqueues its processing in one transaction. False when the event was
-    /// stored already (a duplicate delivery): nothing more to do.
+    /// Stores an event and enqueues its processing in one transaction (shared with concurrent
+    /// deliveries, see `inbox.rs`). False when the event was stored already (a duplicate
+    /// delivery): nothing more to do.
     pub async fn record_event(&self, header: &EventHeader, payload: &str) -> Result<bool, sqlx::Error> {
-        let mut tx = self.db.pool.begin().await?;
-        let new = store::insert_event(&mut tx, &header.id, &header.event_type, payload).await?;
-        if new {
-            outbox::enqueue(&mut tx, &jobs::ApplyStripeEvent { event_id: header.id.clone() }).await?;
-        }
-        tx.commit().await?;
-        Ok(new)
+        self.inbox.record(header, payload).await
     }
 
     /// Applies a stored event to its payment. Safe to run again: the payment's state is derived
     /// from all its events, so a second run changes nothing.
     pub async fn apply_event(&self, event_id: &str) -> Result<(), ApplyError> {
+        self.apply_events(&[event_id]).await.pop().unwrap_or(Ok(()))
+    }
+
+    /// Applies stored events, those that match a payment in one transaction (each event as if
+    /// alone, in the order given for one payment); one outcome per event, in order. Events that
+    /// match nothing are kept as unmatched.
+    pub async fn apply_events(&self, event_ids: &[&str]) -> Vec<Result<(), ApplyError>> {
+        let mut outcomes: Vec<Result<(), ApplyError>> = Vec::with_capacity(event_ids.len());
+        let mut matched: Vec<(usize, Payment, Value)> = Vec::new();
+        let mut unmatched: Vec<usize> = Vec::new();
+        for (n, event_id) in event_ids.iter().enumerate() {
+            outcomes.push(match self.match_event(event_id).await {
+                Ok((event, Some(payment))) => {
+                    matched.push((n, payment, event));
+                    Ok(())
+                }
+                Ok((_, None)) => {
+                    unmatched.push(n);
+                    Ok(())
+                }
+                Err(error) => Err(error),
+            });
+        }
+        // One lock order for every batch, so batches applied at once never deadlock (PostgreSQL).
+        matched.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+        let unmatched_ids: Vec<&str> = unmatched.iter().map(|n| event_ids[*n]).collect();
+        if let Err(error) = self.apply_matched(&matched, event_ids, &unmatched_ids).await {
+            // Nothing of the batch was saved: each of its events fails (and is tried again).
+            let text = crate::telemetry::chain(&error);
+            for n in matched.iter().map(|(n, ..)| *n).chain(unmatched) {
+                outcomes[n] = Err(ApplyError::Batch(text.clone()));
+            }
+        }
+        outcomes
+    }
+
+    /// An event's payload and the payment it is about, if any.
+    async fn match_event(&self, event_id: &str) -> Result<(Value, Option<Payment>), ApplyError> {
         let payload = store::event_payload(&self.db, event_id).await?;
         let event: Value = serde_json::from_str(&payload).map_err(|e| ApplyError::Unreadable(event_id.into(), e))?;
-        let Some(payment) = self.payment_of(&event).await? else {
-            store::mark_event_unmatched(&self.db, event_id).await?;
-            tracing::warn!(event = event_id, kind = %event["type"], "Stripe event matches no payment; kept as unmatched");
-            return Ok(());
-        };
+        let payment = self.payment_of(&event).await?;
+        if payment.is_none() {
+            // Stripe accounts are shared with other systems: their events are routine, not alarming.
+            tracing::debug!(event = event_id, kind = %event["type"], "Stripe event matches no payment; kept as unmatched");
+        }
+        Ok((event, payment))
+    }
+
+    /// Applies each matched event (load → decide → save → enqueue) and marks the unmatched ones,
+    /// in one transaction; then wakes the workers of what it enqueued.
+    async fn apply_matched(
+        &self,
+        matched: &[(usize, Payment, Value)],
+        event_ids: &[&str],
+        unmatched: &[&str],
+    ) -> Result<(), sqlx::Error> {
         let mut tx = self.db.pool.begin().await?;
-        let payment = store::take_for_event(&mut tx, self.db.dialect, &payment.id, event_id).await?;
-        let derived = derived_in(&mut tx, &payment).await?;
-        let change = decide(&payment, &derived, &event);
-        store::save_change(&mut tx, &change, event_id).await?;
-        if change.moved() {
-            tracing::info!(payment = %payment.id, from = %change.from, to = %change.to, event = event_id, "payment moved");
+        for event_id in unmatched {
+            store::mark_event_unmatched(&mut tx, event_id).await?;
         }
-        if change.issue_receipt_for_brand.is_some() {
-            outbox::enqueue(&mut tx, &jobs::EmailReceipt { payment_id: payment.id.clone() }).await?;
-        }
-        if change.changed {
-            outbox::enqueue(&mut tx, &jobs::SyncPayment { payment_id: payment.id.clone() }).await?;
+        let (mut receipts, mut syncs) = (false, false);
+        for (n, payment, event) in matched {
+            let event_id = event_ids[*n];
+            let payment = store::take_for_event(&mut tx, self.db.dialect, &payment.id, event_id).await?;
+            let derived = derived_in(&mut tx, &payment).await?;
+            let change = decide(&payment, &derived, event);
+            store::save_change(&mut tx, &change, event_id).await?;
+            if change.moved() {
+                tracing::info!(payment = %payment.id, from = %change.from, to = %change.to, event = event_id, "payment moved");
+            }
+            if change.issue_receipt_for_brand.is_some() {
+                outbox::enqueue(&mut tx, &jobs::EmailReceipt { payment_id: payment.id.clone() }).await?;
+                receipts = true;
+            }
+            if change.changed {
+                outbox::enqueue(&mut tx, &jobs::SyncPayment { payment_id: payment.id.clone() }).await?;
+                syncs = true;
+            }
         }
         tx.commit().await?;
+        if receipts {
+            self.wake.job::<jobs::EmailReceipt>();
+        }
+        if syncs {
+            self.wake.job::<jobs::SyncPayment>();
+        }
         Ok(())
     }
 
@@ -99,7 +161,9 @@ impl Payments {
     }
 
     /// The payment an event is about: by `remit_payment_id` metadata, then by the session or
-    /// payment intent Remit recorded, then by the payment intent's metadata read back from Stripe.
+    /// payment intent Remit recorded, then, for an object that carries no metadata of its own (a
+    /// charge, say), by its payment intent's metadata read back from Stripe. An object whose own
+    /// metadata has no `remit_payment_id` belongs to another system and costs no Stripe call.
     async fn payment_of(&self, event: &Value) -> Result<Option<Payment>, ApplyError> {
         let object = &event["data"]["object"];
         if let Some(id) = object["metadata"]["remit_payment_id"].as_str()
@@ -120,6 +184,9 @@ impl Payments {
         let Some(intent) = intent else { return Ok(None) };
         if let Some(payment) = store::by_payment_intent(&self.db, intent).await? {
             return Ok(Some(payment));
+        }
+        if !events::worth_asking_stripe(object) {
+            return Ok(None);
         }
         match self.stripe.retrieve_payment_intent(intent).await {
             Ok(found) => match found.metadata.get("remit_payment_id") {

@@ -302,8 +302,27 @@ pub fn decide(payment: &Payment, derived: &Derived, event: &Value) -> Change {
     }
 }
 
+/// Whether an event's object that matched no recorded payment might still be Remit's, so its
+/// payment intent is worth reading back from Stripe: only when the object has no metadata of its
+/// own to say (a charge, say). A payment intent's metadata is what Stripe would answer, and other
+/// metadata without `remit_payment_id` is another system's.
+pub fn worth_asking_stripe(object: &Value) -> bool {
+    let own_metadata = object["metadata"].as_object().is_some_and(|m| !m.is_empty());
+    object["object"] != "payment_intent" && !own_metadata
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_objects_without_metadata_of_their_own_are_looked_up_in_stripe() {
+        use super::worth_asking_stripe;
+        assert!(worth_asking_stripe(&json!({ "object": "charge", "payment_intent": "pi_1", "metadata": {} })));
+        assert!(worth_asking_stripe(&json!({ "object": "charge", "payment_intent": "pi_1" })));
+        assert!(!worth_asking_stripe(&json!({ "object": "charge", "metadata": { "order": "42" } })));
+        assert!(!worth_asking_stripe(&json!({ "object": "payment_intent", "metadata": {} })));
+        assert!(!worth_asking_stripe(&json!({ "object": "checkout.session", "metadata": { "shop": "x" } })));
+    }
+
     use proptest::prelude::*;
     use serde_json::json;
 

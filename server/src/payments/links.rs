@@ -125,6 +125,7 @@ impl Payments {
         store::audit(&mut tx, &entry).await?;
         enqueue_follow_up(&mut tx, new.id, send_email).await?;
         tx.commit().await?;
+        self.wake_follow_up();
         Ok(store::by_id(&self.db, new.id).await?)
     }
 
@@ -155,6 +156,7 @@ impl Payments {
         store::audit(&mut tx, &entry).await?;
         enqueue_follow_up(&mut tx, &existing.id, send_email).await?;
         tx.commit().await?;
+        self.wake_follow_up();
         store::by_id(&self.db, &existing.id).await?.ok_or(LinkError::NotFound)
     }
 
@@ -184,6 +186,12 @@ impl Payments {
         }
     }
 
+    /// Wakes the workers of what [`enqueue_follow_up`] enqueues.
+    fn wake_follow_up(&self) {
+        self.wake.job::<jobs::SyncPayment>();
+        self.wake.job::<jobs::EmailPaymentLink>();
+    }
+
     /// Cancels an unpaid payment (expiring its Checkout session). Canceling twice is harmless.
     pub async fn cancel(&self, id: &str) -> Result<Payment, LinkError> {
         let payment = store::by_id(&self.db, id).await?.ok_or(LinkError::NotFound)?;
@@ -208,6 +216,7 @@ impl Payments {
             outbox::enqueue(&mut tx, &jobs::SyncPayment { payment_id: id.to_owned() }).await?;
         }
         tx.commit().await?;
+        self.wake.job::<jobs::SyncPayment>();
         store::by_id(&self.db, id).await?.ok_or(LinkError::NotFound)
     }
 

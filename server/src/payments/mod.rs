@@ -6,6 +6,7 @@ mod apply;
 mod customers;
 pub mod events;
 mod ids;
+mod inbox;
 mod links;
 pub mod locale;
 mod money;
@@ -30,6 +31,7 @@ use crate::{
     base_url::BaseUrl,
     config::{Brand, Brands},
     db::Db,
+    outbox::Wake,
     stripe::StripeClient,
 };
 
@@ -45,6 +47,9 @@ pub struct Payments {
     abandoned_checkout_fails: bool,
     unknown_sessions: returns::UnknownSessions,
     receipt_methods: receipt_content::ReceiptMethods,
+    /// Wakes this process's workers after a commit that enqueued their jobs.
+    wake: Wake,
+    inbox: inbox::Inbox,
 }
 
 impl Payments {
@@ -54,7 +59,10 @@ impl Payments {
         public_url: BaseUrl,
         brands: Brands,
         abandoned_checkout_fails: bool,
+        wake: Wake,
     ) -> Self {
+        // Starts the task that stores webhook events in group commits.
+        let inbox = inbox::Inbox::start(db.clone(), wake.clone());
         Self {
             db,
             stripe,
@@ -63,6 +71,8 @@ impl Payments {
             abandoned_checkout_fails,
             unknown_sessions: Default::default(),
             receipt_methods: Default::default(),
+            inbox,
+            wake,
         }
     }
 

@@ -421,11 +421,11 @@ pub async fn event_payload(db: &Db, event_id: &str) -> Result<String, sqlx::Erro
     Ok(payload)
 }
 
-pub async fn mark_event_unmatched(db: &Db, event_id: &str) -> Result<(), sqlx::Error> {
+pub async fn mark_event_unmatched(conn: &mut AnyConnection, event_id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE stripe_events SET outcome = 'unmatched', processed_at = $1 WHERE id = $2")
         .bind(now_ms())
         .bind(event_id)
-        .execute(&db.pool)
+        .execute(conn)
         .await?;
     Ok(())
 }

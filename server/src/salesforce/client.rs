@@ -107,27 +107,6 @@ impl SalesforceClient {
         serde_json::from_value(results).map_err(|e| SalesforceError::Decode(e.to_string()))
     }
 
-    /// Up to 200 upserts by external id in one call; one result per record.
-    pub async fn upsert_collection(
-        &self,
-        object: &str,
-        field: &str,
-        records: &[Value],
-    ) -> Result<Vec<Value>, SalesforceError> {
-        assert!(records.len() <= 200, "a collection holds at most 200 records");
-        let body = json!({ "allOrNone": false, "records": records });
-        let (_, body) = self.call(Method::PATCH, &format!("composite/sobjects/{object}/{field}"), Some(&body)).await?;
-        Ok(body.and_then(|b| b.as_array().cloned()).unwrap_or_default())
-    }
-
-    /// Up to 200 updates by id, of any objects (each record names its type in `attributes`).
-    pub async fn update_collection(&self, records: &[Value]) -> Result<Vec<Value>, SalesforceError> {
-        assert!(records.len() <= 200, "a collection holds at most 200 records");
-        let body = json!({ "allOrNone": false, "records": records });
-        let (_, body) = self.call(Method::PATCH, "composite/sobjects", Some(&body)).await?;
-        Ok(body.and_then(|b| b.as_array().cloned()).unwrap_or_default())
-    }
-
     /// One API call; an expired session is renewed once and the call repeated.
     async fn call(
         &self,

@@ -29,7 +29,10 @@ use crate::{
     salesforce::{CompositeResult, SalesforceClient, SalesforceError, soql},
 };
 use breaker::{Breaker, Transition};
-use records::{AMOUNT_TASK, News, Records, StatusLabels, batch_errors, created_tasks, failure, is_retryable, untasked};
+use records::{
+    AMOUNT_TASK, News, Records, StatusLabels, batch_errors, collection_results, created_tasks, failure, is_retryable,
+    untasked,
+};
 pub use records::{AMOUNT_TASK_SUBJECT, TASK_SUBJECT};
 
 pub struct SalesforceSync {
@@ -236,18 +239,19 @@ impl SalesforceSync {
         Ok(if alone { Loaded::Alone } else { Loaded::Batched(Box::new(payment)) })
     }
 
-    /// Two collection calls for the whole batch; each payment's errors, in order.
+    /// One composite call of sObject Collections for the whole batch; each payment's errors, in
+    /// order.
     async fn push_batch(&self, batch: &[&Payment]) -> Result<Vec<Vec<String>>, JobError> {
         let any_paid = batch.iter().any(|p| p.status() == PaymentStatus::Paid);
         let won_stage = if any_paid { Some(self.won_stage().await?) } else { None };
         let today = OffsetDateTime::now_utc().date();
-        let (objects, fields) = (&self.records.mapping.objects, &self.records.mapping.fields);
         let upserts = self.records.payment_collection(batch);
-        let upserted =
-            self.reach(self.client.upsert_collection(&objects.payment, &fields.payment_external_id, &upserts)).await?;
         let updates = self.records.update_collection(batch, won_stage.as_deref(), today);
-        let updated = self.reach(self.client.update_collection(&updates)).await?;
+        let requests = self.records.batch_composite(&upserts, &updates);
+        let results = self.reach(self.client.composite(false, &requests)).await?;
         self.note_api_usage();
+        let upserted = collection_results(&results, "upsert", upserts.len());
+        let updated = collection_results(&results, "update", updates.len());
         Ok(batch_errors(batch, &upserted, &updated))
     }
 

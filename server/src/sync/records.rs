@@ -272,6 +272,55 @@ fn account_update(payment: &Payment) -> Option<(&str, &str)> {
     Some((payment.account_id.as_deref()?, payment.stripe_customer_id.as_deref()?))
 }
 
+/// Records per sObject Collections request.
+pub const COLLECTION_SIZE: usize = 200;
+
+impl Records {
+    /// The sObject Collections subrequests of one composite call for a batch: its Payment__c
+    /// upserts and its Opportunity and Account updates, 200 records each, named `upsert{i}` and
+    /// `update{i}`. Salesforce takes at most five collections in one composite call.
+    pub fn batch_composite(&self, upserts: &[Value], updates: &[Value]) -> Vec<Subrequest> {
+        let (objects, fields) = (&self.mapping.objects, &self.mapping.fields);
+        let upsert_path = self.path(&format!("composite/sobjects/{}/{}", objects.payment, fields.payment_external_id));
+        let update_path = self.path("composite/sobjects");
+        let collection = |name: &str, url: &str, (i, records): (usize, &[Value])| Subrequest {
+            method: "PATCH",
+            url: url.to_owned(),
+            reference_id: format!("{name}{i}"),
+            body: Some(json!({ "allOrNone": false, "records": records })),
+        };
+        let upserts =
+            upserts.chunks(COLLECTION_SIZE).enumerate().map(|chunk| collection("upsert", &upsert_path, chunk));
+        let updates =
+            updates.chunks(COLLECTION_SIZE).enumerate().map(|chunk| collection("update", &update_path, chunk));
+        upserts.chain(updates).collect()
+    }
+}
+
+/// One result per record of the collections named `{name}{i}` (`records` in all), in order; a
+/// collection that failed as a whole fails each of its records with its errors.
+pub fn collection_results(results: &[CompositeResult], name: &str, records: usize) -> Vec<Value> {
+    let chunks = records.div_ceil(COLLECTION_SIZE);
+    (0..chunks)
+        .flat_map(|i| {
+            let size = COLLECTION_SIZE.min(records - i * COLLECTION_SIZE);
+            let reference = format!("{name}{i}");
+            match results.iter().find(|r| r.reference_id == reference) {
+                Some(result) if result.status < 300 && result.body.is_array() => {
+                    result.body.as_array().cloned().unwrap_or_default()
+                }
+                other => {
+                    let errors: Vec<Value> = other.map_or_else(
+                        || vec![json!({ "statusCode": "UNKNOWN_EXCEPTION", "message": "no result for this collection" })],
+                        |r| r.errors().iter().map(|e| json!({ "statusCode": e.error_code, "message": e.message })).collect(),
+                    );
+                    vec![json!({ "success": false, "errors": errors }); size]
+                }
+            }
+        })
+        .collect()
+}
+
 /// Each batched payment's errors, in order, from the results of [`Records::payment_collection`]
 /// and [`Records::update_collection`].
 pub fn batch_errors(batch: &[&Payment], upserted: &[Value], updated: &[Value]) -> Vec<Vec<String>> {

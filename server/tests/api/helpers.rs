@@ -17,6 +17,9 @@ fn capture_logs() {
 /// The webhook secret of live-mode test apps and their Stripe stand-in.
 pub const WEBHOOK_SECRET: &str = "whsec_test_secret";
 
+/// Every job, waiting or finished (finished jobs leave `outbox` for `outbox_done`), as a table.
+pub const ALL_JOBS: &str = "(SELECT kind, attempts FROM outbox UNION ALL SELECT kind, attempts FROM outbox_done) jobs";
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,

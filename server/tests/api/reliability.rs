@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use server::outbox;
 
-use crate::helpers::{Mode, TestApp, WEBHOOK_SECRET, link_request};
+use crate::helpers::{ALL_JOBS, Mode, TestApp, WEBHOOK_SECRET, link_request};
 
 const OPPORTUNITY: &str = "0065g00000AbCdEAAV";
 
@@ -98,7 +98,10 @@ async fn a_task_committed_by_a_call_whose_answer_never_came_is_not_made_again() 
     decline(&app, &payment, 1).await;
     app.eventually(&format!("SELECT status FROM payments WHERE id = '{payment}'"), "failed").await;
     app.outbox_idle().await;
-    assert!(app.count("SELECT MAX(attempts) FROM outbox WHERE kind = 'sync_payment'").await >= 2, "it was retried");
+    assert!(
+        app.count(&format!("SELECT MAX(attempts) FROM {ALL_JOBS} WHERE kind = 'sync_payment'")).await >= 2,
+        "it was retried"
+    );
     let tasks = failure_tasks(&app);
     assert_eq!(tasks.len(), 1, "{tasks:?}");
     assert_eq!(tasks[0]["Remit_Attempt_ID__c"], format!("{payment}-failed-ch_1"));
@@ -113,7 +116,7 @@ async fn a_login_server_answering_503_with_an_html_page_is_retried_not_dead_lett
     assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE status = 'dead'").await, 0);
     assert_eq!(opportunity_status(&app, OPPORTUNITY), "Pending");
     assert!(
-        app.count("SELECT MAX(attempts) FROM outbox WHERE kind = 'sync_payment'").await >= 3,
+        app.count(&format!("SELECT MAX(attempts) FROM {ALL_JOBS} WHERE kind = 'sync_payment'")).await >= 3,
         "two outages, then through"
     );
 }
@@ -130,7 +133,7 @@ async fn a_running_job_keeps_its_claim_past_the_lease() {
     assert_eq!(app.salesforce().disruptions.held().len(), 1, "{:?}", app.salesforce().disruptions.held());
     app.salesforce().disruptions.hold(false);
     app.outbox_idle().await;
-    assert_eq!(app.count("SELECT MAX(attempts) FROM outbox WHERE kind = 'sync_payment'").await, 1);
+    assert_eq!(app.count(&format!("SELECT MAX(attempts) FROM {ALL_JOBS} WHERE kind = 'sync_payment'")).await, 1);
 }
 
 #[tokio::test]
@@ -185,7 +188,13 @@ async fn a_failure_while_a_twin_waits_merges_into_the_twin() {
             .await
             .unwrap();
     let statuses: Vec<&str> = rows.iter().map(|(s,)| s.as_str()).collect();
-    assert_eq!(statuses, ["done", "pending"], "one email left to send");
+    assert_eq!(statuses, ["pending"], "one email left to send");
+    let merged: Vec<(String,)> =
+        sqlx::query_as("SELECT COALESCE(last_error, '') FROM outbox_done WHERE kind = 'email_payment_link'")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(merged, [("the mail server is down".to_owned(),)], "the failed one merged into its twin");
 }
 
 #[tokio::test]
@@ -288,7 +297,7 @@ async fn after_repeated_outages_syncs_wait_for_salesforce_and_readyz_says_since_
     assert_eq!(opportunity_status(&app, OPPORTUNITY), "Pending");
     let ready: Value = app.get("/readyz").await.json().await.unwrap();
     assert_eq!(ready["salesforce"]["reachable"], true, "{ready}");
-    let attempts = app.count("SELECT MAX(attempts) FROM outbox WHERE kind = 'sync_payment'").await;
+    let attempts = app.count(&format!("SELECT MAX(attempts) FROM {ALL_JOBS} WHERE kind = 'sync_payment'")).await;
     assert_eq!(attempts, i64::from(server::sync::OPEN_AFTER) + 1, "waiting for the probe costs no attempts");
 }
 

@@ -10,7 +10,7 @@ use server::{
     salesforce::{SalesforceClient, soql},
 };
 
-use crate::helpers::{Mode, TestApp, WEBHOOK_SECRET, link_request};
+use crate::helpers::{ALL_JOBS, Mode, TestApp, WEBHOOK_SECRET, link_request};
 
 const OPPORTUNITY: &str = "0065g00000AbCdEAAV";
 
@@ -221,7 +221,10 @@ async fn an_outage_delays_but_loses_nothing() {
     opportunity_shows(&app, "Paid").await;
     app.outbox_idle().await;
     assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE status = 'dead'").await, 0);
-    assert!(app.count("SELECT MAX(attempts) FROM outbox WHERE kind = 'sync_payment'").await >= 2, "it was retried");
+    assert!(
+        app.count(&format!("SELECT MAX(attempts) FROM {ALL_JOBS} WHERE kind = 'sync_payment'")).await >= 2,
+        "it was retried"
+    );
 }
 
 #[tokio::test]
@@ -355,11 +358,41 @@ async fn when_many_payments_wait_they_go_out_in_collections_not_one_call_each() 
     sqlx::query("UPDATE outbox SET run_at = 0 WHERE status = 'pending'").execute(&app.db.pool).await.unwrap();
     app.outbox_idle().await;
     let calls = org.api_usage() - before;
-    assert!(calls <= 6, "30 payments took {calls} API calls");
+    assert_eq!(calls, 1, "30 payments go out in one composite call of collections");
     let records = org.records("Opportunity");
     for id in &opportunities {
         let record = records.iter().find(|o| o["Id"] == id.as_str()).unwrap();
         assert_eq!(record["Payment_Status__c"], "Pending", "{record}");
     }
     assert_eq!(org.records("Payment__c").len(), 30);
+}
+
+#[tokio::test]
+async fn a_composite_call_carries_at_most_five_collections_as_salesforce_allows() {
+    let sandbox = sandbox::Sandbox::spawn().await.unwrap();
+    let credentials = sandbox::SalesforceCredentials::default();
+    let client = SalesforceClient::new(
+        SalesforceConfig {
+            login_url: sandbox.salesforce_url.parse().unwrap(),
+            client_id: credentials.client_id,
+            auth: SalesforceAuth::ClientCredentials { client_secret: credentials.client_secret.into() },
+            api_version: "64.0".into(),
+        },
+        Duration::from_secs(5),
+    );
+    let opportunity = sandbox.salesforce.insert("Opportunity", json!({ "Name": "Five", "StageName": "Prospecting" }));
+    let collection = |n: usize| server::salesforce::Subrequest {
+        method: "PATCH",
+        url: "/services/data/v64.0/composite/sobjects".into(),
+        reference_id: format!("update{n}"),
+        body: Some(json!({ "allOrNone": false, "records": [
+            { "attributes": { "type": "Opportunity" }, "Id": opportunity, "Name": format!("Pass {n}") }
+        ] })),
+    };
+    let five: Vec<_> = (0..5).map(collection).collect();
+    let results = client.composite(false, &five).await.expect("five collections are taken");
+    assert!(results.iter().all(|r| r.status == 200 && r.body[0]["success"] == true), "{results:?}");
+    let six: Vec<_> = (0..6).map(collection).collect();
+    let refused = client.composite(false, &six).await.expect_err("six are refused");
+    assert!(refused.has_code("LIMIT_EXCEEDED"), "{refused}");
 }
