@@ -21,3 +21,6 @@ DELETE FROM outbox WHERE status = 'done';
 
 -- The twin checks of claiming look jobs up by key in every state.
 CREATE INDEX outbox_dedupe ON outbox (dedupe_key);
+-- Claiming walks due jobs in order and stops at its limit.
+DROP INDEX outbox_due;
+CREATE INDEX outbox_due ON outbox (status, run_at, id);

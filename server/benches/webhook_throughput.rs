@@ -21,7 +21,7 @@ use std::{
 
 use serde_json::{Value, json};
 use server::db::Db;
-use support::{Load, Nginx, Remit};
+use support::{Load, Nginx, Remit, Request};
 
 const KINDS: [&str; 2] = ["checkout.session.completed", "payment_intent.succeeded"];
 const CONNECTIONS: [usize; 2] = [16, 64];
@@ -55,28 +55,35 @@ async fn main() {
     }
 
     println!();
-    println!(
-        "| database | event | connections | instances | acks/s | p50 ms | p99 ms | max ms | nginx acks/s | share of nginx | applied/s | outbox empty after |"
-    );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("{HEADER}");
     for row in &rows {
-        let ceiling =
-            ceilings.iter().find(|(c, _)| *c == row.connections).map(|(_, rate): &(usize, f64)| *rate).unwrap_or(0.0);
-        let share = if ceiling > 0.0 { format!("{:.2}", row.ack.per_second() / ceiling) } else { "-".into() };
-        println!(
+        println!("{}", row.line(count, &ceilings));
+    }
+}
+
+const HEADER: &str = "| database | event | connections | instances | acks/s | p50 ms | p99 ms | max ms | nginx acks/s | \
+                      share of nginx | applied/s | outbox empty after |\n\
+                      | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |";
+
+impl Row {
+    /// The row of the table, with nginx's figure over as many connections beside it.
+    fn line(&self, count: usize, ceilings: &[(usize, f64)]) -> String {
+        let ceiling = ceilings.iter().find(|(c, _)| *c == self.connections).map_or(0.0, |(_, rate)| *rate);
+        let share = if ceiling > 0.0 { format!("{:.2}", self.ack.per_second() / ceiling) } else { "-".into() };
+        format!(
             "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.0} | {share} | {:.0} | {:.1} s |",
-            row.database,
-            row.kind,
-            row.connections,
-            row.instances,
-            row.ack.per_second(),
-            row.ack.percentile_ms(0.50),
-            row.ack.percentile_ms(0.99),
-            row.ack.max_ms(),
+            self.database,
+            self.kind,
+            self.connections,
+            self.instances,
+            self.ack.per_second(),
+            self.ack.percentile_ms(0.50),
+            self.ack.percentile_ms(0.99),
+            self.ack.max_ms(),
             ceiling,
-            count as f64 / row.applied.as_secs_f64(),
-            row.emptied.as_secs_f64(),
-        );
+            count as f64 / self.applied.as_secs_f64(),
+            self.emptied.as_secs_f64(),
+        )
     }
 }
 
@@ -107,7 +114,9 @@ async fn runs(
                 ceilings.push((connections, ceiling(&requests, connections).await));
             }
             let (ack, applied, emptied) = measure(&remit, &db, requests, connections).await;
-            rows.push(Row { database, kind, connections, instances: 1, ack, applied, emptied });
+            let row = Row { database, kind, connections, instances: 1, ack, applied, emptied };
+            eprintln!("{}", row.line(count, ceilings));
+            rows.push(row);
         }
     }
     if two_instances {
@@ -118,7 +127,9 @@ async fn runs(
         eprintln!("{database}: {count} {kind} over {connections} connections, two instances draining…");
         let requests = prepared(&remit, &key, &sandbox, &db, count, kind, run).await;
         let (ack, applied, emptied) = measure(&remit, &db, requests, connections).await;
-        rows.push(Row { database, kind, connections, instances: 2, ack, applied, emptied });
+        let row = Row { database, kind, connections, instances: 2, ack, applied, emptied };
+        eprintln!("{}", row.line(count, ceilings));
+        rows.push(row);
         assert_each_job_ran_once(&db).await;
         second.kill().await;
     }
@@ -135,7 +146,7 @@ async fn prepared(
     count: usize,
     kind: &str,
     run: usize,
-) -> Arc<Vec<(Vec<(String, String)>, String)>> {
+) -> Arc<Vec<Request>> {
     let links = support::payment_links(remit, key, &sandbox.salesforce, count, false).await;
     support::drained(db, &[]).await;
     let events = links
@@ -185,7 +196,7 @@ fn object(kind: &str, run: usize, n: usize, payment: &str, amount: i64) -> Value
 }
 
 /// nginx answering the same requests over the same number of connections.
-async fn ceiling(requests: &Arc<Vec<(Vec<(String, String)>, String)>>, connections: usize) -> f64 {
+async fn ceiling(requests: &Arc<Vec<Request>>, connections: usize) -> f64 {
     let root = tempfile::tempdir().unwrap();
     let Some(nginx) = Nginx::start(root.path(), r#"{"received":true,"duplicate":false}"#) else {
         println!("(nginx not found: apt-get install nginx-light for the ceiling)");
@@ -199,7 +210,7 @@ async fn ceiling(requests: &Arc<Vec<(Vec<(String, String)>, String)>>, connectio
 async fn measure(
     remit: &Remit,
     db: &Db,
-    requests: Arc<Vec<(Vec<(String, String)>, String)>>,
+    requests: Arc<Vec<Request>>,
     connections: usize,
 ) -> (Load, Duration, Duration) {
     let started = Instant::now();

@@ -196,12 +196,17 @@ pub fn stripe_example(resource: &str) -> Value {
         .map_or_else(|| json!({ "object": resource }), |fixtures| fixtures["resources"][resource].clone())
 }
 
+/// One request of a load run: its headers and body (empty: a GET).
+pub type Request = (Vec<(String, String)>, String);
+
 /// What a load run measured.
 pub struct Load {
     pub requests: usize,
     pub wall: Duration,
     /// Each request's latency, sorted.
     pub latencies: Vec<Duration>,
+    /// When each request was answered, by its index, from the start of the run.
+    pub answered: Vec<Duration>,
 }
 
 impl Load {
@@ -222,12 +227,12 @@ impl Load {
 /// Sends every request (`(headers, body)`, POST, or GET when the body is empty) to `url` over
 /// exactly `connections` keep-alive connections, each sending its next request when the last
 /// is answered; every answer must be 200.
-pub async fn load(url: &str, requests: Arc<Vec<(Vec<(String, String)>, String)>>, connections: usize) -> Load {
+pub async fn load(url: &str, requests: Arc<Vec<Request>>, connections: usize) -> Load {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut senders = tokio::task::JoinSet::new();
     for _ in 0..connections {
-        let (requests, next, url) = (requests.clone(), next.clone(), url.to_owned());
+        let (requests, next, url, started) = (requests.clone(), next.clone(), url.to_owned(), started);
         senders.spawn(async move {
             // One client per sender with one idle connection: one keep-alive connection each.
             let http = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
@@ -243,18 +248,21 @@ pub async fn load(url: &str, requests: Arc<Vec<(Vec<(String, String)>, String)>>
                 let response = request.send().await.expect("an answer");
                 let status = response.status();
                 let _ = response.bytes().await;
-                latencies.push(sent.elapsed());
+                latencies.push((n, sent.elapsed(), started.elapsed()));
                 assert_eq!(status, 200, "request {n} to {url}");
             }
         });
     }
-    let mut latencies = Vec::with_capacity(requests.len());
+    let mut answers = Vec::with_capacity(requests.len());
     while let Some(sent) = senders.join_next().await {
-        latencies.extend(sent.unwrap());
+        answers.extend(sent.unwrap());
     }
     let wall = started.elapsed();
+    answers.sort_by_key(|(n, ..)| *n);
+    let answered = answers.iter().map(|(_, _, at)| *at).collect();
+    let mut latencies: Vec<Duration> = answers.iter().map(|(_, latency, _)| *latency).collect();
     latencies.sort();
-    Load { requests: requests.len(), wall, latencies }
+    Load { requests: requests.len(), wall, latencies, answered }
 }
 
 /// nginx (Debian's `nginx-light`) on loopback: `return 200` at `/webhook`, and the files of
@@ -272,7 +280,7 @@ impl Nginx {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = format!(
-            "daemon off; worker_processes 1; pid {dir}/nginx.pid; error_log {dir}/error.log;\n\
+            "daemon off; worker_processes auto; pid {dir}/nginx.pid; error_log {dir}/error.log;\n\
              events {{ worker_connections 1024; }}\n\
              http {{ access_log off; client_body_temp_path {dir}; types {{ text/html html; }}\n\
                server {{ listen 127.0.0.1:{port}; keepalive_requests 1000000; root {root};\n\

@@ -11,6 +11,7 @@ mod receipt_downloads;
 mod serve;
 pub mod sessions;
 mod style;
+mod success_page;
 mod webhook_endpoint;
 
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub struct AppState {
     pub worker_health: WorkerHealth,
     pub salesforce_health: SalesforceHealth,
     pub csrf_key: csrf::CsrfKey,
+    success_pages: success_page::SuccessPages,
     /// Every secret a Stripe webhook may be signed with.
     pub webhook_secrets: Arc<Vec<SecretString>>,
 }
@@ -115,6 +117,7 @@ impl AppState {
             worker_health,
             salesforce_health,
             csrf_key,
+            success_pages: Default::default(),
             webhook_secrets: Arc::new(webhook_secrets),
         }
     }
@@ -150,7 +153,8 @@ static PAGE_ROUTES: std::sync::LazyLock<Vec<leptos_axum::AxumRouteListing>> =
     std::sync::LazyLock::new(|| generate_route_list(app::App));
 
 pub fn router(state: AppState, sessions: sessions::Store) -> Router {
-    let routes = PAGE_ROUTES.clone();
+    // `/success` has a handler of its own in front of its page.
+    let routes: Vec<_> = PAGE_ROUTES.iter().filter(|route| route.path() != "/success").cloned().collect();
     let options = state.leptos_options.clone();
     let router = Router::new()
         .route("/healthz", get(health::healthz))
@@ -159,6 +163,7 @@ pub fn router(state: AppState, sessions: sessions::Store) -> Router {
         .route("/style/logo.svg", get(style::logo))
         .route("/style/brand/{file}", get(style::brand_css))
         .route("/style/brand/{key}/logo", get(style::brand_logo))
+        .route("/success", get(success_page::success))
         .route("/receipts/{file}", get(receipt_downloads::download))
         .route("/account/receipts/{file}", get(receipt_downloads::download_own))
         .merge(api::routes())
@@ -179,15 +184,24 @@ pub fn router(state: AppState, sessions: sessions::Store) -> Router {
 
 /// Any address no route claims: the branded 404 page, with status 404.
 async fn not_found_page(State(state): State<AppState>, request: Request<Body>) -> Response {
-    let options = state.leptos_options.clone();
-    let render =
-        leptos_axum::render_app_async_with_context(state.provide_page_context(), move || app::shell(options.clone()));
-    let mut response = render(request).await;
+    let mut response = render_page(&state, request).await;
     if response.status() == StatusCode::OK {
         *response.status_mut() = StatusCode::NOT_FOUND;
     }
     response
 }
+
+/// The Leptos page for the request's address.
+async fn render_page(state: &AppState, request: Request<Body>) -> Response {
+    let options = state.leptos_options.clone();
+    let render =
+        leptos_axum::render_app_async_with_context(state.provide_page_context(), move || app::shell(options.clone()));
+    render(request).await
+}
+
+/// Marks a page response whose HTML is final already (see [`html_without_hydration_data`]).
+#[derive(Clone, Copy)]
+struct Finished;
 
 /// Leptos appends hydration data as inline scripts after `</html>` and marks hydration points in
 /// the markup. Remit's pages never hydrate, so all of it is dead weight (and invalid HTML).
@@ -196,22 +210,27 @@ async fn html_without_hydration_data(response: Response) -> Response {
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-    if !is_html {
+    if !is_html || response.extensions().get::<Finished>().is_some() {
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 8 * 1024 * 1024).await else {
+    let Some(html) = page_html(Response::new(body)).await else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "page too large").into_response();
     };
-    const END: &[u8] = b"</html>";
-    let end = bytes.windows(END.len()).rposition(|w| w == END).map_or(bytes.len(), |i| i + END.len());
-    // Hydration markers (`<!>`, `<!--HEAD-->`) mean nothing without hydration; `<!>` is not even
-    // a valid comment.
-    let html = String::from_utf8_lossy(&bytes[..end]).replace("<!>", "").replace("<!--HEAD-->", "");
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     // Pages show a payer's payments, links and addresses: no cache, shared or private, keeps them.
     parts.headers.entry(axum::http::header::CACHE_CONTROL).or_insert(axum::http::HeaderValue::from_static("no-store"));
     Response::from_parts(parts, Body::from(html))
+}
+
+/// A rendered page's HTML without what Leptos adds for hydration; `None` when it is too large.
+async fn page_html(response: Response) -> Option<String> {
+    let bytes = axum::body::to_bytes(response.into_body(), 8 * 1024 * 1024).await.ok()?;
+    const END: &[u8] = b"</html>";
+    let end = bytes.windows(END.len()).rposition(|w| w == END).map_or(bytes.len(), |i| i + END.len());
+    // Hydration markers (`<!>`, `<!--HEAD-->`) mean nothing without hydration; `<!>` is not even
+    // a valid comment.
+    Some(String::from_utf8_lossy(&bytes[..end]).replace("<!>", "").replace("<!--HEAD-->", ""))
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -147,8 +147,9 @@ fn live_twin(now: &str) -> String {
 }
 
 /// Claims up to `limit` due jobs of the given kinds (the kinds this worker can run), oldest first:
-/// waiting jobs whose twin is not running, and jobs whose worker stopped (claim expired) and that
-/// no newer twin replaces.
+/// jobs whose worker stopped (claim expired) and that no newer twin replaces, then waiting jobs
+/// whose twin is not running. Each statement walks the `(status, run_at, id)` index and stops at
+/// `limit`, so claiming costs the same however long the queue is.
 pub async fn claim(
     db: &Db,
     worker_id: &str,
@@ -158,7 +159,35 @@ pub async fn claim(
 ) -> Result<Vec<Claimed>, sqlx::Error> {
     let now = now_ms();
     let kinds = kind_list(kinds);
-    let live_twin = live_twin("$3");
+    let mut claimed = Vec::new();
+    let (expired,): (i64,) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) FROM outbox WHERE status = 'running' AND locked_until < $1 AND kind IN ({kinds})"
+    ))
+    .bind(now)
+    .fetch_one(&db.pool)
+    .await?;
+    if expired > 0 {
+        let live_twin = live_twin("$3");
+        let taken_over = format!(
+            "status = 'running' AND locked_until < $3 AND attempts < max_attempts AND NOT EXISTS ({live_twin})"
+        );
+        claimed = claim_where(db, &taken_over, &kinds, (worker_id, now, lease, limit)).await?;
+    }
+    if claimed.len() < limit {
+        let waiting = "status = 'pending' AND run_at <= $3 AND NOT EXISTS (SELECT 1 FROM outbox r \
+                       WHERE r.dedupe_key = o.dedupe_key AND r.status = 'running' AND r.locked_until >= $3)";
+        claimed.extend(claim_where(db, waiting, &kinds, (worker_id, now, lease, limit - claimed.len())).await?);
+    }
+    Ok(claimed)
+}
+
+/// Claims up to `limit` jobs of `kinds` that `filter` selects (`o` is the job; `$3` is now).
+async fn claim_where(
+    db: &Db,
+    filter: &str,
+    kinds: &str,
+    (worker_id, now, lease, limit): (&str, i64, std::time::Duration, usize),
+) -> Result<Vec<Claimed>, sqlx::Error> {
     let lock = match db.dialect {
         Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
         // SQLite has one writer at a time: the UPDATE itself is the lock.
@@ -166,14 +195,8 @@ pub async fn claim(
     };
     sqlx::query_as(&format!(
         "UPDATE outbox SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
-         WHERE id IN (SELECT id FROM outbox o \
-                      WHERE kind IN ({kinds}) \
-                        AND ((status = 'pending' AND run_at <= $3 \
-                              AND NOT EXISTS (SELECT 1 FROM outbox r WHERE r.dedupe_key = o.dedupe_key \
-                                              AND r.status = 'running' AND r.locked_until >= $3)) \
-                          OR (status = 'running' AND locked_until < $3 AND attempts < max_attempts \
-                              AND NOT EXISTS ({live_twin}))) \
-                      ORDER BY run_at, id LIMIT $4 {lock}) \
+         WHERE id IN (SELECT id FROM outbox o WHERE kind IN ({kinds}) AND {filter} \
+                      ORDER BY status, run_at, id LIMIT $4 {lock}) \
          RETURNING id, kind, payload, attempts"
     ))
     .bind(worker_id)

@@ -39,7 +39,22 @@ fn well_formed(session_id: &str) -> bool {
     !rest.is_empty() && rest.len() <= 250 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// A payment whose return page nothing but a change to the payment itself can alter: Stripe has
+/// nothing more to say about its session.
+fn is_final(payment: &Payment) -> bool {
+    payment.status().is_settled() || payment.status() == PaymentStatus::Canceled
+}
+
 impl Payments {
+    /// The payment of a Checkout session Remit knows, when it is final (see [`is_final`]): one
+    /// indexed read, nothing asked of Stripe.
+    pub async fn final_by_checkout_session(&self, session_id: &str) -> Result<Option<Payment>, sqlx::Error> {
+        if !well_formed(session_id) {
+            return Ok(None);
+        }
+        Ok(store::by_checkout_session(&self.db, session_id).await?.filter(is_final))
+    }
+
     /// The payment a payer returned to the success page for, brought up to date with what Stripe
     /// says about the session when Remit has not heard its webhook yet.
     pub async fn confirm_return(
@@ -48,7 +63,7 @@ impl Payments {
         lookup_allowed: impl FnOnce() -> bool,
     ) -> Result<Option<Payment>, ReturnError> {
         let Some((payment, mut session)) = self.returning(session_id, lookup_allowed).await? else { return Ok(None) };
-        if payment.status().is_settled() || payment.status() == PaymentStatus::Canceled {
+        if is_final(&payment) {
             return Ok(Some(payment));
         }
         let session = match session.take() {

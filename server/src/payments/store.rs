@@ -89,7 +89,8 @@ fn states_where(rule: fn(PaymentStatus) -> bool) -> String {
 }
 
 /// `updated_at` moves forward on every change, even two within one millisecond, so that a reader
-/// can tell the payment changed since it read it (see [`record_checkout_session`]).
+/// can tell the payment changed since it read it (see [`record_checkout_session`]; the success
+/// page's cache keys on it too).
 const STRICTLY_LATER_THAN_8: &str = "CASE WHEN updated_at >= $8 THEN updated_at + 1 ELSE $8 END";
 
 /// 128 bits of randomness, URL-safe: the token of a pay link or a receipt.
@@ -345,12 +346,14 @@ pub async fn save_change(conn: &mut AnyConnection, change: &Change, event_id: &s
 async fn issue_receipt(conn: &mut AnyConnection, payment_id: &str, brand: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE payments SET receipt_token = $1, \
-         receipt_number = (SELECT COALESCE(MAX(receipt_number), 0) + 1 FROM payments WHERE brand = $2) \
+         receipt_number = (SELECT COALESCE(MAX(receipt_number), 0) + 1 FROM payments WHERE brand = $2), \
+         updated_at = CASE WHEN updated_at >= $4 THEN updated_at + 1 ELSE $4 END \
          WHERE id = $3 AND receipt_number IS NULL",
     )
     .bind(new_token())
     .bind(brand)
     .bind(payment_id)
+    .bind(now_ms())
     .execute(conn)
     .await?;
     Ok(())

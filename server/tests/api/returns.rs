@@ -40,6 +40,30 @@ async fn a_paid_payment_shows_a_confirmation_in_the_payers_locale() {
 }
 
 #[tokio::test]
+async fn a_final_pages_second_visit_is_the_same_page_and_a_change_to_the_payment_shows() {
+    let app = TestApp::spawn().await;
+    let (id, _, session) = checkout(&app, link_request(), "card_succeeds").await;
+    app.eventually(&format!("SELECT status FROM payments WHERE id = '{id}'"), "paid").await;
+    app.outbox_idle().await;
+    let path = format!("/success?session_id={session}");
+    let response = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
+    assert!(response.headers()["set-cookie"].to_str().unwrap().starts_with("remit_csrf="), "a page as any other");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let first = response.text().await.unwrap();
+    let (_, second) = page(&app, &path, "en").await;
+    assert_eq!(first, second, "the page served again is the page rendered");
+    assert!(!second.contains("<!>") && !second.contains("<!--HEAD-->"), "no hydration markup: {second}");
+    // Anything that changes the payment changes its page (here, its description).
+    sqlx::query("UPDATE payments SET description = 'Renewed membership', updated_at = updated_at + 1 WHERE id = $1")
+        .bind(&id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let (_, changed) = page(&app, &path, "en").await;
+    assert!(changed.contains("Renewed membership") && !changed.contains("Annual membership"), "{changed}");
+}
+
+#[tokio::test]
 async fn before_the_webhook_arrives_the_page_asks_stripe_and_applies_what_it_says() {
     let app = TestApp::spawn().await;
     app.stripe().withhold_webhooks(true);
