@@ -31,7 +31,7 @@ pub async fn create(db: &Db, name: &str) -> Result<(String, String), sqlx::Error
         .bind(name)
         .bind(hash(&key))
         .bind(now_ms())
-        .execute(&db.pool)
+        .execute(&db.writes)
         .await?;
     Ok((id, key))
 }
@@ -47,7 +47,7 @@ pub async fn revoke(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(now_ms())
         .bind(id)
-        .execute(&db.pool)
+        .execute(&db.writes)
         .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -66,7 +66,7 @@ pub async fn authenticate(db: &Db, presented: &str) -> Result<Option<String>, sq
         sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id)
-            .execute(&db.pool)
+            .execute(&db.writes)
             .await?;
     }
     Ok(found.map(|(id,)| id))

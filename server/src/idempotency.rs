@@ -48,7 +48,7 @@ pub async fn reserve(db: &Db, request: &Request<'_>) -> Result<Reservation, sqlx
     .bind(request.hash())
     .bind(IN_PROGRESS)
     .bind(now)
-    .execute(&db.pool)
+    .execute(&db.writes)
     .await?;
     if inserted.rows_affected() == 1 {
         return Ok(Reservation::Reserved);
@@ -78,7 +78,7 @@ pub async fn reserve(db: &Db, request: &Request<'_>) -> Result<Reservation, sqlx
     .bind(request.key)
     .bind(IN_PROGRESS)
     .bind(created_at)
-    .execute(&db.pool)
+    .execute(&db.writes)
     .await?;
     Ok(if taken.rows_affected() == 1 { Reservation::Reserved } else { Reservation::InProgress })
 }
@@ -90,7 +90,7 @@ pub async fn store(db: &Db, request: &Request<'_>, status: u16, body: &str) -> R
         .bind(body)
         .bind(request.caller)
         .bind(request.key)
-        .execute(&db.pool)
+        .execute(&db.writes)
         .await?;
     Ok(())
 }
@@ -101,7 +101,7 @@ pub async fn release(db: &Db, request: &Request<'_>) -> Result<(), sqlx::Error> 
         .bind(request.caller)
         .bind(request.key)
         .bind(IN_PROGRESS)
-        .execute(&db.pool)
+        .execute(&db.writes)
         .await?;
     Ok(())
 }

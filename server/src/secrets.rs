@@ -14,7 +14,7 @@ pub async fn shared_key(db: &Db, name: &str) -> Result<[u8; 32], sqlx::Error> {
     .bind(name)
     .bind(&fresh)
     .bind(now_ms())
-    .execute(&db.pool)
+    .execute(&db.writes)
     .await?;
     let (value,): (String,) =
         sqlx::query_as("SELECT value FROM remit_secrets WHERE name = $1").bind(name).fetch_one(&db.pool).await?;

@@ -76,7 +76,7 @@ impl Accounts {
             .bind(email)
             .bind(now_ms() + LINK_LIFETIME.as_millis() as i64)
             .bind(now_ms())
-            .execute(&self.db.pool)
+            .execute(&self.db.writes)
             .await?;
         let link = self.public_url.join(&format!("/account/sign-in/{token}"));
         let message = mail::sign_in(&self.payments, &latest, link).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -106,7 +106,7 @@ impl Accounts {
         )
         .bind(now)
         .bind(hash(token))
-        .execute(&self.db.pool)
+        .execute(&self.db.writes)
         .await?;
         if used.rows_affected() != 1 {
             return Ok(None);
@@ -118,7 +118,7 @@ impl Accounts {
         sqlx::query("UPDATE sign_in_tokens SET used_at = $1 WHERE email = $2 AND used_at IS NULL")
             .bind(now)
             .bind(&email)
-            .execute(&self.db.pool)
+            .execute(&self.db.writes)
             .await?;
         Ok(Some(email))
     }

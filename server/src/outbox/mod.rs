@@ -203,7 +203,7 @@ async fn claim_where(
     .bind(now + lease_ms(lease))
     .bind(now)
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .fetch_all(&db.pool)
+    .fetch_all(&db.writes)
     .await
 }
 
@@ -234,13 +234,13 @@ async fn archive(db: &Db, filter: &str) -> Result<u64, sqlx::Error> {
                  INSERT INTO outbox_done ({COLUMNS}, finished_by, finished_at) SELECT {COLUMNS}, locked_by, $1 FROM moved"
             ))
             .bind(now)
-            .execute(&db.pool)
+            .execute(&db.writes)
             .await?;
             Ok(moved.rows_affected())
         }
         Dialect::Sqlite => {
             // One writer at a time: nothing changes between the two statements.
-            let mut tx = db.pool.begin().await?;
+            let mut tx = db.writes.begin().await?;
             sqlx::query(&format!(
                 "INSERT INTO outbox_done ({COLUMNS}, finished_by, finished_at) \
                  SELECT {COLUMNS}, locked_by, $1 FROM outbox WHERE {filter}"
@@ -262,7 +262,7 @@ const KEEP_DONE_MS: i64 = 14 * 24 * 3600 * 1000;
 pub async fn prune_done(db: &Db) -> Result<u64, sqlx::Error> {
     let pruned = sqlx::query("DELETE FROM outbox_done WHERE finished_at < $1")
         .bind(now_ms() - KEEP_DONE_MS)
-        .execute(&db.pool)
+        .execute(&db.writes)
         .await?;
     Ok(pruned.rows_affected())
 }
@@ -284,7 +284,7 @@ pub async fn renew(db: &Db, worker_id: &str, ids: &[i64], lease: std::time::Dura
     ))
     .bind(now + lease_ms(lease))
     .bind(worker_id)
-    .execute(&db.pool)
+    .execute(&db.writes)
     .await?;
     Ok(())
 }
@@ -303,7 +303,7 @@ pub async fn settle_abandoned(db: &Db, kinds: &[&str]) -> Result<u64, sqlx::Erro
                       AND EXISTS ({live_twin}))"
     ))
     .bind(now)
-    .execute(&db.pool)
+    .execute(&db.writes)
     .await?;
     let dead = sqlx::query(&format!(
         "UPDATE outbox SET status = 'dead', locked_by = NULL, locked_until = NULL, updated_at = $1, \
@@ -311,7 +311,7 @@ pub async fn settle_abandoned(db: &Db, kinds: &[&str]) -> Result<u64, sqlx::Erro
          WHERE kind IN ({kinds}) AND status = 'running' AND locked_until < $1 AND attempts >= max_attempts"
     ))
     .bind(now)
-    .execute(&db.pool)
+    .execute(&db.writes)
     .await?;
     if merged.rows_affected() > 0 {
         archive_done(db).await?;
@@ -330,7 +330,7 @@ pub async fn defer(db: &Db, claimed: &Claimed, worker_id: &str, delay: std::time
     .bind(now)
     .bind(claimed.id)
     .bind(worker_id)
-    .execute(&db.pool)
+    .execute(&db.writes)
     .await;
     match deferred {
         // A twin waits already: it will do this one's work.
@@ -349,7 +349,7 @@ async fn merge_into_twin(db: &Db, claimed: &Claimed, worker_id: &str, error: Opt
     .bind(now_ms())
     .bind(claimed.id)
     .bind(worker_id)
-    .execute(&db.pool)
+    .execute(&db.writes)
     .await?;
     archive_done(db).await?;
     Ok(())
@@ -380,7 +380,7 @@ pub async fn fail(
     .bind(now)
     .bind(claimed.id)
     .bind(worker_id)
-    .execute(&db.pool)
+    .execute(&db.writes)
     .await;
     match failed {
         // A twin was enqueued between the check and the write (PostgreSQL): merge into it.
@@ -439,7 +439,7 @@ pub async fn replay(db: &Db, id: Option<i64>) -> Result<u64, sqlx::Error> {
         )
         .bind(now)
         .bind(id)
-        .execute(&db.pool)
+        .execute(&db.writes)
         .await;
         match result {
             Ok(done) => replayed += done.rows_affected(),
@@ -448,7 +448,7 @@ pub async fn replay(db: &Db, id: Option<i64>) -> Result<u64, sqlx::Error> {
                 sqlx::query("UPDATE outbox SET status = 'done', updated_at = $1 WHERE id = $2")
                     .bind(now)
                     .bind(id)
-                    .execute(&db.pool)
+                    .execute(&db.writes)
                     .await?;
                 archive_done(db).await?;
                 replayed += 1;

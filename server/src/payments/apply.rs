@@ -122,7 +122,7 @@ impl Payments {
         event_ids: &[&str],
         unmatched: &[&str],
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.writes.begin().await?;
         for event_id in unmatched {
             store::mark_event_unmatched(&mut tx, event_id).await?;
         }

@@ -45,7 +45,7 @@ pub async fn customer_for_account(
     .bind(account.as_str())
     .bind(&id)
     .bind(now_ms())
-    .execute(&db.pool)
+    .execute(&db.writes)
     .await?;
     Ok(remembered(db, account).await?.unwrap_or(id))
 }

@@ -83,7 +83,7 @@ async fn commit_in_groups(db: Db, wake: Wake, mut receiver: mpsc::Receiver<Pendi
 
 /// Stores the events (each new one with its job) in one transaction; whether each was new.
 async fn store_group(db: &Db, group: &[Pending]) -> Result<Vec<bool>, sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.writes.begin().await?;
     let mut new = Vec::with_capacity(group.len());
     for pending in group {
         let inserted = store::insert_event(&mut tx, &pending.id, &pending.event_type, &pending.payload).await?;

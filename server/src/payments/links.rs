@@ -110,7 +110,7 @@ impl Payments {
     /// Inserts a new payment unless the Opportunity has a live one; the audit row and the jobs
     /// go in the same transaction.
     async fn insert_unless_live(&self, new: &NewPayment<'_>, send_email: bool) -> Result<Option<Payment>, LinkError> {
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.writes.begin().await?;
         if !store::insert_unless_live(&mut tx, new).await? {
             tx.commit().await?;
             return Ok(None);
@@ -140,7 +140,7 @@ impl Payments {
             self.expire_session(session, &existing).await?;
         }
         let status = existing.status();
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.writes.begin().await?;
         if !store::update_terms(&mut tx, &existing.id, terms).await? {
             // Paid or moving while we expired its session: report what it is now.
             tx.commit().await?;
@@ -203,7 +203,7 @@ impl Payments {
         if let Some(session) = &payment.stripe_checkout_session_id {
             self.expire_session(session, &payment).await?;
         }
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.writes.begin().await?;
         if store::cancel(&mut tx, id).await? {
             let entry = Audit {
                 payment_id: id,

@@ -284,7 +284,7 @@ pub async fn record_checkout_session(db: &Db, payment: &Payment, session_id: &st
     .bind(now)
     .bind(&payment.id)
     .bind(payment.updated_at)
-    .execute(&db.pool)
+    .execute(&db.writes)
     .await?;
     Ok(recorded.rows_affected() == 1)
 }
@@ -494,7 +494,7 @@ pub async fn take_reconciliation(db: &Db, owner: &str, until_ms: i64) -> Result<
     .bind(owner)
     .bind(until_ms)
     .bind(now)
-    .execute(&db.pool)
+    .execute(&db.writes)
     .await?;
     if taken.rows_affected() == 0 {
         return Ok(None);
@@ -515,7 +515,7 @@ pub async fn release_reconciliation(db: &Db, owner: &str, state: &Reconciliation
     .bind(state.pass_started_at)
     .bind(now_ms())
     .bind(owner)
-    .execute(&db.pool)
+    .execute(&db.writes)
     .await?;
     Ok(())
 }

@@ -23,7 +23,7 @@ pub async fn remember(db: &Db, payment_id: &str, created: &[(String, String)]) -
         .bind(attempt)
         .bind(task)
         .bind(now_ms())
-        .execute(&db.pool)
+        .execute(&db.writes)
         .await?;
     }
     Ok(())
