@@ -1,6 +1,6 @@
 //! The stand-in org's data and the rules Salesforce applies to writes.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rand::{Rng, distr::Alphanumeric};
 use serde_json::{Map, Value, json};
@@ -41,6 +41,9 @@ pub struct Fault {
 pub struct Org {
     schema: Vec<Object>,
     data: BTreeMap<String, BTreeMap<String, Record>>,
+    /// (object, external-id field) → value → ids of the records holding it, so an upsert finds
+    /// its record without reading every record (a burst upserts thousands into thousands).
+    external: HashMap<(String, String), HashMap<String, BTreeSet<String>>>,
     pub tokens: HashSet<String>,
     pub faults: Vec<(Fault, u32)>,
     pub api_usage: u64,
@@ -58,6 +61,7 @@ impl Org {
         let mut org = Self {
             schema: schema::objects(),
             data: BTreeMap::new(),
+            external: HashMap::new(),
             tokens: HashSet::new(),
             faults: Vec::new(),
             api_usage: 0,
@@ -92,6 +96,28 @@ impl Org {
     fn put(&mut self, object: &str, id: &str, fields: Value) {
         let mut record: Record = fields.as_object().cloned().unwrap_or_default().into_iter().collect();
         record.insert("Id".into(), json!(id));
+        self.store(object, id, record);
+    }
+
+    /// Stores `record` as record `id` of `object`, replacing what was there, and keeps the
+    /// external-id index true. Every write of a record goes through here.
+    fn store(&mut self, object: &str, id: &str, record: Record) {
+        let fields: Vec<String> = self
+            .object(object)
+            .map(|o| o.fields.iter().filter(|f| f.external_id).map(|f| f.name.to_owned()).collect())
+            .unwrap_or_default();
+        let old = self.data.get(object).and_then(|records| records.get(id));
+        for field in &fields {
+            let index = self.external.entry((object.to_owned(), field.clone())).or_default();
+            if let Some(value) = old.and_then(|r| r.get(field)).and_then(Value::as_str)
+                && let Some(ids) = index.get_mut(value)
+            {
+                ids.remove(id);
+            }
+            if let Some(value) = record.get(field).and_then(Value::as_str) {
+                index.entry(value.to_owned()).or_default().insert(id.to_owned());
+            }
+        }
         self.data.entry(object.into()).or_default().insert(id.into(), record);
     }
 
@@ -217,7 +243,7 @@ impl Org {
         let prefix = self.object(object)?.key_prefix;
         let id = new_id(prefix);
         record.insert("Id".into(), json!(id));
-        self.data.entry(object.into()).or_default().insert(id.clone(), record);
+        self.store(object, &id, record);
         Ok(json!({ "id": id, "success": true, "errors": [] }))
     }
 
@@ -227,12 +253,14 @@ impl Org {
         let id = normalize_id(id).ok_or_else(|| {
             SfError::new(400, "MALFORMED_ID", format!("{object} ID: id value of incorrect type: {id}"))
         })?;
-        let record = self
+        let mut record = self
             .data
-            .get_mut(object)
-            .and_then(|r| r.get_mut(&id))
+            .get(object)
+            .and_then(|r| r.get(&id))
+            .cloned()
             .ok_or_else(|| SfError::new(404, "NOT_FOUND", "The requested resource does not exist"))?;
         record.extend(changes);
+        self.store(object, &id, record);
         Ok(())
     }
 
@@ -261,28 +289,24 @@ impl Org {
         let mut changes = self.check(object, body)?;
         stamp(&mut changes);
         let matching: Vec<String> = self
-            .data
-            .get(object)
-            .map(|records| {
-                records
-                    .values()
-                    .filter(|r| r.get(field).and_then(Value::as_str) == Some(value))
-                    .filter_map(|r| r["Id"].as_str().map(str::to_owned))
-                    .collect()
-            })
+            .external
+            .get(&(object.to_owned(), field.to_owned()))
+            .and_then(|index| index.get(value))
+            .map(|ids| ids.iter().cloned().collect())
             .unwrap_or_default();
         match matching.as_slice() {
             [] => {
                 changes.insert(field.into(), json!(value));
                 let id = new_id(schema.key_prefix);
                 changes.insert("Id".into(), json!(id));
-                self.data.entry(object.into()).or_default().insert(id.clone(), changes);
+                self.store(object, &id, changes);
                 Ok((201, json!({ "id": id, "success": true, "errors": [], "created": true })))
             }
             [id] => {
                 let id = id.clone();
-                if let Some(record) = self.data.get_mut(object).and_then(|r| r.get_mut(&id)) {
+                if let Some(mut record) = self.data.get(object).and_then(|r| r.get(&id)).cloned() {
                     record.extend(changes);
+                    self.store(object, &id, record);
                 }
                 Ok((200, json!({ "id": id, "success": true, "errors": [], "created": false })))
             }
@@ -339,7 +363,13 @@ impl Org {
     }
 
     pub fn restore(&mut self, data: BTreeMap<String, BTreeMap<String, Record>>) {
-        self.data = data;
+        self.data = BTreeMap::new();
+        self.external.clear();
+        for (object, records) in data {
+            for (id, record) in records {
+                self.store(&object, &id, record);
+            }
+        }
     }
 }
 

@@ -270,7 +270,8 @@ pub async fn load(url: &str, requests: Arc<Vec<Request>>, connections: usize) ->
 pub struct Nginx {
     pub address: String,
     child: std::process::Child,
-    _dir: tempfile::TempDir,
+    binary: &'static str,
+    dir: tempfile::TempDir,
 }
 
 impl Nginx {
@@ -302,7 +303,7 @@ impl Nginx {
             .ok()?;
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Self { address: format!("http://127.0.0.1:{port}"), child, _dir: dir });
+                return Some(Self { address: format!("http://127.0.0.1:{port}"), child, binary, dir });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -311,8 +312,10 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// `nginx -s stop` stops the workers too (a killed master would leave them running).
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let config = self.dir.path().join("nginx.conf");
+        let _ = std::process::Command::new(self.binary).args(["-c", &config.display().to_string(), "-s", "stop"]).status();
         let _ = self.child.wait();
     }
 }
