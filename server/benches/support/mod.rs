@@ -315,7 +315,8 @@ impl Drop for Nginx {
     /// `nginx -s stop` stops the workers too (a killed master would leave them running).
     fn drop(&mut self) {
         let config = self.dir.path().join("nginx.conf");
-        let _ = std::process::Command::new(self.binary).args(["-c", &config.display().to_string(), "-s", "stop"]).status();
+        let _ =
+            std::process::Command::new(self.binary).args(["-c", &config.display().to_string(), "-s", "stop"]).status();
         let _ = self.child.wait();
     }
 }

@@ -13,6 +13,9 @@ pub struct EmailPaymentLink {
 impl crate::outbox::Job for EmailPaymentLink {
     const KIND: &'static str = "email_payment_link";
     const CLASS: &'static str = "mail";
+    /// Claimed and finished link emails at a time (each sent on its own): on SQLite every claim
+    /// and every finish is a commit, and commits, not rendering, were what a burst waited for.
+    const BATCH_SIZE: usize = 32;
     type Context = Context;
 
     fn dedupe_key(&self) -> String {

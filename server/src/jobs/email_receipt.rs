@@ -13,6 +13,9 @@ pub struct EmailReceipt {
 impl crate::outbox::Job for EmailReceipt {
     const KIND: &'static str = "email_receipt";
     const CLASS: &'static str = "receipts";
+    /// Claimed and finished receipts at a time (each sent on its own): on SQLite every claim
+    /// and every finish is a commit, and commits, not rendering, were what a burst waited for.
+    const BATCH_SIZE: usize = 32;
     type Context = Context;
 
     fn dedupe_key(&self) -> String {

@@ -92,23 +92,36 @@ pub const MAX_ATTEMPTS: i64 = 10;
 /// commit also wakes the workers of the job's class in every instance; in this process, call
 /// [`Wake::job`] after the commit.
 pub async fn enqueue<J: Job>(conn: &mut sqlx::AnyConnection, job: &J) -> Result<(), sqlx::Error> {
-    let now = now_ms();
+    enqueue_all(conn, std::slice::from_ref(job)).await
+}
+
+/// Enqueues jobs of one kind in one statement, as [`enqueue`] does each.
+pub async fn enqueue_all<J: Job>(conn: &mut sqlx::AnyConnection, jobs: &[J]) -> Result<(), sqlx::Error> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
     if conn.backend_name() == "PostgreSQL" {
         // Notifications are sent at commit, and one per class however many jobs were enqueued.
         sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(J::CLASS).execute(&mut *conn).await?;
     }
-    sqlx::query(
+    let rows: Vec<String> = (0..jobs.len())
+        .map(|n| format!("($1, ${}, ${}, 'pending', 0, $2, $3, $3, $3)", 2 * n + 4, 2 * n + 5))
+        .collect();
+    // A second job of one key in one statement would meet the first: those coalesce too.
+    let sql = format!(
         "INSERT INTO outbox (kind, payload, dedupe_key, status, attempts, max_attempts, run_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'pending', 0, $4, $5, $5, $5) \
-         ON CONFLICT (dedupe_key) WHERE status = 'pending' DO NOTHING",
-    )
-    .bind(J::KIND)
-    .bind(serde_json::to_string(job).expect("jobs serialize"))
-    .bind(format!("{}:{}", J::KIND, job.dedupe_key()))
-    .bind(MAX_ATTEMPTS)
-    .bind(now)
-    .execute(conn)
-    .await?;
+         VALUES {} ON CONFLICT (dedupe_key) WHERE status = 'pending' DO NOTHING",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(J::KIND).bind(MAX_ATTEMPTS).bind(now_ms());
+    for job in jobs {
+        query = query.bind(serde_json::to_string(job).expect("jobs serialize")).bind(format!(
+            "{}:{}",
+            J::KIND,
+            job.dedupe_key()
+        ));
+    }
+    query.execute(conn).await?;
     Ok(())
 }
 

@@ -81,17 +81,22 @@ async fn commit_in_groups(db: Db, wake: Wake, mut receiver: mpsc::Receiver<Pendi
     }
 }
 
-/// Stores the events (each new one with its job) in one transaction; whether each was new.
+/// Stores the events (each new one with its job) in one transaction of two statements, however
+/// many there are; whether each was new (a second delivery in one group is not).
 async fn store_group(db: &Db, group: &[Pending]) -> Result<Vec<bool>, sqlx::Error> {
     let mut tx = db.writes.begin().await?;
-    let mut new = Vec::with_capacity(group.len());
-    for pending in group {
-        let inserted = store::insert_event(&mut tx, &pending.id, &pending.event_type, &pending.payload).await?;
-        if inserted {
-            outbox::enqueue(&mut tx, &jobs::ApplyStripeEvent { event_id: pending.id.clone() }).await?;
-        }
-        new.push(inserted);
-    }
+    let events: Vec<(&str, &str, &str)> =
+        group.iter().map(|p| (p.id.as_str(), p.event_type.as_str(), p.payload.as_str())).collect();
+    let inserted = store::insert_events(&mut tx, &events).await?;
+    let mut first = std::collections::HashSet::new();
+    let new: Vec<bool> = group.iter().map(|p| inserted.contains(&p.id) && first.insert(p.id.as_str())).collect();
+    let jobs: Vec<jobs::ApplyStripeEvent> = group
+        .iter()
+        .zip(&new)
+        .filter(|(_, new)| **new)
+        .map(|(p, _)| jobs::ApplyStripeEvent { event_id: p.id.clone() })
+        .collect();
+    outbox::enqueue_all(&mut tx, &jobs).await?;
     tx.commit().await?;
     Ok(new)
 }

@@ -398,24 +398,28 @@ async fn write_audit(conn: &mut AnyConnection, entry: &Audit<'_>, condition: &st
 
 // --- Stripe events -------------------------------------------------------------------------------
 
-/// Stores an event once; false when it was stored already (a duplicate delivery).
-pub async fn insert_event(
+/// Stores events `(id, type, payload)` in one statement, skipping those stored already; the ids
+/// of those it stored.
+pub async fn insert_events(
     conn: &mut AnyConnection,
-    id: &str,
-    event_type: &str,
-    payload: &str,
-) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO stripe_events (id, event_type, payload, received_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(id)
-    .bind(event_type)
-    .bind(payload)
-    .bind(now_ms())
-    .execute(conn)
-    .await?;
-    Ok(inserted.rows_affected() == 1)
+    events: &[(&str, &str, &str)],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    if events.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<String> = (0..events.len())
+        .map(|n| format!("(${}, ${}, ${}, ${})", 4 * n + 1, 4 * n + 2, 4 * n + 3, 4 * n + 4))
+        .collect();
+    let sql = format!(
+        "INSERT INTO stripe_events (id, event_type, payload, received_at) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+        rows.join(", ")
+    );
+    let now = now_ms();
+    let mut query = sqlx::query_as::<_, (String,)>(&sql);
+    for (id, event_type, payload) in events {
+        query = query.bind(*id).bind(*event_type).bind(*payload).bind(now);
+    }
+    Ok(query.fetch_all(conn).await?.into_iter().map(|(id,)| id).collect())
 }
 
 pub async fn event_payload(db: &Db, event_id: &str) -> Result<String, sqlx::Error> {
