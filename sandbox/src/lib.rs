@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use tokio::{net::TcpListener, task::JoinHandle};
 
-pub use salesforce::{Disruptions, Fault, Salesforce, SalesforceCredentials};
+pub use salesforce::{Disruptions, Fault, Salesforce, SalesforceCredentials, Schema};
 pub use stripe::{SANDBOX_SECRET_KEY as STRIPE_SECRET_KEY, Stripe, WebhookTarget};
 
 /// Both stand-ins, serving on loopback until dropped.

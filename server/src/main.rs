@@ -6,7 +6,12 @@ use server::{
     config::Config,
     db::Db,
     outbox,
-    startup::{Services, shutdown_signal},
+    salesforce::SalesforceClient,
+    startup::{self, Services, shutdown_signal},
+    sync::{
+        preflight::{self, Verdict},
+        records::StatusLabels,
+    },
     telemetry,
 };
 
@@ -39,6 +44,17 @@ enum Command {
     },
     /// Stripe events that matched no payment (kept, not dropped).
     Unmatched,
+    /// Check the Salesforce org against the mapping.
+    #[command(subcommand)]
+    Salesforce(SalesforceCommand),
+}
+
+#[derive(Subcommand)]
+enum SalesforceCommand {
+    /// Compare the org with what Remit writes (objects, fields, picklist values, external ids, the
+    /// won stage, access, API usage); one line per check, non-zero exit when something is wrong.
+    /// In sandbox mode it checks the stand-in org.
+    Check,
 }
 
 /// `30m`, `72h` or `7d`.
@@ -139,10 +155,34 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 println!("{id}  {kind}  received_at_ms={received_at}");
             }
         }
+        Command::Salesforce(SalesforceCommand::Check) => {
+            if !salesforce_check(&config).await? {
+                return Err(anyhow::anyhow!("the Salesforce org is not ready for Remit; fix the lines above"));
+            }
+        }
         Command::ApiKey(command) => api_key(&migrated(&config).await?, command).await?,
         Command::Outbox(command) => outbox_command(&migrated(&config).await?, command).await?,
     }
     Ok(())
+}
+
+/// Prints one line per check; whether every check passed.
+async fn salesforce_check(config: &Config) -> anyhow::Result<bool> {
+    // The stand-in serves until the check is done.
+    let (org, _sandbox) = match &config.salesforce {
+        Some(org) => (org.clone(), None),
+        None => {
+            let sandbox = sandbox::Sandbox::spawn().await?;
+            (startup::sandbox_salesforce(&sandbox)?, Some(sandbox))
+        }
+    };
+    let client = SalesforceClient::new(org, config.salesforce_timeout);
+    let labels = StatusLabels::from_mapping(&config.mapping)?;
+    let findings = preflight::check(&client, &config.mapping, &labels).await?;
+    for finding in &findings {
+        println!("{finding}");
+    }
+    Ok(findings.iter().all(|f| f.verdict == Verdict::Ok))
 }
 
 async fn migrated(config: &Config) -> anyhow::Result<Db> {

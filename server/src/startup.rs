@@ -19,7 +19,7 @@ use crate::{
     payments::Payments,
     salesforce::SalesforceClient,
     stripe::StripeClient,
-    sync::{SalesforceHealth, SalesforceSync},
+    sync::{SalesforceHealth, SalesforceSync, preflight, records::StatusLabels},
 };
 
 pub struct Application {
@@ -93,11 +93,7 @@ impl Services {
             wake.clone(),
         );
         let mailer = Mailer::from_config(&config.mail)?;
-        let salesforce = match (&config.salesforce, &sandbox) {
-            (Some(salesforce), _) => salesforce.clone(),
-            (None, Some(sandbox)) => sandbox_salesforce(sandbox)?,
-            (None, None) => anyhow::bail!("live mode without Salesforce settings"),
-        };
+        let salesforce = salesforce_org(config, sandbox.as_ref())?;
         let client = SalesforceClient::new(salesforce, config.salesforce_timeout);
         let sync = SalesforceSync::new(db.clone(), payments.clone(), client, config.mapping.clone())?;
         let salesforce_health = sync.health();
@@ -267,7 +263,23 @@ async fn reconcile_periodically(payments: Payments, mut stop: watch::Receiver<bo
 }
 
 /// The Salesforce stand-in's connected app, reached with the client credentials flow.
-fn sandbox_salesforce(sandbox: &sandbox::Sandbox) -> anyhow::Result<SalesforceConfig> {
+/// The org Remit writes to: the configured one, checked in the background unless configured not
+/// to be (problems are logged, start-up goes on), or the sandbox's stand-in.
+fn salesforce_org(config: &Config, sandbox: Option<&sandbox::Sandbox>) -> anyhow::Result<SalesforceConfig> {
+    match (&config.salesforce, sandbox) {
+        (Some(salesforce), _) if config.salesforce_check_at_start => {
+            let client = SalesforceClient::new(salesforce.clone(), config.salesforce_timeout);
+            let labels = StatusLabels::from_mapping(&config.mapping)?;
+            tokio::spawn(preflight::log_at_start_up(client, config.mapping.clone(), labels));
+            Ok(salesforce.clone())
+        }
+        (Some(salesforce), _) => Ok(salesforce.clone()),
+        (None, Some(sandbox)) => sandbox_salesforce(sandbox),
+        (None, None) => anyhow::bail!("live mode without Salesforce settings"),
+    }
+}
+
+pub fn sandbox_salesforce(sandbox: &sandbox::Sandbox) -> anyhow::Result<SalesforceConfig> {
     let credentials = sandbox::SalesforceCredentials::default();
     Ok(SalesforceConfig {
         login_url: sandbox.salesforce_url.parse()?,

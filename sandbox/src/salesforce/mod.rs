@@ -1,11 +1,12 @@
 //! The Salesforce stand-in: OAuth token grants (JWT bearer and client credentials), the REST API's
-//! sObject, query, composite and collections resources for the objects Remit writes, Salesforce's
+//! sObject, describe, limits, query, composite and collections resources for the objects of the
+//! package in `salesforce/force-app` (schema.rs reads it), Salesforce's
 //! error bodies and status codes, `Sforce-Limit-Info`, expiring sessions and injectable faults.
 
 mod disruption;
 mod org;
 mod rest;
-mod schema;
+pub mod schema;
 mod soql;
 mod token;
 
@@ -21,6 +22,7 @@ use serde_json::{Value, json};
 pub use disruption::Disruptions;
 pub use org::Fault;
 use org::Org;
+pub use schema::Schema;
 
 /// The credentials the stand-in's connected app accepts.
 #[derive(Clone, Debug)]
@@ -58,8 +60,15 @@ pub struct Salesforce {
 }
 
 impl Salesforce {
+    /// An org with the package of `salesforce/force-app` installed.
     pub fn new(base_url: String, credentials: SalesforceCredentials) -> Self {
-        Self { org: Arc::new(Mutex::new(Org::seeded())), base_url, credentials, disruptions: Disruptions::default() }
+        let org = Org::seeded(Schema::package());
+        Self { org: Arc::new(Mutex::new(org)), base_url, credentials, disruptions: Disruptions::default() }
+    }
+
+    /// Gives the org another schema (say, the package with a field missing), keeping its records.
+    pub fn set_schema(&self, schema: Schema) {
+        self.lock().set_schema(schema);
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Org> {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use rand::{Rng, distr::Alphanumeric};
 use serde_json::{Map, Value, json};
 
-use super::schema::{self, Object, Record, new_id, normalize_id};
+use super::schema::{Field, FieldType, Object, Record, Schema, new_id, normalize_id};
 
 /// An error as the REST API returns it: a status and `[{"errorCode", "message", "fields"}]`.
 #[derive(Debug, Clone)]
@@ -39,7 +39,7 @@ pub struct Fault {
 }
 
 pub struct Org {
-    schema: Vec<Object>,
+    schema: Schema,
     data: BTreeMap<String, BTreeMap<String, Record>>,
     /// (object, external-id field) → value → ids of the records holding it, so an upsert finds
     /// its record without reading every record (a burst upserts thousands into thousands).
@@ -57,9 +57,9 @@ const SAMPLE_OPPORTUNITY: &str = "0065g00000AbCdEAAV";
 pub const INTEGRATION_USER: &str = "0055g00000IntUsAAJ";
 
 impl Org {
-    pub fn seeded() -> Self {
+    pub fn seeded(schema: Schema) -> Self {
         let mut org = Self {
-            schema: schema::objects(),
+            schema,
             data: BTreeMap::new(),
             external: HashMap::new(),
             tokens: HashSet::new(),
@@ -102,23 +102,51 @@ impl Org {
     /// Stores `record` as record `id` of `object`, replacing what was there, and keeps the
     /// external-id index true. Every write of a record goes through here.
     fn store(&mut self, object: &str, id: &str, record: Record) {
-        let fields: Vec<String> = self
+        let fields: Vec<(String, bool)> = self
             .object(object)
-            .map(|o| o.fields.iter().filter(|f| f.external_id).map(|f| f.name.to_owned()).collect())
+            .map(|o| o.fields.iter().filter(|f| f.external_id).map(|f| (f.name.clone(), f.case_sensitive)).collect())
             .unwrap_or_default();
         let old = self.data.get(object).and_then(|records| records.get(id));
-        for field in &fields {
+        for (field, case_sensitive) in &fields {
             let index = self.external.entry((object.to_owned(), field.clone())).or_default();
             if let Some(value) = old.and_then(|r| r.get(field)).and_then(Value::as_str)
-                && let Some(ids) = index.get_mut(value)
+                && let Some(ids) = index.get_mut(&index_key(value, *case_sensitive))
             {
                 ids.remove(id);
             }
             if let Some(value) = record.get(field).and_then(Value::as_str) {
-                index.entry(value.to_owned()).or_default().insert(id.to_owned());
+                index.entry(index_key(value, *case_sensitive)).or_default().insert(id.to_owned());
             }
         }
         self.data.entry(object.into()).or_default().insert(id.into(), record);
+    }
+
+    pub fn set_schema(&mut self, schema: Schema) {
+        self.schema = schema;
+        let data = std::mem::take(&mut self.data);
+        self.restore(data);
+    }
+
+    /// `GET sobjects/{object}/describe`: the object and its fields as the integration user sees them.
+    pub fn describe(&self, object: &str) -> Result<Value, SfError> {
+        let schema = self.object(object)?;
+        let fields: Vec<Value> = schema.fields.iter().map(describe_field).collect();
+        let writable = schema.fields.iter().any(|f| f.writable);
+        Ok(json!({
+            "name": schema.name,
+            "label": schema.label,
+            "keyPrefix": schema.key_prefix,
+            "custom": schema.custom,
+            "createable": writable,
+            "updateable": writable,
+            "queryable": true,
+            "fields": fields,
+        }))
+    }
+
+    /// `GET limits`: the org's daily API requests.
+    pub fn limits(&self) -> Value {
+        json!({ "DailyApiRequests": { "Max": self.daily_limit, "Remaining": self.daily_limit.saturating_sub(self.api_usage) } })
     }
 
     pub fn new_token(&mut self) -> String {
@@ -140,7 +168,7 @@ impl Org {
     }
 
     fn object(&self, name: &str) -> Result<&Object, SfError> {
-        self.schema.iter().find(|o| o.name == name).ok_or_else(|| {
+        self.schema.object(name).ok_or_else(|| {
             SfError::new(
                 404,
                 "NOT_FOUND",
@@ -180,14 +208,14 @@ impl Org {
     }
 
     pub fn insert(&mut self, object: &str, fields: Value) -> String {
-        let prefix = self.object(object).map(|o| o.key_prefix).unwrap_or("a00");
-        let id = new_id(prefix);
+        let prefix = self.object(object).map_or_else(|_| "a00".to_owned(), |o| o.key_prefix.clone());
+        let id = new_id(&prefix);
         self.put(object, &id, fields);
         id
     }
 
-    /// Checks a write's fields the way Salesforce does: known columns, restricted picklists,
-    /// well-formed ids in reference fields.
+    /// Checks a write's fields the way Salesforce does: known columns the user may write, the
+    /// value's type and length, restricted picklists, well-formed ids in reference fields.
     fn check(&self, object: &str, body: &Value) -> Result<Record, SfError> {
         let schema = self.object(object)?;
         let Some(fields) = body.as_object() else {
@@ -198,41 +226,14 @@ impl Org {
             if name == "attributes" {
                 continue;
             }
-            let Some(field) = schema.fields.iter().find(|f| f.name == name) else {
+            let Some(field) = schema.field(name) else {
                 return Err(SfError::new(
                     400,
                     "INVALID_FIELD",
                     format!("No such column '{name}' on sobject of type {object}"),
                 ));
             };
-            if let Some(values) = field.picklist {
-                let ok = value.as_str().is_some_and(|v| values.contains(&v));
-                if !ok {
-                    let shown = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
-                    return Err(SfError {
-                        fields: vec![name.clone()],
-                        ..SfError::new(
-                            400,
-                            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                            format!("{}: bad value for restricted picklist field: {shown}", field.label),
-                        )
-                    });
-                }
-            }
-            let is_reference = name.ends_with("Id") && name != "Id" || name == "Opportunity__c";
-            if is_reference && !value.is_null() {
-                let id = value.as_str().and_then(normalize_id).ok_or_else(|| SfError {
-                    fields: vec![name.clone()],
-                    ..SfError::new(
-                        400,
-                        "MALFORMED_ID",
-                        format!("{}: id value of incorrect type: {}", field.label, value.as_str().unwrap_or("")),
-                    )
-                })?;
-                record.insert(name.clone(), json!(id));
-                continue;
-            }
-            record.insert(name.clone(), value.clone());
+            record.insert(name.clone(), checked_value(field, value)?);
         }
         Ok(record)
     }
@@ -240,8 +241,7 @@ impl Org {
     pub fn create(&mut self, object: &str, body: &Value) -> Result<Value, SfError> {
         let mut record = self.check(object, body)?;
         stamp(&mut record);
-        let prefix = self.object(object)?.key_prefix;
-        let id = new_id(prefix);
+        let id = new_id(&self.object(object)?.key_prefix);
         record.insert("Id".into(), json!(id));
         self.store(object, &id, record);
         Ok(json!({ "id": id, "success": true, "errors": [] }))
@@ -279,25 +279,26 @@ impl Org {
     /// several records carry the value.
     pub fn upsert(&mut self, object: &str, field: &str, value: &str, body: &Value) -> Result<(u16, Value), SfError> {
         let schema = self.object(object)?;
-        if !schema.fields.iter().any(|f| f.name == field && f.external_id) {
+        let Some(key) = schema.field(field).filter(|f| f.external_id) else {
             return Err(SfError::new(
                 400,
                 "NOT_FOUND",
                 format!("Provided external ID field does not exist or is not accessible: {field}"),
             ));
-        }
+        };
+        let (key_prefix, lookup) = (schema.key_prefix.clone(), index_key(value, key.case_sensitive));
         let mut changes = self.check(object, body)?;
         stamp(&mut changes);
         let matching: Vec<String> = self
             .external
             .get(&(object.to_owned(), field.to_owned()))
-            .and_then(|index| index.get(value))
+            .and_then(|index| index.get(&lookup))
             .map(|ids| ids.iter().cloned().collect())
             .unwrap_or_default();
         match matching.as_slice() {
             [] => {
                 changes.insert(field.into(), json!(value));
-                let id = new_id(schema.key_prefix);
+                let id = new_id(&key_prefix);
                 changes.insert("Id".into(), json!(id));
                 self.store(object, &id, changes);
                 Ok((201, json!({ "id": id, "success": true, "errors": [], "created": true })))
@@ -322,7 +323,7 @@ impl Org {
             SfError::new(400, "INVALID_TYPE", format!("sObject type '{}' is not supported.", query.object))
         })?;
         for field in query.fields.iter().chain(query.conditions.iter().map(|(f, _)| f)) {
-            if field != "Id" && !schema.fields.iter().any(|f| f.name == field) {
+            if schema.field(field).is_none() {
                 return Err(SfError::new(
                     400,
                     "INVALID_FIELD",
@@ -371,6 +372,108 @@ impl Org {
             }
         }
     }
+}
+
+fn describe_field(field: &Field) -> Value {
+    let picklist: Vec<Value> = field
+        .picklist
+        .iter()
+        .map(|v| json!({ "value": v, "label": v, "active": true, "defaultValue": false, "validFor": null }))
+        .collect();
+    json!({
+        "name": field.name,
+        "label": field.label,
+        "type": field.kind.describe_name(),
+        "length": field.length.unwrap_or(0),
+        "custom": field.custom,
+        "externalId": field.external_id,
+        "unique": field.unique,
+        "caseSensitive": field.case_sensitive,
+        "idLookup": field.external_id || field.name == "Id",
+        "nillable": field.writable,
+        "createable": field.writable,
+        "updateable": field.writable,
+        "restrictedPicklist": field.restricted,
+        "picklistValues": picklist,
+        "referenceTo": field.reference_to.iter().collect::<Vec<_>>(),
+    })
+}
+
+/// The key an external id is found by: case-insensitive ones in lower case.
+fn index_key(value: &str, case_sensitive: bool) -> String {
+    if case_sensitive { value.to_owned() } else { value.to_lowercase() }
+}
+
+/// A field's value as Salesforce stores it, or the error Salesforce answers a wrong one with.
+fn checked_value(field: &Field, value: &Value) -> Result<Value, SfError> {
+    let refused = |code: &str, message: String| {
+        Err(SfError { fields: vec![field.name.clone()], ..SfError::new(400, code, message) })
+    };
+    if !field.writable {
+        return refused(
+            "INVALID_FIELD_FOR_INSERT_UPDATE",
+            format!(
+                "Unable to create/update fields: {}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.",
+                field.name
+            ),
+        );
+    }
+    if value.is_null() {
+        return Ok(Value::Null);
+    }
+    let shown = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+    let wrong_type = || {
+        refused(
+            "JSON_PARSER_ERROR",
+            format!(
+                "Cannot deserialize instance of {} from {} value {shown} or request may be missing a required field",
+                field.kind.describe_name(),
+                if value.is_string() { "VALUE_STRING" } else { "VALUE_OTHER" }
+            ),
+        )
+    };
+    match field.kind {
+        FieldType::Picklist
+            if field.restricted && !value.as_str().is_some_and(|v| field.picklist.iter().any(|p| p == v)) =>
+        {
+            return refused(
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                format!("{}: bad value for restricted picklist field: {shown}", field.label),
+            );
+        }
+        FieldType::Reference => {
+            return match value.as_str().and_then(normalize_id) {
+                Some(id) => Ok(json!(id)),
+                None => refused("MALFORMED_ID", format!("{}: id value of incorrect type: {shown}", field.label)),
+            };
+        }
+        FieldType::Number | FieldType::Currency
+            if !value.is_number() && value.as_str().is_none_or(|v| v.parse::<f64>().is_err()) =>
+        {
+            return wrong_type();
+        }
+        FieldType::Boolean if !value.is_boolean() => return wrong_type(),
+        FieldType::Date
+        | FieldType::DateTime
+        | FieldType::Text
+        | FieldType::TextArea
+        | FieldType::Url
+        | FieldType::Email
+            if !value.is_string() && !value.is_number() =>
+        {
+            return wrong_type();
+        }
+        _ => {}
+    }
+    if let Some(max) = field.length
+        && shown.chars().count() > max
+    {
+        return refused(
+            "STRING_TOO_LONG",
+            format!("{}: data value too large: {shown} (max length={max})", field.label),
+        );
+    }
+    Ok(value.clone())
 }
 
 /// Salesforce's `LastModifiedDate`, to the millisecond, as the API writes it.

@@ -124,6 +124,8 @@ fn execute(
                 .ok_or_else(|| SfError::new(400, "MALFORMED_QUERY", "A query string is required"))?;
             Ok((200, Some(org.query(&soql)?)))
         }
+        ["limits"] if method == Method::GET => Ok((200, Some(org.limits()))),
+        ["sobjects", object, "describe"] if method == Method::GET => Ok((200, Some(org.describe(object)?))),
         ["sobjects", object] if method == Method::POST => Ok((201, Some(org.create(object, body)?))),
         ["sobjects", object, id] => match *method {
             Method::GET => {

@@ -74,6 +74,8 @@ impl Remit {
             ("SALESFORCE_LOGIN_URL", sandbox.salesforce_url.clone()),
             ("SALESFORCE_CLIENT_ID", credentials.client_id.clone()),
             ("SALESFORCE_CLIENT_SECRET", credentials.client_secret.clone()),
+            // The burst counts API calls: the start-up check's own calls are not the burst's.
+            ("REMIT_SALESFORCE_CHECK_AT_START", "false".into()),
             ("RUST_LOG", "error".into()),
             ("PATH", std::env::var("PATH").unwrap_or_default()),
         ]

@@ -106,38 +106,97 @@ impl Default for Fields {
     }
 }
 
+/// What a field must hold for what Remit writes into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldUse {
+    Text,
+    Url,
+    Number,
+    Date,
+    DateTime,
+    /// A picklist (or text) field: the values Remit writes must be among its values.
+    Picklist,
+    /// A lookup to the object of the mapping's `objects.opportunity`.
+    OpportunityLookup,
+    /// The unique external id Remit upserts by.
+    ExternalId,
+}
+
+/// One field Remit writes: where, what kind, and the `remit.toml` setting that names it (none for
+/// Salesforce's standard fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrittenField<'a> {
+    pub object: &'a str,
+    pub field: &'a str,
+    pub kind: FieldUse,
+    pub setting: Option<&'static str>,
+}
+
+impl<'a> WrittenField<'a> {
+    fn mapped(object: &'a str, field: &'a str, kind: FieldUse, setting: &'static str) -> Self {
+        Self { object, field, kind, setting: Some(setting) }
+    }
+
+    fn standard(object: &'a str, field: &'a str, kind: FieldUse) -> Self {
+        Self { object, field, kind, setting: None }
+    }
+}
+
 fn is_api_name(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 impl SalesforceMapping {
-    pub(super) fn validate(self) -> Result<Self, ConfigError> {
+    /// Every field Remit writes, with the kind of value it writes there.
+    pub fn written_fields(&self) -> Vec<WrittenField<'_>> {
+        use FieldUse::{Date, DateTime, ExternalId, Number, OpportunityLookup, Picklist, Text, Url};
         let Objects { payment, opportunity, account, task } = &self.objects;
         let f = &self.fields;
-        let names = [
+        let (mapped, standard) = (WrittenField::mapped, WrittenField::standard);
+        let mut fields = vec![
+            mapped(opportunity, &f.opportunity_payment_status, Picklist, "fields.opportunity_payment_status"),
+            mapped(opportunity, &f.opportunity_payment_link, Url, "fields.opportunity_payment_link"),
+            mapped(opportunity, &f.opportunity_stripe_customer_id, Text, "fields.opportunity_stripe_customer_id"),
+            standard(opportunity, "StageName", Picklist),
+            standard(opportunity, "CloseDate", Date),
+            standard(opportunity, "Amount", Number),
+            mapped(account, &f.account_stripe_customer_id, Text, "fields.account_stripe_customer_id"),
+            mapped(payment, &f.payment_external_id, ExternalId, "fields.payment_external_id"),
+            mapped(payment, &f.payment_opportunity, OpportunityLookup, "fields.payment_opportunity"),
+            mapped(payment, &f.payment_amount, Number, "fields.payment_amount"),
+            mapped(payment, &f.payment_currency, Text, "fields.payment_currency"),
+            mapped(payment, &f.payment_status, Picklist, "fields.payment_status"),
+            mapped(payment, &f.payment_link, Url, "fields.payment_link"),
+            mapped(payment, &f.payment_checkout_session_id, Text, "fields.payment_checkout_session_id"),
+            mapped(payment, &f.payment_payment_intent_id, Text, "fields.payment_payment_intent_id"),
+            mapped(payment, &f.payment_receipt_url, Url, "fields.payment_receipt_url"),
+            mapped(payment, &f.payment_paid_at, DateTime, "fields.payment_paid_at"),
+            mapped(payment, &f.payment_failure_reason, Text, "fields.payment_failure_reason"),
+            mapped(task, &f.task_attempt_id, ExternalId, "fields.task_attempt_id"),
+            standard(task, "Subject", Text),
+            standard(task, "Priority", Picklist),
+            standard(task, "Status", Picklist),
+            standard(task, "Description", Text),
+            standard(task, "ActivityDate", Date),
+        ];
+        if !self.payment_name_auto_number {
+            fields.push(standard(payment, "Name", Text));
+        }
+        fields
+    }
+
+    pub(super) fn validate(self) -> Result<Self, ConfigError> {
+        let Objects { payment, opportunity, account, task } = &self.objects;
+        let objects = [
             ("objects.payment", payment),
             ("objects.opportunity", opportunity),
             ("objects.account", account),
             ("objects.task", task),
-            ("fields.opportunity_payment_status", &f.opportunity_payment_status),
-            ("fields.opportunity_payment_link", &f.opportunity_payment_link),
-            ("fields.opportunity_stripe_customer_id", &f.opportunity_stripe_customer_id),
-            ("fields.account_stripe_customer_id", &f.account_stripe_customer_id),
-            ("fields.payment_external_id", &f.payment_external_id),
-            ("fields.payment_opportunity", &f.payment_opportunity),
-            ("fields.payment_amount", &f.payment_amount),
-            ("fields.payment_currency", &f.payment_currency),
-            ("fields.payment_status", &f.payment_status),
-            ("fields.payment_link", &f.payment_link),
-            ("fields.payment_checkout_session_id", &f.payment_checkout_session_id),
-            ("fields.payment_payment_intent_id", &f.payment_payment_intent_id),
-            ("fields.payment_receipt_url", &f.payment_receipt_url),
-            ("fields.payment_paid_at", &f.payment_paid_at),
-            ("fields.payment_failure_reason", &f.payment_failure_reason),
-            ("fields.task_attempt_id", &f.task_attempt_id),
         ];
-        for (setting, name) in names {
+        let written = self.written_fields();
+        let fields = written.iter().filter_map(|w| Some((w.setting?, w.field)));
+        for (setting, name) in objects.into_iter().map(|(s, n)| (s, n.as_str())).chain(fields) {
             if !is_api_name(name) {
                 return Err(ConfigError::new(
                     format!("remit.toml salesforce.{setting}"),

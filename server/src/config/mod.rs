@@ -17,7 +17,7 @@ use crate::base_url::BaseUrl;
 pub use brands::{Brand, Brands, Logo, LogoFormat, Paper};
 use env::Env;
 pub use env::EnvSource;
-pub use mapping::SalesforceMapping;
+pub use mapping::{FieldUse, SalesforceMapping, WrittenField};
 
 /// One setting that is missing or malformed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -56,6 +56,9 @@ pub struct Config {
     pub job_lease: Duration,
     /// Time limit of one Salesforce API call (`REMIT_SALESFORCE_TIMEOUT_SECS`).
     pub salesforce_timeout: Duration,
+    /// Whether `remit serve` checks the org at start-up in live mode (`REMIT_SALESFORCE_CHECK_AT_START`);
+    /// the check costs about six API calls.
+    pub salesforce_check_at_start: bool,
     /// How long a payer's sign-in lasts, however active (`REMIT_SESSION_LIFETIME_SECS`).
     pub session_lifetime: Duration,
     /// How long a client may take to send its request headers (`REMIT_HEADER_TIMEOUT_SECS`).
@@ -164,6 +167,7 @@ impl Config {
             workers: env.parsed("REMIT_WORKERS", "")?,
             job_lease: Duration::from_secs(positive(&env, "REMIT_JOB_LEASE_SECS", "300")?),
             salesforce_timeout: Duration::from_secs(positive(&env, "REMIT_SALESFORCE_TIMEOUT_SECS", "30")?),
+            salesforce_check_at_start: env.parsed("REMIT_SALESFORCE_CHECK_AT_START", "true")?,
             session_lifetime: Duration::from_secs(positive(&env, "REMIT_SESSION_LIFETIME_SECS", "7776000")?),
             header_timeout: Duration::from_secs(positive(&env, "REMIT_HEADER_TIMEOUT_SECS", "10")?),
             max_connections: usize::try_from(positive(&env, "REMIT_MAX_CONNECTIONS", "1024")?).unwrap_or(usize::MAX),

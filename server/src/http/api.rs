@@ -3,19 +3,25 @@
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{FromRequestParts, Path, Query, State},
-    http::{HeaderMap, StatusCode, request::Parts},
+    extract::{DefaultBodyLimit, FromRequestParts, Path, RawQuery, State},
+    http::{HeaderMap, StatusCode, header::CONTENT_TYPE, request::Parts},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{AppState, error::ApiError};
 use crate::{
     api_keys,
     idempotency::{self, Reservation},
-    payments::{Payment, RawLinkRequest, SalesforceId},
+    payments::{Payment, RawLinkRequest, SalesforceId, ValidationError},
 };
+
+/// Payment-link requests are a few hundred bytes; anything near this is not one.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The longest `Idempotency-Key` the API keeps (as the OpenAPI document says).
+const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -25,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/payments/{id}", get(get_payment))
         .route("/api/v1/payments/{id}/cancel", post(cancel_payment))
         .route("/api/v1/{*rest}", axum::routing::any(|| async { ApiError::NoSuchOperation }))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 /// The caller's API key id, from `Authorization: Bearer <key>`.
@@ -107,7 +114,21 @@ async fn create_payment_link(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) else {
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::NotJson);
+    }
+    let key = headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    if let Some(key) = key {
+        let length = key.chars().count();
+        if length == 0 || length > MAX_IDEMPOTENCY_KEY || !key.is_ascii() {
+            return Err(ApiError::Validation(ValidationError {
+                field: "Idempotency-Key",
+                message: format!("must be 1 to {MAX_IDEMPOTENCY_KEY} ASCII characters"),
+            }));
+        }
+    }
+    let Some(key) = key else {
         let (status, body) = link_response(&state, &body).await;
         return Ok(status_json(status, body));
     };
@@ -165,9 +186,28 @@ fn status_json(status: StatusCode, body: serde_json::Value) -> Response {
     (status, Json(body)).into_response()
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    opportunity_id: Option<String>,
+/// `?opportunity_id=…`, exactly once and nothing else: a parameter given twice or one the API does
+/// not know is a mistake the caller should hear about, not a guess.
+fn list_query(raw: Option<&str>) -> Result<SalesforceId, ApiError> {
+    let mut opportunity = None;
+    for (name, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match name.as_ref() {
+            "opportunity_id" if opportunity.is_some() => {
+                return Err(ApiError::BadRequest("opportunity_id is given more than once; give it once.".into()));
+            }
+            "opportunity_id" => opportunity = Some(value.into_owned()),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "Unknown query parameter {other:?}; this operation takes opportunity_id."
+                )));
+            }
+        }
+    }
+    let invalid = |message: &str| {
+        ApiError::Validation(ValidationError { field: "opportunity_id", message: message.into() })
+    };
+    let raw = opportunity.ok_or_else(|| invalid("is required"))?;
+    SalesforceId::parse(&raw).map_err(invalid)
 }
 
 #[derive(Serialize)]
@@ -178,17 +218,9 @@ struct PaymentList {
 async fn list_payments(
     State(state): State<AppState>,
     _caller: ApiCaller,
-    Query(query): Query<ListQuery>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<PaymentList>, ApiError> {
-    let raw = query.opportunity_id.ok_or_else(|| {
-        ApiError::Validation(crate::payments::ValidationError {
-            field: "opportunity_id",
-            message: "is required".into(),
-        })
-    })?;
-    let opportunity = SalesforceId::parse(&raw).map_err(|message| {
-        ApiError::Validation(crate::payments::ValidationError { field: "opportunity_id", message: message.into() })
-    })?;
+    let opportunity = list_query(query.as_deref())?;
     let payments = state.payments.for_opportunity(opportunity.as_str()).await?;
     Ok(Json(PaymentList { payments: payments.into_iter().map(|p| PaymentBody::new(&state, p)).collect() }))
 }

@@ -3,7 +3,9 @@
 
 use axum::{
     Json,
-    http::StatusCode,
+    extract::Request,
+    http::{StatusCode, header},
+    middleware::Next,
     response::{IntoResponse, Response},
 };
 use serde_json::json;
@@ -24,6 +26,10 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     IdempotencyKeyReused,
     IdempotencyKeyInUse,
+    MethodNotAllowed,
+    TimedOut,
+    BodyTooLarge,
+    NotJson,
     StripeUnavailable(Cause),
     Internal(Cause),
 }
@@ -58,6 +64,30 @@ impl ApiError {
                 "idempotency_key_in_use",
                 "A request with this Idempotency-Key is still being processed; retry shortly.".into(),
                 Some("Idempotency-Key"),
+            ),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This path does not take this HTTP method; see /api/v1/openapi.json.".into(),
+                None,
+            ),
+            Self::TimedOut => (
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "The request took too long and was stopped; retry it (with the same Idempotency-Key).".into(),
+                None,
+            ),
+            Self::BodyTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("The body is larger than the API takes ({} KiB).", super::api::MAX_BODY_BYTES / 1024),
+                None,
+            ),
+            Self::NotJson => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as JSON, with 'Content-Type: application/json'.".into(),
+                Some("Content-Type"),
             ),
             Self::StripeUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -108,6 +138,37 @@ impl IntoResponse for ApiError {
         self.log_cause();
         (self.status(), Json(self.body())).into_response()
     }
+}
+
+/// The framework answers some requests itself, in plain text or with no body: a method a path does
+/// not take (405), the time limit (408), a body over the limit (413), a query or path it cannot
+/// read (400). Under `/api/` each becomes the API's JSON error, so a caller never meets another
+/// shape. Outermost layer, so it sees the time limit's answers too.
+pub async fn api_rejections_as_json(request: Request, next: Next) -> Response {
+    let is_api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !is_api || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .unwrap_or_default();
+    let error = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::REQUEST_TIMEOUT => ApiError::TimedOut,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::NotJson,
+        StatusCode::NOT_FOUND => ApiError::NoSuchOperation,
+        status if status.is_client_error() => ApiError::BadRequest(text),
+        status => ApiError::Internal(format!("the framework answered {status}: {text}").into()),
+    };
+    error.into_response()
 }
 
 impl From<sqlx::Error> for ApiError {

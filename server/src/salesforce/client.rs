@@ -6,7 +6,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::error::{SalesforceError, SfError};
+use super::{
+    describe::{DailyLimit, ObjectDescription},
+    error::{SalesforceError, SfError},
+};
 use crate::{
     base_url::BaseUrl,
     config::{SalesforceAuth, SalesforceConfig},
@@ -92,6 +95,24 @@ impl SalesforceClient {
         let (_, body) = self.call(Method::GET, &url, None).await?;
         let body = body.unwrap_or_default();
         Ok(body["records"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// An object as the integration user sees it; `None` when the org has no such object.
+    pub async fn describe(&self, object: &str) -> Result<Option<ObjectDescription>, SalesforceError> {
+        match self.call(Method::GET, &format!("sobjects/{object}/describe"), None).await {
+            Ok((_, body)) => serde_json::from_value(body.unwrap_or_default())
+                .map(Some)
+                .map_err(|e| SalesforceError::Decode(format!("describe {object}: {e}"))),
+            Err(SalesforceError::Api { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The org's daily API requests: its limit and what is left today.
+    pub async fn daily_limit(&self) -> Result<DailyLimit, SalesforceError> {
+        let (_, body) = self.call(Method::GET, "limits", None).await?;
+        serde_json::from_value(body.unwrap_or_default()["DailyApiRequests"].clone())
+            .map_err(|e| SalesforceError::Decode(format!("limits: {e}")))
     }
 
     /// Up to 25 subrequests in one call. The results come back per subrequest: callers check each.

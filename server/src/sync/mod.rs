@@ -10,6 +10,7 @@
 
 mod breaker;
 pub use breaker::OPEN_AFTER;
+pub mod preflight;
 pub mod records;
 mod tasks;
 

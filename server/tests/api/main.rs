@@ -14,6 +14,7 @@ mod receipts;
 mod reliability;
 mod returns;
 mod salesforce;
+mod salesforce_package;
 mod startup;
 mod stripe_client;
 mod webhooks;
