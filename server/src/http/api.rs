@@ -203,9 +203,8 @@ fn list_query(raw: Option<&str>) -> Result<SalesforceId, ApiError> {
             }
         }
     }
-    let invalid = |message: &str| {
-        ApiError::Validation(ValidationError { field: "opportunity_id", message: message.into() })
-    };
+    let invalid =
+        |message: &str| ApiError::Validation(ValidationError { field: "opportunity_id", message: message.into() });
     let raw = opportunity.ok_or_else(|| invalid("is required"))?;
     SalesforceId::parse(&raw).map_err(invalid)
 }

@@ -179,7 +179,9 @@ pub fn router(state: AppState, sessions: sessions::Store) -> Router {
         .layer(axum::middleware::map_response(html_without_hydration_data));
     let router = with_security_headers(router, &state.config);
     let timeout = state.config.request_timeout;
-    with_observability(router, timeout).layer(axum::middleware::from_fn(error::api_rejections_as_json)).with_state(state)
+    with_observability(router, timeout)
+        .layer(axum::middleware::from_fn(error::api_rejections_as_json))
+        .with_state(state)
 }
 
 /// Any address no route claims: the branded 404 page, with status 404.

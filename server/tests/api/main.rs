@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod api_contract;
 mod email;
 mod health;
 mod openapi;

@@ -187,6 +187,7 @@ async fn a_body_that_is_not_json_is_a_400() {
         .client
         .post(format!("{}/api/v1/payment-links", app.address))
         .bearer_auth(&app.api_key)
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await
