@@ -10,7 +10,10 @@ use axum::{
 };
 use serde::Serialize;
 
-use super::{AppState, error::ApiError};
+use super::{
+    AppState,
+    error::{ApiError, HttpRejection},
+};
 use crate::{
     api_keys,
     idempotency::{self, Reservation},
@@ -114,21 +117,7 @@ async fn create_payment_link(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::NotJson);
-    }
-    let key = headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    if let Some(key) = key {
-        let length = key.chars().count();
-        if length == 0 || length > MAX_IDEMPOTENCY_KEY || !key.is_ascii() {
-            return Err(ApiError::Validation(ValidationError {
-                field: "Idempotency-Key",
-                message: format!("must be 1 to {MAX_IDEMPOTENCY_KEY} ASCII characters"),
-            }));
-        }
-    }
-    let Some(key) = key else {
+    let Some(key) = idempotency_key(&headers)? else {
         let (status, body) = link_response(&state, &body).await;
         return Ok(status_json(status, body));
     };
@@ -150,6 +139,22 @@ async fn create_payment_link(
         idempotency::store(&state.db, &request, status.as_u16(), &body.to_string()).await?;
     }
     Ok(status_json(status, body))
+}
+
+/// Checks a link request's headers: a JSON body, and an `Idempotency-Key` (if any) the API keeps.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::Http(HttpRejection::NotJson));
+    }
+    let Some(key) = headers.get("idempotency-key") else { return Ok(None) };
+    match key.to_str() {
+        Ok(key) if !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY => Ok(Some(key)),
+        _ => Err(ApiError::Validation(ValidationError {
+            field: "Idempotency-Key",
+            message: format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+        })),
+    }
 }
 
 /// The answer to a link request, errors included (they are remembered under an Idempotency-Key too).

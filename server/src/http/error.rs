@@ -26,12 +26,49 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     IdempotencyKeyReused,
     IdempotencyKeyInUse,
+    Http(HttpRejection),
+    StripeUnavailable(Cause),
+    Internal(Cause),
+}
+
+/// A request refused for its HTTP form before any field is read.
+#[derive(Debug)]
+pub enum HttpRejection {
     MethodNotAllowed,
     TimedOut,
     BodyTooLarge,
     NotJson,
-    StripeUnavailable(Cause),
-    Internal(Cause),
+}
+
+impl HttpRejection {
+    fn parts(&self) -> (StatusCode, &'static str, String, Option<&'static str>) {
+        match self {
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This path does not take this HTTP method; see /api/v1/openapi.json.".into(),
+                None,
+            ),
+            Self::TimedOut => (
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "The request took too long and was stopped; retry it (with the same Idempotency-Key).".into(),
+                None,
+            ),
+            Self::BodyTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("The body is larger than the API takes ({} KiB).", super::api::MAX_BODY_BYTES / 1024),
+                None,
+            ),
+            Self::NotJson => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as JSON, with 'Content-Type: application/json'.".into(),
+                Some("Content-Type"),
+            ),
+        }
+    }
 }
 
 impl ApiError {
@@ -65,30 +102,7 @@ impl ApiError {
                 "A request with this Idempotency-Key is still being processed; retry shortly.".into(),
                 Some("Idempotency-Key"),
             ),
-            Self::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "This path does not take this HTTP method; see /api/v1/openapi.json.".into(),
-                None,
-            ),
-            Self::TimedOut => (
-                StatusCode::REQUEST_TIMEOUT,
-                "timeout",
-                "The request took too long and was stopped; retry it (with the same Idempotency-Key).".into(),
-                None,
-            ),
-            Self::BodyTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("The body is larger than the API takes ({} KiB).", super::api::MAX_BODY_BYTES / 1024),
-                None,
-            ),
-            Self::NotJson => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Send the body as JSON, with 'Content-Type: application/json'.".into(),
-                Some("Content-Type"),
-            ),
+            Self::Http(rejection) => rejection.parts(),
             Self::StripeUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "stripe_unavailable",
@@ -158,10 +172,10 @@ pub async fn api_rejections_as_json(request: Request, next: Next) -> Response {
         .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
         .unwrap_or_default();
     let error = match status {
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
-        StatusCode::REQUEST_TIMEOUT => ApiError::TimedOut,
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::NotJson,
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::Http(HttpRejection::MethodNotAllowed),
+        StatusCode::REQUEST_TIMEOUT => ApiError::Http(HttpRejection::TimedOut),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::Http(HttpRejection::BodyTooLarge),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::Http(HttpRejection::NotJson),
         StatusCode::NOT_FOUND => ApiError::NoSuchOperation,
         status if status.is_client_error() => ApiError::BadRequest(text),
         status => ApiError::Internal(format!("the framework answered {status}: {text}").into()),

@@ -63,6 +63,18 @@ impl StatusLabels {
     }
 }
 
+/// Text as a Text(255) field takes it (the package's Failure_Reason__c): Salesforce refuses a
+/// longer value with STRING_TOO_LONG rather than cutting it.
+fn short_text(text: &str) -> String {
+    const MAX: usize = 255;
+    if text.chars().count() <= MAX {
+        return text.to_owned();
+    }
+    let mut short: String = text.chars().take(MAX - 1).collect();
+    short.push('…');
+    short
+}
+
 /// Builds request bodies with the org's names for objects and fields.
 pub struct Records {
     pub mapping: SalesforceMapping,
@@ -106,7 +118,7 @@ impl Records {
             (&fields.payment_payment_intent_id, json!(payment.stripe_payment_intent_id)),
             (&fields.payment_receipt_url, json!(self.payments.receipt_url(payment))),
             (&fields.payment_paid_at, json!(payment.paid_at().and_then(|t| t.format(&Rfc3339).ok()))),
-            (&fields.payment_failure_reason, json!(payment.failure_reason)),
+            (&fields.payment_failure_reason, json!(payment.failure_reason.as_deref().map(short_text))),
         ] {
             record.insert(field.clone(), value);
         }
@@ -441,5 +453,14 @@ mod tests {
         let failures = [attempt("ch_1"), attempt("ch_2"), attempt("ch_3")];
         let new = untasked(&failures, &["ch_1".to_owned(), "ch_3".to_owned()]);
         assert_eq!(new.iter().map(|(n, f)| (*n, f.attempt.as_str())).collect::<Vec<_>>(), [(1, "ch_2")]);
+    }
+
+    #[test]
+    fn a_long_failure_reason_is_cut_to_what_the_field_holds() {
+        assert_eq!(short_text("card_declined"), "card_declined");
+        let long = "x".repeat(300);
+        let short = short_text(&long);
+        assert_eq!(short.chars().count(), 255);
+        assert!(short.ends_with('…'));
     }
 }
