@@ -452,4 +452,19 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:#?}");
         assert!(found[0].starts_with("missing  object Payment__c: "));
     }
+
+    #[test]
+    fn a_field_the_integration_user_cannot_write_is_wrong_with_the_permission_set_as_fix() {
+        let mapping = SalesforceMapping::default();
+        let labels = StatusLabels::from_mapping(&mapping).unwrap();
+        let mut org = complete_org(&mapping, &labels);
+        let payment = org.objects.get_mut("Payment__c").unwrap().as_mut().unwrap();
+        payment.fields.iter_mut().find(|f| f.name == "Paid_At__c").unwrap().updateable = false;
+        payment.createable = false;
+        let found = problems(&assess(&mapping, &labels, &org));
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].starts_with("wrong    object Payment__c: the integration user cannot create and edit"));
+        assert!(found[1].starts_with("wrong    Payment__c.Paid_At__c: the integration user may read but not write"));
+        assert!(found.iter().all(|line| line.contains("Remit Integration permission set")));
+    }
 }

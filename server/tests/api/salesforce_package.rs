@@ -244,3 +244,80 @@ fn tokio_stream_lines(
     });
     receive
 }
+
+/// Each metadata file of the package, with the root element its suffix calls for.
+#[test]
+fn every_metadata_file_parses_as_the_type_its_name_says() {
+    fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files(&path, out)
+            } else if path.to_string_lossy().ends_with("-meta.xml") {
+                out.push(path)
+            }
+        }
+    }
+    let roots = [
+        (".field-meta.xml", "CustomField"),
+        (".object-meta.xml", "CustomObject"),
+        (".listView-meta.xml", "ListView"),
+        (".layout-meta.xml", "Layout"),
+        (".permissionset-meta.xml", "PermissionSet"),
+        (".externalCredential-meta.xml", "ExternalCredential"),
+        (".namedCredential-meta.xml", "NamedCredential"),
+        (".externalServiceRegistration-meta.xml", "ExternalServiceRegistration"),
+        (".flow-meta.xml", "Flow"),
+        (".quickAction-meta.xml", "QuickAction"),
+        (".reportType-meta.xml", "ReportType"),
+        (".report-meta.xml", "Report"),
+        (".reportFolder-meta.xml", "ReportFolder"),
+        (".labels-meta.xml", "CustomLabels"),
+    ];
+    let mut all = Vec::new();
+    files(&package_objects().join(".."), &mut all);
+    assert!(all.len() > 40, "{} files", all.len());
+    for path in all {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let (_, root) =
+            roots.iter().find(|(suffix, _)| name.ends_with(suffix)).unwrap_or_else(|| panic!("{name}: unknown type"));
+        let xml = std::fs::read_to_string(&path).unwrap();
+        let document = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let element = document.root_element();
+        assert_eq!(element.tag_name().name(), *root, "{name}");
+        assert_eq!(element.tag_name().namespace(), Some("http://soap.sforce.com/2006/04/metadata"), "{name}");
+    }
+}
+
+/// What the Flows and the quick action refer to exists in the package.
+#[test]
+fn the_flows_refer_to_what_the_package_installs() {
+    let root = package_objects().join("..");
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+    let action = read("quickActions/Opportunity.Send_Payment_Link.quickAction-meta.xml");
+    assert!(action.contains("<flowDefinition>Remit_Send_Payment_Link</flowDefinition>"));
+    let screen = read("flows/Remit_Send_Payment_Link.flow-meta.xml");
+    assert!(screen.contains("<flowName>Remit_Get_Payment_Link</flowName>"));
+    for flow in ["flows/Remit_Get_Payment_Link.flow-meta.xml", "flows/Remit_Request_Payment_Link.flow-meta.xml"] {
+        let text = read(flow);
+        assert!(text.contains("<actionName>Remit.createPaymentLink</actionName>"), "{flow}");
+        assert!(text.contains("<apexClass>ExternalService__Remit_PaymentLinkRequest</apexClass>"), "{flow}");
+    }
+    let trigger = read("flows/Remit_Request_Payment_Link.flow-meta.xml");
+    assert!(trigger.contains("<recordTriggerType>CreateAndUpdate</recordTriggerType>"));
+    assert!(trigger.contains("$Label.Remit_Payment_Link_Stage"));
+    assert!(read("labels/CustomLabels.labels-meta.xml").contains("<fullName>Remit_Payment_Link_Stage</fullName>"));
+    let payments = read("permissionsets/Remit_Payments.permissionset-meta.xml");
+    let credential = read("externalCredentials/Remit.externalCredential-meta.xml");
+    assert!(payments.contains("<externalCredentialPrincipal>Remit-Remit_API_Key</externalCredentialPrincipal>"));
+    assert!(credential.contains("<parameterName>Remit_API_Key</parameterName>"));
+    assert!(credential.contains("$Credential.Remit.ApiKey"));
+    // Every field of the package is granted to the integration user, and none is left out.
+    let integration = read("permissionsets/Remit_Integration.permissionset-meta.xml");
+    for object in Schema::package().objects() {
+        for field in object.fields.iter().filter(|f| f.custom) {
+            let grant = format!("<field>{}.{}</field>", object.name, field.name);
+            assert!(integration.contains(&grant), "Remit Integration lacks {grant}");
+        }
+    }
+}
