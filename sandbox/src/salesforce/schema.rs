@@ -217,11 +217,7 @@ impl Schema {
     fn standard() -> Self {
         use FieldType::{Boolean, Currency, Date, Number, Text, TextArea};
         let object = |name: &str, label: &str, key_prefix: &str, mut fields: Vec<Field>| {
-            let mut all = vec![
-                Field::system("Id", &format!("{label} ID"), FieldType::Id),
-                Field::system("CreatedDate", "Created Date", FieldType::DateTime),
-                Field::system("LastModifiedDate", "Last Modified Date", FieldType::DateTime),
-            ];
+            let mut all = system_fields(label);
             all.append(&mut fields);
             Object { name: name.into(), label: label.into(), key_prefix: key_prefix.into(), custom: false, fields: all }
         };
@@ -321,6 +317,10 @@ impl Schema {
     }
 
     fn install_object(&mut self, name: &str, root: roxmltree::Node) {
+        // A standard object's own file (settings, not fields) changes nothing the stand-in checks.
+        if self.object(name).is_some() {
+            return;
+        }
         let name_field = root.children().find(|n| n.has_tag_name("nameField"));
         let name_type = name_field.and_then(|n| text(n, "type")).unwrap_or("Text");
         let label = text(root, "label").unwrap_or(name);
@@ -333,19 +333,19 @@ impl Schema {
             FieldType::from_metadata(name_type).unwrap_or(FieldType::Text),
         );
         record_name.writable = record_name.kind != FieldType::AutoNumber;
-        let mut fields = vec![
-            Field::system("Id", &format!("{label} ID"), FieldType::Id),
-            Field::system("CreatedDate", "Created Date", FieldType::DateTime),
-            Field::system("LastModifiedDate", "Last Modified Date", FieldType::DateTime),
-            Field::reference("OwnerId", "Owner ID", "User"),
-            record_name,
-        ];
-        if let Some(existing) = self.objects.iter_mut().find(|o| o.name == name) {
-            existing.fields.append(&mut fields);
-            return;
-        }
+        let mut fields = system_fields(label);
+        fields.extend([Field::reference("OwnerId", "Owner ID", "User"), record_name]);
         self.objects.push(Object { name: name.into(), label: label.into(), key_prefix, custom: true, fields });
     }
+}
+
+/// The fields every record has and nobody writes.
+fn system_fields(label: &str) -> Vec<Field> {
+    vec![
+        Field::system("Id", &format!("{label} ID"), FieldType::Id),
+        Field::system("CreatedDate", "Created Date", FieldType::DateTime),
+        Field::system("LastModifiedDate", "Last Modified Date", FieldType::DateTime),
+    ]
 }
 
 fn text<'a>(node: roxmltree::Node<'a, 'a>, tag: &str) -> Option<&'a str> {
