@@ -16,7 +16,9 @@ pub enum PayState {
     Processing,
     /// Paid (possibly refunded or disputed since).
     Paid,
-    /// Canceled or expired: nothing to pay.
+    /// The link's time ran out (or the payment expired): nothing to pay through it.
+    Expired,
+    /// Canceled: nothing to pay.
     Closed,
 }
 

@@ -75,18 +75,27 @@ pub fn PayPage() -> impl IntoView {
 #[component]
 fn PayContent(view: PayView, csrf: String, problem: Option<String>) -> impl IntoView {
     let payee = view.brand.name.clone();
+    let payee_again = payee.clone();
     let (title, heading) = match view.state {
         PayState::Payable => (format!("Pay {payee}"), format!("Pay {payee}")),
         PayState::Processing => ("Payment being confirmed".to_owned(), "We are confirming your payment".to_owned()),
         PayState::Paid => ("Already paid".to_owned(), "This payment has already been made".to_owned()),
         PayState::Closed => ("Link no longer active".to_owned(), "This payment link is no longer active".to_owned()),
+        PayState::Expired => ("Payment link expired".to_owned(), "This payment link has expired".to_owned()),
     };
+    #[cfg(feature = "ssr")]
+    if view.state == PayState::Expired
+        && let Some(response) = use_context::<leptos_axum::ResponseOptions>()
+    {
+        response.set_status(http::StatusCode::GONE);
+    }
     let problem = problem.map(|p| match p.as_str() {
         "unavailable" => "We could not reach our payment provider. Nothing was charged; please try again in a moment.",
         "expired" => "The page had expired. Nothing was charged; please press the button again.",
         _ => "Something went wrong. Nothing was charged; please try again.",
     });
     let support = view.brand.support_email.clone();
+    let phone = view.brand.support_phone.clone();
     view! {
         <Layout title=title brand=view.brand.clone()>
             <h1>{heading}</h1>
@@ -116,6 +125,13 @@ fn PayContent(view: PayView, csrf: String, problem: Option<String>) -> impl Into
                     <p>
                         "If you still want to pay, please ask for a new link"
                         {support.map(|email| view! { " at " <a href=format!("mailto:{email}")>{email.clone()}</a> })}
+                        "."
+                    </p>
+                }.into_any(),
+                PayState::Expired => view! {
+                    <p>"Nothing was charged. To pay, please ask "{payee_again}" for a new link"
+                        {support.map(|email| view! { " at " <a href=format!("mailto:{email}")>{email.clone()}</a> })}
+                        {phone.map(|phone| view! { " or call " <a href=format!("tel:{}", phone.replace(' ', ""))>{phone.clone()}</a> })}
                         "."
                     </p>
                 }.into_any(),

@@ -119,6 +119,7 @@ impl Services {
         let mut tasks: Vec<_> = self.workers.drain(..).map(|w| tokio::spawn(w.run(stop.clone()))).collect();
         tasks.push(tokio::spawn(outbox::listen(self.database_url.clone(), self.wake.clone(), stop.clone())));
         tasks.push(tokio::spawn(reconcile_periodically(self.payments.clone(), stop.clone())));
+        tasks.push(tokio::spawn(expire_links_periodically(self.payments.clone(), stop.clone())));
         tasks
     }
 }
@@ -239,6 +240,24 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(15 * 60);
 /// A missed webhook heals by itself: every so often one instance feeds the events Stripe listed
 /// since the last run through the webhook path (events already stored are skipped), in `remit
 /// serve` and `remit worker` alike.
+/// How often expired links are looked for: one indexed query, so a link stops being payable
+/// within seconds of its time.
+const EXPIRE_LINKS_EVERY: Duration = Duration::from_secs(2);
+
+async fn expire_links_periodically(payments: Payments, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(EXPIRE_LINKS_EVERY) => {}
+        }
+        match payments.expire_due_links().await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "payment links expired"),
+            Err(error) => tracing::warn!(%error, "cannot expire payment links now; trying again"),
+        }
+    }
+}
+
 async fn reconcile_periodically(payments: Payments, mut stop: watch::Receiver<bool>) {
     let instance = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
     loop {

@@ -229,7 +229,143 @@ const SESSION_PARAMS: &[&str] = &[
     "payment_intent_data[metadata][*]",
     "payment_intent_data[description]",
     "payment_intent_data[receipt_email]",
+    "allow_promotion_codes",
+    "billing_address_collection",
+    "phone_number_collection[enabled]",
+    "consent_collection[terms_of_service]",
+    "custom_text[submit][message]",
+    "custom_text[terms_of_service_acceptance][message]",
 ];
+
+/// What Stripe takes for `payment_method_types[]` in payment mode.
+const PAYMENT_METHOD_TYPES: &[&str] = &[
+    "acss_debit",
+    "affirm",
+    "afterpay_clearpay",
+    "alipay",
+    "alma",
+    "amazon_pay",
+    "au_becs_debit",
+    "bacs_debit",
+    "bancontact",
+    "billie",
+    "blik",
+    "boleto",
+    "card",
+    "cashapp",
+    "customer_balance",
+    "eps",
+    "fpx",
+    "giropay",
+    "grabpay",
+    "ideal",
+    "kakao_pay",
+    "klarna",
+    "konbini",
+    "kr_card",
+    "link",
+    "mobilepay",
+    "multibanco",
+    "naver_pay",
+    "oxxo",
+    "p24",
+    "pay_by_bank",
+    "payco",
+    "paynow",
+    "paypal",
+    "pix",
+    "promptpay",
+    "revolut_pay",
+    "samsung_pay",
+    "satispay",
+    "sepa_debit",
+    "sofort",
+    "swish",
+    "twint",
+    "us_bank_account",
+    "wechat_pay",
+    "zip",
+];
+
+const LOCALES: &[&str] = &[
+    "auto", "bg", "cs", "da", "de", "el", "en", "en-GB", "es", "es-419", "et", "fi", "fil", "fr", "fr-CA", "hr", "hu",
+    "id", "it", "ja", "ko", "lt", "lv", "ms", "mt", "nb", "nl", "pl", "pt", "pt-BR", "ro", "ru", "sk", "sl", "sv",
+    "th", "tr", "vi", "zh", "zh-HK", "zh-TW",
+];
+
+fn enum_value<'a>(params: &'a Params, key: &str, allowed: &[&str]) -> Result<Option<&'a str>, ApiError> {
+    match params.str(key) {
+        Some(value) if !allowed.contains(&value) => {
+            Err(ApiError::invalid(format!("Invalid {key}: must be one of {}", allowed.join(", ")), key))
+        }
+        other => Ok(other),
+    }
+}
+
+fn boolean(node: &Value, key: &str, param: &str) -> Result<Option<bool>, ApiError> {
+    match node.get(key).and_then(Value::as_str) {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(ApiError::invalid(format!("Invalid boolean: {other}"), param)),
+    }
+}
+
+/// The session's Checkout options, checked as Stripe checks them, as the session object shows them.
+fn checkout_options(params: &Params) -> Result<Value, ApiError> {
+    let methods: Vec<Value> = params.list("payment_method_types");
+    for (i, method) in methods.iter().enumerate() {
+        if !method.as_str().is_some_and(|m| PAYMENT_METHOD_TYPES.contains(&m)) {
+            return Err(ApiError::invalid(
+                format!("Invalid payment_method_types[{i}]: must be one of {}", PAYMENT_METHOD_TYPES.join(", ")),
+                &format!("payment_method_types[{i}]"),
+            ));
+        }
+    }
+    let submit_type = enum_value(params, "submit_type", &["auto", "book", "donate", "pay", "subscribe"])?;
+    if submit_type == Some("subscribe") {
+        return Err(ApiError::invalid("submit_type=subscribe can only be used in subscription mode.", "submit_type"));
+    }
+    let locale = enum_value(params, "locale", LOCALES)?;
+    let billing = enum_value(params, "billing_address_collection", &["auto", "required"])?;
+    let consent = params.tree["consent_collection"]["terms_of_service"].as_str();
+    if consent.is_some_and(|c| !["none", "required"].contains(&c)) {
+        return Err(ApiError::invalid(
+            "Invalid consent_collection[terms_of_service]: must be one of none, required",
+            "consent_collection[terms_of_service]",
+        ));
+    }
+    let mut custom_text =
+        json!({ "after_submit": null, "shipping_address": null, "submit": null, "terms_of_service_acceptance": null });
+    for part in ["submit", "terms_of_service_acceptance"] {
+        if let Some(message) = params.tree["custom_text"][part]["message"].as_str() {
+            if message.chars().count() > 1200 {
+                return Err(ApiError::invalid(
+                    "Custom text must be at most 1200 characters.",
+                    &format!("custom_text[{part}][message]"),
+                ));
+            }
+            custom_text[part] = json!({ "message": message });
+        }
+    }
+    if custom_text["terms_of_service_acceptance"].is_object() && consent != Some("required") {
+        return Err(ApiError::invalid(
+            "custom_text[terms_of_service_acceptance] requires consent_collection[terms_of_service]=required.",
+            "custom_text[terms_of_service_acceptance][message]",
+        ));
+    }
+    let phone = boolean(&params.tree["phone_number_collection"], "enabled", "phone_number_collection[enabled]")?;
+    Ok(json!({
+        "payment_method_types": if methods.is_empty() { json!(["card"]) } else { json!(methods) },
+        "allow_promotion_codes": boolean(&params.tree, "allow_promotion_codes", "allow_promotion_codes")?,
+        "submit_type": submit_type.unwrap_or("auto"),
+        "locale": locale,
+        "billing_address_collection": billing,
+        "phone_number_collection": { "enabled": phone.unwrap_or(false) },
+        "consent_collection": consent.map(|c| json!({ "promotions": null, "terms_of_service": c })),
+        "custom_text": custom_text,
+    }))
+}
 
 pub async fn create_session(State(stripe): State<Stripe>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let base_url = stripe.base_url.clone();
@@ -268,6 +404,7 @@ fn new_session(state: &mut StripeState, params: &Params, base_url: &str) -> Resu
     if items.is_empty() {
         return Err(ApiError::missing("line_items"));
     }
+    let options = checkout_options(params)?;
     let id = random_id("cs_test_a1", 56);
     let mut currency = None::<String>;
     let mut total = 0_i64;
@@ -337,11 +474,15 @@ fn new_session(state: &mut StripeState, params: &Params, base_url: &str) -> Resu
             "amount_subtotal": total, "amount_total": total, "currency": currency,
             "customer": params.str("customer"), "customer_email": params.str("customer_email"),
             "customer_creation": params.str("customer_creation").or(params.str("customer").is_none().then_some("if_required")),
-            "client_reference_id": params.str("client_reference_id"), "locale": params.str("locale"),
+            "client_reference_id": params.str("client_reference_id"),
             "success_url": success_url, "cancel_url": params.str("cancel_url"),
-            "metadata": params.map("metadata"), "submit_type": params.str("submit_type"),
+            "metadata": params.map("metadata"),
         }),
     );
+    let mut session = session;
+    if let (Some(session), Value::Object(options)) = (session.as_object_mut(), options) {
+        session.extend(options);
+    }
     state.sessions.insert(id.clone(), session.clone());
     state.line_items.insert(id.clone(), line_items);
     state.session_intent_data.insert(id, params.tree.get("payment_intent_data").cloned().unwrap_or(json!({})));

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::ConfigError;
+use crate::payments::{CheckoutOptions, MAX_EXPIRY_DAYS};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Brand {
@@ -22,6 +23,10 @@ pub struct Brand {
     pub paper: Paper,
     /// A PNG or JPEG logo from a file, served at `/style/brand/{key}/logo` and drawn on receipts.
     pub logo: Option<Logo>,
+    /// Checkout options of its links where a link asks for none (`[brands.KEY.checkout]`).
+    pub checkout: CheckoutOptions,
+    /// Days its links stay payable unless a link says otherwise; `None`: they never expire.
+    pub link_expires_in_days: Option<u32>,
 }
 
 /// A raster logo read at start-up.
@@ -66,6 +71,8 @@ impl Brand {
             record_types: Vec::new(),
             paper: Paper::A4,
             logo: None,
+            checkout: CheckoutOptions::default(),
+            link_expires_in_days: None,
         }
     }
 
@@ -158,6 +165,9 @@ pub(super) struct RawBrand {
     record_types: Vec<String>,
     paper: Option<String>,
     logo_file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    checkout: CheckoutOptions,
+    link_expires_in_days: Option<u32>,
 }
 
 impl RawBrand {
@@ -187,7 +197,16 @@ impl RawBrand {
         {
             return Err(ConfigError::new(setting("support_email"), "must be an email address"));
         }
+        let checkout = self
+            .checkout
+            .validate()
+            .map_err(|e| ConfigError::new(setting(&format!("checkout.{}", e.field)), e.message))?;
+        if self.link_expires_in_days.is_some_and(|days| !(1..=MAX_EXPIRY_DAYS).contains(&days)) {
+            return Err(ConfigError::new(setting("link_expires_in_days"), format!("must be 1 to {MAX_EXPIRY_DAYS}")));
+        }
         Ok(Brand {
+            checkout,
+            link_expires_in_days: self.link_expires_in_days,
             key: key.to_owned(),
             name: self.name,
             logo_url,

@@ -77,16 +77,21 @@ pub struct PaymentBody {
     /// while the payer paid.
     paid_amount_minor: Option<i64>,
     paid_currency: Option<String>,
+    /// When the link stops taking payments, if it does.
+    expires_at: Option<String>,
     updated_at: String,
 }
 
 impl PaymentBody {
     fn new(state: &AppState, payment: Payment) -> Self {
-        let updated_at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(payment.updated_at) * 1_000_000)
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_default();
+        let rfc3339 = |ms: i64| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .ok()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        };
         Self {
+            updated_at: rfc3339(payment.updated_at).unwrap_or_default(),
+            expires_at: payment.expires_at.and_then(rfc3339),
             url: state.payments.pay_url(&payment),
             receipt_url: state.payments.receipt_url(&payment),
             currency: payment.currency().to_string(),
@@ -97,7 +102,6 @@ impl PaymentBody {
             status: payment.status,
             amount_minor: payment.amount_minor,
             failure_reason: payment.failure_reason,
-            updated_at,
         }
     }
 }

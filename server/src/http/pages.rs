@@ -15,6 +15,7 @@ use super::{
 use crate::{
     Cause,
     accounts::{Accounts, SignInError},
+    db::now_ms,
     payments::{
         CheckoutError, Payment, PaymentStatus, Payments,
         locale::{format_money, language},
@@ -81,6 +82,8 @@ impl PaymentPages for PageBackend {
         let payment = self.payments.by_pay_token(token).await.map_err(unavailable("pay page"))?;
         Ok(payment.map(|payment| {
             let state = match payment.status() {
+                PaymentStatus::Expired => PayState::Expired,
+                status if status.is_payable() && payment.link_expired(now_ms()) => PayState::Expired,
                 status if status.is_payable() => PayState::Payable,
                 status if status.is_settled() => PayState::Paid,
                 PaymentStatus::Processing => PayState::Processing,
@@ -196,7 +199,7 @@ impl PaymentPages for PageBackend {
         }
         self.payments.checkout_url(token).await.map_err(|error| match error {
             CheckoutError::NotFound => CheckoutProblem::NotFound,
-            CheckoutError::NotPayable(_) => CheckoutProblem::NotPayable,
+            CheckoutError::NotPayable(_) | CheckoutError::Expired => CheckoutProblem::NotPayable,
             unavailable_now => {
                 tracing::warn!(error = %telemetry::chain(&unavailable_now), "pay button: cannot open Stripe Checkout");
                 CheckoutProblem::Unavailable

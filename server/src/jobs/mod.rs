@@ -36,6 +36,7 @@ job_kinds! {
     apply_stripe_event::ApplyStripeEvent,
     sync_payment::SyncPayment,
     email_receipt::EmailReceipt,
+    expire_checkout_session::ExpireCheckoutSession,
 }
 
 impl Context {

@@ -455,6 +455,8 @@ mod tests {
             paid_at: None,
             paid_amount_minor: None,
             paid_currency: None,
+            checkout_options: None,
+            expires_at: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -2,7 +2,7 @@
 //! Checkout.
 
 use super::{
-    LinkRequest, Payment, PaymentStatus, Payments, SalesforceId, ValidationError,
+    CheckoutOptions, Expiry, LinkRequest, Payment, PaymentStatus, Payments, SalesforceId, ValidationError,
     customers::{CustomerError, customer_for_account},
     store::{self, Audit, NewPayment, Terms},
 };
@@ -11,6 +11,12 @@ use crate::{
     jobs, outbox,
     stripe::{Form, StripeError},
 };
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Stripe's bounds on a Checkout session's own `expires_at`, from its creation.
+const SESSION_MIN_SECS: i64 = 30 * 60;
+const SESSION_MAX_SECS: i64 = 24 * 3600;
 
 #[derive(Debug)]
 pub struct LinkOutcome {
@@ -50,6 +56,8 @@ pub enum CheckoutError {
     NotFound,
     #[error("the payment is {0} and cannot be paid")]
     NotPayable(PaymentStatus),
+    #[error("the payment link has expired")]
+    Expired,
     #[error("the payment keeps changing while its Checkout session is made")]
     Changing,
     #[error(transparent)]
@@ -81,7 +89,19 @@ impl Payments {
             ),
             None => None,
         };
+        let options = request.checkout_options.clone().over(&brand.checkout);
+        let options = (!options.is_empty()).then(|| serde_json::to_string(&options).expect("options serialize"));
+        let expires_at = match request.expiry {
+            Some(Expiry::At(at)) if at <= now_ms() => {
+                return Err(ValidationError { field: "expires_at", message: "is in the past".into() }.into());
+            }
+            Some(Expiry::At(at)) => Some(at),
+            Some(Expiry::InDays(days)) => Some(now_ms() + i64::from(days) * DAY_MS),
+            None => brand.link_expires_in_days.map(|days| now_ms() + i64::from(days) * DAY_MS),
+        };
         let terms = Terms {
+            checkout_options: options.as_deref(),
+            expires_at,
             amount_minor: request.amount_minor,
             currency: request.currency.code(),
             description: request.description.as_deref(),
@@ -99,6 +119,9 @@ impl Payments {
             record_type: request.record_type.as_deref(),
             terms,
         };
+        if let Some(payment) = self.reopen_expired(&new, request.send_email).await? {
+            return Ok(LinkOutcome { payment, created: false });
+        }
         if let Some(payment) = self.insert_unless_live(&new, request.send_email).await? {
             return Ok(LinkOutcome { payment, created: true });
         }
@@ -129,12 +152,48 @@ impl Payments {
         Ok(store::by_id(&self.db, new.id).await?)
     }
 
-    /// A repeated request: unchanged terms return the payment as it is; new terms update an unpaid
-    /// payment and expire its Checkout session, which shows the old terms.
+    /// A request for an Opportunity whose latest payment expired opens that payment again with
+    /// the new terms, so the link the payer already has works again. `None` when there is none to
+    /// reopen (or another request just made the Opportunity a live payment).
+    async fn reopen_expired(&self, new: &NewPayment<'_>, send_email: bool) -> Result<Option<Payment>, LinkError> {
+        let mut tx = self.db.writes.begin().await?;
+        let Some(expired) = store::latest_if_expired(&mut tx, new.opportunity_id).await? else {
+            return Ok(None);
+        };
+        match store::reopen(&mut tx, &expired.id).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        store::update_terms(&mut tx, &expired.id, &new.terms).await?;
+        let entry = Audit {
+            payment_id: &expired.id,
+            from: Some(PaymentStatus::Expired),
+            to: PaymentStatus::Open,
+            cause: "expired payment link requested again",
+            event_id: None,
+        };
+        store::audit(&mut tx, &entry).await?;
+        enqueue_follow_up(&mut tx, &expired.id, send_email).await?;
+        tx.commit().await?;
+        self.wake_follow_up();
+        Ok(store::by_id(&self.db, &expired.id).await?)
+    }
+
+    /// A repeated request: unchanged terms return the payment as it is (with a new expiry if the
+    /// request gave one); new terms update an unpaid payment and expire its Checkout session,
+    /// which shows the old terms.
     async fn update_terms(&self, existing: Payment, terms: &Terms<'_>, send_email: bool) -> Result<Payment, LinkError> {
         refuse_unless_payable(&existing)?;
         if terms.are_those_of(&existing) {
-            return Ok(existing);
+            if existing.expires_at == terms.expires_at {
+                return Ok(existing);
+            }
+            let mut tx = self.db.writes.begin().await?;
+            store::set_expiry(&mut tx, &existing.id, terms.expires_at).await?;
+            tx.commit().await?;
+            return store::by_id(&self.db, &existing.id).await?.ok_or(LinkError::NotFound);
         }
         if let Some(session) = &existing.stripe_checkout_session_id {
             self.expire_session(session, &existing).await?;
@@ -186,6 +245,48 @@ impl Payments {
         }
     }
 
+    /// Marks payments whose link ran out as expired (up to 100 a tick), each in a transaction of
+    /// its own with its sync and, when a Checkout session is open, that session's expiry. The
+    /// update is conditional, so restarts and several instances expire each payment once.
+    pub async fn expire_due_links(&self) -> Result<usize, sqlx::Error> {
+        let now = now_ms();
+        let mut expired = 0;
+        for payment in store::expiring(&self.db, now, 100).await? {
+            let mut tx = self.db.writes.begin().await?;
+            if !store::expire(&mut tx, &payment.id, now).await? {
+                continue;
+            }
+            let entry = Audit {
+                payment_id: &payment.id,
+                from: Some(payment.status()),
+                to: PaymentStatus::Expired,
+                cause: "the payment link expired",
+                event_id: None,
+            };
+            store::audit(&mut tx, &entry).await?;
+            outbox::enqueue(&mut tx, &jobs::SyncPayment { payment_id: payment.id.clone() }).await?;
+            if let Some(session_id) = &payment.stripe_checkout_session_id {
+                outbox::enqueue(&mut tx, &jobs::ExpireCheckoutSession { session_id: session_id.clone() }).await?;
+            }
+            tx.commit().await?;
+            expired += 1;
+        }
+        if expired > 0 {
+            self.wake.job::<jobs::SyncPayment>();
+            self.wake.job::<jobs::ExpireCheckoutSession>();
+        }
+        Ok(expired)
+    }
+
+    /// Ends a Checkout session whose link ran out. One that completed or expired already needs
+    /// nothing: a completed one's payment arrives by its webhook.
+    pub async fn expire_checkout_session(&self, session_id: &str) -> Result<(), StripeError> {
+        match self.stripe.expire_checkout_session(session_id, &format!("remit-expire-{session_id}")).await {
+            Ok(_) | Err(StripeError::InvalidRequest { .. }) => Ok(()),
+            Err(other) => Err(other),
+        }
+    }
+
     /// Wakes the workers of what [`enqueue_follow_up`] enqueues.
     fn wake_follow_up(&self) {
         self.wake.job::<jobs::SyncPayment>();
@@ -231,6 +332,9 @@ impl Payments {
             if !payment.status().is_payable() {
                 return Err(CheckoutError::NotPayable(payment.status()));
             }
+            if payment.link_expired(now_ms()) {
+                return Err(CheckoutError::Expired);
+            }
             if let Some(session_id) = &payment.stripe_checkout_session_id {
                 let session = self.stripe.retrieve_checkout_session(session_id).await?;
                 let time_left = session.expires_at - now_ms() / 1000;
@@ -272,6 +376,17 @@ impl Payments {
             .set("line_items[0][price_data][product_data][name]", name)
             .set_map("metadata", metadata.iter().copied())
             .set_map("payment_intent_data[metadata]", metadata.iter().copied());
+        let options: CheckoutOptions =
+            payment.checkout_options.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default();
+        let form = options.session_params().into_iter().fold(form, |form, (key, value)| form.set(key, value));
+        // A session ends with its link (Stripe allows 30 minutes to 24 hours from now).
+        let form = match payment.expires_at {
+            Some(at) => {
+                let now = now_ms() / 1000;
+                form.set("expires_at", (at / 1000).clamp(now + SESSION_MIN_SECS + 60, now + SESSION_MAX_SECS - 60))
+            }
+            None => form,
+        };
         match &payment.stripe_customer_id {
             Some(customer) => form.set("customer", customer),
             None => form.set("customer_email", &payment.payer_email),

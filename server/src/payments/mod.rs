@@ -3,6 +3,7 @@
 //! through [`Payments`]; `store.rs` holds all of its SQL, `events.rs` all of its decisions.
 
 mod apply;
+mod checkout_options;
 mod customers;
 pub mod events;
 mod ids;
@@ -18,11 +19,12 @@ mod status;
 mod store;
 
 pub use apply::{ApplyError, EventHeader, ReconcileRun};
+pub use checkout_options::CheckoutOptions;
 pub use ids::{EmailAddress, SalesforceId, checksum};
 pub use links::{CheckoutError, LinkError, LinkOutcome};
 pub use money::{Currency, MAX_AMOUNT_MINOR, MoneyError};
 pub use receipt_content::{ReceiptAnswer, ReceiptError, ReceiptPdf};
-pub use request::{LinkRequest, RawLinkRequest, ValidationError};
+pub use request::{Expiry, LinkRequest, MAX_EXPIRY_DAYS, RawLinkRequest, ValidationError};
 pub use returns::ReturnError;
 pub use status::PaymentStatus;
 pub use store::Payment;

@@ -3,7 +3,10 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Currency, EmailAddress, SalesforceId};
+use super::{CheckoutOptions, Currency, EmailAddress, SalesforceId};
+
+/// The longest a link may stay payable.
+pub const MAX_EXPIRY_DAYS: u32 = 365;
 
 /// The JSON body of `POST /api/v1/payment-links`, before any check.
 #[derive(Debug, Deserialize)]
@@ -22,6 +25,25 @@ pub struct RawLinkRequest {
     pub record_type: Option<String>,
     pub brand: Option<String>,
     pub send_email: Option<bool>,
+    /// RFC 3339; or `expires_in_days`.
+    pub expires_at: Option<String>,
+    pub expires_in_days: Option<u32>,
+    pub payment_methods: Option<Vec<String>>,
+    pub allow_promotion_codes: Option<bool>,
+    pub submit_type: Option<String>,
+    pub locale: Option<String>,
+    pub custom_text: Option<String>,
+    pub terms_of_service_url: Option<String>,
+    pub collect_billing_address: Option<bool>,
+    pub collect_phone: Option<bool>,
+}
+
+/// When a link stops taking payments, as the request put it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// Unix milliseconds.
+    At(i64),
+    InDays(u32),
 }
 
 /// A request that passed every check.
@@ -38,6 +60,9 @@ pub struct LinkRequest {
     pub record_type: Option<String>,
     pub brand: Option<String>,
     pub send_email: bool,
+    pub expiry: Option<Expiry>,
+    /// The link's own options; the brand's fill in what these leave out.
+    pub checkout_options: CheckoutOptions,
 }
 
 /// The field that is wrong and what is wrong with it.
@@ -64,6 +89,22 @@ fn text(field: &'static str, raw: Option<String>, max: usize) -> Result<Option<S
             Err(invalid(field, "must not contain control characters"))
         }
         other => Ok(other),
+    }
+}
+
+fn expiry(at: Option<&str>, in_days: Option<u32>) -> Result<Option<Expiry>, ValidationError> {
+    match (at, in_days) {
+        (Some(_), Some(_)) => Err(invalid("expires_at", "give expires_at or expires_in_days, not both")),
+        (Some(at), None) => {
+            let at = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| invalid("expires_at", "is not an RFC 3339 time such as 2027-01-31T17:00:00Z"))?;
+            let ms = i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+                .map_err(|_| invalid("expires_at", "is too far away"))?;
+            Ok(Some(Expiry::At(ms)))
+        }
+        (None, Some(days)) if (1..=MAX_EXPIRY_DAYS).contains(&days) => Ok(Some(Expiry::InDays(days))),
+        (None, Some(_)) => Err(invalid("expires_in_days", format!("must be 1 to {MAX_EXPIRY_DAYS}"))),
+        (None, None) => Ok(None),
     }
 }
 
@@ -97,6 +138,18 @@ impl RawLinkRequest {
                 minor
             }
         };
+        let checkout_options = CheckoutOptions {
+            payment_methods: self.payment_methods,
+            allow_promotion_codes: self.allow_promotion_codes,
+            submit_type: self.submit_type,
+            locale: self.locale,
+            custom_text: self.custom_text,
+            terms_of_service_url: self.terms_of_service_url,
+            collect_billing_address: self.collect_billing_address,
+            collect_phone: self.collect_phone,
+        }
+        .validate()?;
+        let expiry = expiry(self.expires_at.as_deref(), self.expires_in_days)?;
         let payer_email = self.payer_email.as_deref().filter(|e| !e.trim().is_empty());
         let payer_email = payer_email.ok_or_else(|| invalid("payer_email", "is required"))?;
         let payer_email = EmailAddress::parse(payer_email).map_err(|m| invalid("payer_email", m))?;
@@ -112,6 +165,8 @@ impl RawLinkRequest {
             record_type: text("record_type", self.record_type, 80)?,
             brand: text("brand", self.brand, 80)?,
             send_email: self.send_email.unwrap_or(false),
+            expiry,
+            checkout_options,
         })
     }
 }

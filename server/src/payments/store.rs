@@ -37,6 +37,10 @@ pub struct Payment {
     pub paid_amount_minor: Option<i64>,
     /// Lowercase, as Stripe writes it.
     pub paid_currency: Option<String>,
+    /// JSON of the link's [`CheckoutOptions`](super::CheckoutOptions), brand defaults applied.
+    pub checkout_options: Option<String>,
+    /// When the link stops taking payments (Unix milliseconds).
+    pub expires_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -44,7 +48,7 @@ pub struct Payment {
 const COLUMNS: &str = "id, opportunity_id, account_id, contact_id, brand, record_type, description, \
     payer_email, payer_name, amount_minor, currency, status, pay_token, receipt_token, receipt_number, stripe_customer_id, \
     stripe_checkout_session_id, stripe_payment_intent_id, failure_reason, failed_attempts, paid_at, paid_amount_minor, \
-    paid_currency, created_at, updated_at";
+    paid_currency, checkout_options, expires_at, created_at, updated_at";
 
 impl Payment {
     pub fn status(&self) -> PaymentStatus {
@@ -53,6 +57,11 @@ impl Payment {
 
     pub fn currency(&self) -> Currency {
         Currency::parse(&self.currency).expect("stored currencies were validated")
+    }
+
+    /// Whether the link's time ran out by `now` (the payment itself may not be marked yet).
+    pub fn link_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
     }
 
     pub fn paid_at(&self) -> Option<time::OffsetDateTime> {
@@ -90,8 +99,10 @@ fn states_where(rule: fn(PaymentStatus) -> bool) -> String {
 
 /// `updated_at` moves forward on every change, even two within one millisecond, so that a reader
 /// can tell the payment changed since it read it (see [`record_checkout_session`]; the success
-/// page's cache keys on it too).
-const STRICTLY_LATER_THAN_8: &str = "CASE WHEN updated_at >= $8 THEN updated_at + 1 ELSE $8 END";
+/// page's cache keys on it too). `now` is the placeholder that carries the time.
+fn strictly_later_than(now: &str) -> String {
+    format!("CASE WHEN updated_at >= {now} THEN updated_at + 1 ELSE {now} END")
+}
 
 /// 128 bits of randomness, URL-safe: the token of a pay link or a receipt.
 fn new_token() -> String {
@@ -178,6 +189,11 @@ pub struct Terms<'a> {
     pub payer_name: Option<&'a str>,
     pub brand: &'a str,
     pub customer: Option<&'a str>,
+    /// JSON of the Checkout options; `None` for Stripe's defaults.
+    pub checkout_options: Option<&'a str>,
+    /// When the link expires (Unix milliseconds). Not a term the Checkout page shows, so a
+    /// change of it alone keeps the open Checkout session.
+    pub expires_at: Option<i64>,
 }
 
 impl Terms<'_> {
@@ -189,6 +205,7 @@ impl Terms<'_> {
             && payment.payer_email == self.payer_email
             && payment.payer_name.as_deref() == self.payer_name
             && payment.brand == self.brand
+            && payment.checkout_options.as_deref() == self.checkout_options
     }
 }
 
@@ -208,8 +225,9 @@ pub async fn insert_unless_live(conn: &mut AnyConnection, new: &NewPayment<'_>) 
     let terms = &new.terms;
     let inserted = sqlx::query(&format!(
         "INSERT INTO payments (id, opportunity_id, account_id, contact_id, brand, record_type, description, \
-         payer_email, payer_name, amount_minor, currency, status, pay_token, stripe_customer_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
+         payer_email, payer_name, amount_minor, currency, status, pay_token, stripe_customer_id, checkout_options, \
+         expires_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) \
          ON CONFLICT (opportunity_id) WHERE status NOT IN ({closed}) DO NOTHING"
     ))
     .bind(new.id)
@@ -226,6 +244,8 @@ pub async fn insert_unless_live(conn: &mut AnyConnection, new: &NewPayment<'_>) 
     .bind(PaymentStatus::Open.as_str())
     .bind(new_token())
     .bind(terms.customer)
+    .bind(terms.checkout_options)
+    .bind(terms.expires_at)
     .bind(now_ms())
     .execute(conn)
     .await?;
@@ -239,8 +259,8 @@ pub async fn update_terms(conn: &mut AnyConnection, id: &str, terms: &Terms<'_>)
     let updated = sqlx::query(&format!(
         "UPDATE payments SET amount_minor = $1, currency = $2, description = $3, payer_email = $4, payer_name = $5, \
          brand = $6, stripe_customer_id = COALESCE($7, stripe_customer_id), stripe_checkout_session_id = NULL, \
-         updated_at = {later} WHERE id = $9 AND status IN ({payable})",
-        later = STRICTLY_LATER_THAN_8
+         checkout_options = $10, expires_at = $11, updated_at = {later} WHERE id = $9 AND status IN ({payable})",
+        later = strictly_later_than("$8")
     ))
     .bind(terms.amount_minor)
     .bind(terms.currency)
@@ -249,6 +269,81 @@ pub async fn update_terms(conn: &mut AnyConnection, id: &str, terms: &Terms<'_>)
     .bind(terms.payer_name)
     .bind(terms.brand)
     .bind(terms.customer)
+    .bind(now_ms())
+    .bind(id)
+    .bind(terms.checkout_options)
+    .bind(terms.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// A new expiry for a payable payment whose terms stay as they are; false when it moved on.
+pub async fn set_expiry(conn: &mut AnyConnection, id: &str, expires_at: Option<i64>) -> Result<bool, sqlx::Error> {
+    let payable = states_where(PaymentStatus::is_payable);
+    let updated = sqlx::query(&format!(
+        "UPDATE payments SET expires_at = $1, updated_at = {later} WHERE id = $3 AND status IN ({payable})",
+        later = strictly_later_than("$2")
+    ))
+    .bind(expires_at)
+    .bind(now_ms())
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Payable payments whose link expired by `now`, oldest expiry first.
+pub async fn expiring(db: &Db, now: i64, limit: i64) -> Result<Vec<Payment>, sqlx::Error> {
+    let payable = states_where(PaymentStatus::is_payable);
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE expires_at IS NOT NULL AND expires_at <= $1 AND status IN ({payable}) \
+         ORDER BY expires_at LIMIT $2"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Marks a payment expired if it is still payable and its link has expired by `now`; false
+/// when another instance did, or it moved on (paid, new terms) meanwhile.
+pub async fn expire(conn: &mut AnyConnection, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let payable = states_where(PaymentStatus::is_payable);
+    let updated = sqlx::query(&format!(
+        "UPDATE payments SET status = $1, updated_at = {later} \
+         WHERE id = $3 AND status IN ({payable}) AND expires_at IS NOT NULL AND expires_at <= $2",
+        later = strictly_later_than("$2")
+    ))
+    .bind(PaymentStatus::Expired.as_str())
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// The Opportunity's latest payment if it is expired: the one a new link request reopens.
+pub async fn latest_if_expired(conn: &mut AnyConnection, opportunity_id: &str) -> Result<Option<Payment>, sqlx::Error> {
+    let latest: Option<Payment> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE opportunity_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
+    ))
+    .bind(opportunity_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(latest.filter(|p| p.status() == PaymentStatus::Expired))
+}
+
+/// An expired payment open again, its link the same; false when it is no longer expired. Fails
+/// with a unique violation when the Opportunity got a live payment meanwhile.
+pub async fn reopen(conn: &mut AnyConnection, id: &str) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(&format!(
+        "UPDATE payments SET status = $1, stripe_checkout_session_id = NULL, updated_at = {later} \
+         WHERE id = $4 AND status = $2",
+        later = strictly_later_than("$3")
+    ))
+    .bind(PaymentStatus::Open.as_str())
+    .bind(PaymentStatus::Expired.as_str())
     .bind(now_ms())
     .bind(id)
     .execute(conn)

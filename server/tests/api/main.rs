@@ -7,6 +7,7 @@ mod accounts;
 mod api_contract;
 mod email;
 mod health;
+mod link_options;
 mod openapi;
 mod pages;
 mod payment_links;

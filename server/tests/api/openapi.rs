@@ -72,7 +72,7 @@ async fn an_unknown_api_operation_is_a_json_404() {
 
 /// Where a schema breaks what Salesforce External Services (and Flow's HTTP callouts) take: no
 /// `oneOf`/`anyOf`/`allOf`/`not`, no `enum`, no 64-bit or floating-point numbers, arrays only of
-/// named schemas, objects only as named schemas.
+/// named schemas or plain values, objects only as named schemas.
 fn external_services_problems(at: &str, schema: &Value, problems: &mut Vec<String>) {
     let Some(object) = schema.as_object() else { return };
     if object.contains_key("$ref") {
@@ -88,8 +88,11 @@ fn external_services_problems(at: &str, schema: &Value, problems: &mut Vec<Strin
         Some("integer") if object.get("format").and_then(Value::as_str) != Some("int32") => {
             problems.push(format!("{at}: an integer that is not int32"));
         }
-        Some("array") if object["items"].get("$ref").is_none() => {
-            problems.push(format!("{at}: an array of anonymous items"));
+        Some("array")
+            if object["items"].get("$ref").is_none()
+                && !matches!(object["items"]["type"].as_str(), Some("string" | "integer" | "boolean")) =>
+        {
+            problems.push(format!("{at}: an array of anonymous objects or arrays"));
         }
         _ => {}
     }
