@@ -122,3 +122,30 @@ test('the home and 404 pages have no accessibility violations', async () => {
   assert.deepEqual(await accessibilityViolations(page), []);
   await page.close();
 });
+
+test('a donation link with its own message is paid through a Donate button', async () => {
+  const { url } = await createLink(remit, { ...linkRequest(), submit_type: 'donate', custom_text: 'Thank you for supporting our shelter.' });
+  const page = await browser.context.newPage();
+  await page.goto(url);
+  await page.getByRole('button', { name: 'Pay securely' }).click();
+  await page.waitForURL(/\/c\/pay\/cs_test_/);
+  assert.match(await page.locator('.custom-text').innerText(), /Thank you for supporting our shelter\./);
+  await page.screenshot({ path: join(screenshotDir, 'sandbox-checkout-donate.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Donate with card •••• 4242 (succeeds)' }).click();
+  await page.waitForURL(/\/success\?session_id=cs_test_/);
+  assert.equal(await page.locator('h1').innerText(), 'Thank you — your payment was received');
+});
+
+test('an expired link says so, offers no button, and is accessible', async () => {
+  const soon = new Date(Date.now() + 1000).toISOString();
+  const { url } = await createLink(remit, { ...linkRequest(), expires_at: soon });
+  const page = await browser.context.newPage();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const response = await page.goto(url);
+    if (response.status() === 410) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(await page.locator('h1').innerText(), 'This payment link has expired');
+  assert.equal(await page.getByRole('button', { name: 'Pay securely' }).count(), 0);
+  await record(page, 'pay-expired');
+});

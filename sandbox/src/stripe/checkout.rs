@@ -79,17 +79,29 @@ fn render(stripe: &Stripe, id: &str, error: Option<&str>) -> Response {
     let cancel = session["cancel_url"].as_str().map(|url| url.replace("{CHECKOUT_SESSION_ID}", id));
     let error = error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e))).unwrap_or_default();
     let back = cancel.map(|url| format!(r#"<p><a href="{}">← Back</a></p>"#, escape(&url))).unwrap_or_default();
+    // As on Stripe's page: the button says what the session's submit_type says, the submit
+    // message stands beside it.
+    let verb = match session["submit_type"].as_str() {
+        Some("donate") => "Donate",
+        Some("book") => "Book",
+        _ => "Pay",
+    };
+    let message = session["custom_text"]["submit"]["message"]
+        .as_str()
+        .map(|m| format!(r#"<p class="custom-text">{}</p>"#, escape(m)))
+        .unwrap_or_default();
     let body = format!(
         r#"<p class="test">TEST MODE · Remit sandbox</p>
 <h1>{description}</h1>
 <p class="amount">{amount} {currency_upper}</p>
 {error}
 <form method="post">
-  <button name="outcome" value="card_succeeds">Pay with card •••• 4242 (succeeds)</button>
-  <button name="outcome" value="card_declined">Pay with card •••• 0002 (declined)</button>
-  <button name="outcome" value="debit_settles">Pay by bank debit (settles in a few seconds)</button>
-  <button name="outcome" value="debit_fails">Pay by bank debit (fails in a few seconds)</button>
+  <button name="outcome" value="card_succeeds">{verb} with card •••• 4242 (succeeds)</button>
+  <button name="outcome" value="card_declined">{verb} with card •••• 0002 (declined)</button>
+  <button name="outcome" value="debit_settles">{verb} by bank debit (settles in a few seconds)</button>
+  <button name="outcome" value="debit_fails">{verb} by bank debit (fails in a few seconds)</button>
 </form>
+{message}
 {back}"#,
         description = escape(description),
         currency_upper = currency.to_uppercase(),
