@@ -205,6 +205,7 @@ fn Account(account: AccountView) -> impl IntoView {
                             </div>
                             <div class="payment-meta">{p.date} " · " {p.brand} " · " <span class="status">{p.status}</span></div>
                             {p.receipt_url.map(|href| view! { <a href=href>"Download receipt"</a> })}
+                            {p.due.map(|due| view! { <div class="payment-due">{due}</div> })}
                             {p.pay_url.map(|href| view! { <a class="button" href=href>"Pay now"</a> })}
                         </li>
                     })

@@ -31,6 +31,8 @@ pub struct PayView {
     /// Formatted for reading, e.g. "125.00 USD".
     pub amount: String,
     pub state: PayState,
+    /// Reminders of this link are still to come.
+    pub reminders_coming: bool,
 }
 
 /// Where a payment stands when the payer comes back from Checkout.
@@ -76,6 +78,8 @@ pub struct AccountPayment {
     pub receipt_url: Option<String>,
     /// The stable pay link, while there is something to pay.
     pub pay_url: Option<String>,
+    /// What is due, while unpaid: "Pay by 31 Jan 2027" when the link expires.
+    pub due: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,6 +8,7 @@ pub mod backend;
 mod layout;
 mod pages;
 mod pay;
+mod reminders;
 mod returns;
 mod sandbox;
 pub mod site;
@@ -52,6 +53,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=pages::NotFound>
                 <Route path=path!("/") view=pages::HomePage ssr=SsrMode::Async />
                 <Route path=path!("/pay/:token") view=pay::PayPage ssr=SsrMode::Async />
+                <Route path=path!("/reminders/stop/:token") view=reminders::StopRemindersPage ssr=SsrMode::Async />
                 <Route path=path!("/success") view=returns::SuccessPage ssr=SsrMode::Async />
                 <Route path=path!("/cancel") view=returns::CancelPage ssr=SsrMode::Async />
                 <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async />

@@ -39,7 +39,7 @@ enum Command {
     Outbox(OutboxCommand),
     /// Feed Stripe events Remit never received (e.g. --since 72h) through the webhook path.
     Reconcile {
-        #[arg(long, default_value = "72h", value_parser = parse_window)]
+        #[arg(long, default_value = "72h", value_parser = server::config::parse_duration)]
         since: std::time::Duration,
     },
     /// Stripe events that matched no payment (kept, not dropped).
@@ -55,19 +55,6 @@ enum SalesforceCommand {
     /// won stage, access, API usage); one line per check, non-zero exit when something is wrong.
     /// In sandbox mode it checks the stand-in org.
     Check,
-}
-
-/// `30m`, `72h` or `7d`.
-fn parse_window(raw: &str) -> Result<std::time::Duration, String> {
-    let (number, unit) = raw.split_at(raw.len().saturating_sub(1));
-    let number: u64 = number.parse().map_err(|_| format!("{raw:?} is not a window such as 72h"))?;
-    let seconds = match unit {
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("{raw:?}: use m, h or d, e.g. 72h")),
-    };
-    Ok(std::time::Duration::from_secs(number * seconds))
 }
 
 #[derive(Subcommand)]

@@ -89,6 +89,7 @@ impl Services {
             stripe,
             config.public_url.clone(),
             config.brands.clone(),
+            config.reminders.clone(),
             config.mapping.cancel_sets_failed,
             wake.clone(),
         );
@@ -119,7 +120,16 @@ impl Services {
         let mut tasks: Vec<_> = self.workers.drain(..).map(|w| tokio::spawn(w.run(stop.clone()))).collect();
         tasks.push(tokio::spawn(outbox::listen(self.database_url.clone(), self.wake.clone(), stop.clone())));
         tasks.push(tokio::spawn(reconcile_periodically(self.payments.clone(), stop.clone())));
-        tasks.push(tokio::spawn(expire_links_periodically(self.payments.clone(), stop.clone())));
+        let payments = self.payments.clone();
+        tasks.push(tokio::spawn(every(EXPIRE_LINKS_EVERY, "payment links expired", stop.clone(), move || {
+            let payments = payments.clone();
+            async move { payments.expire_due_links().await }
+        })));
+        let payments = self.payments.clone();
+        tasks.push(tokio::spawn(every(REMIND_EVERY, "payment reminders due", stop.clone(), move || {
+            let payments = payments.clone();
+            async move { payments.send_due_reminders().await }
+        })));
         tasks
     }
 }
@@ -240,20 +250,26 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(15 * 60);
 /// A missed webhook heals by itself: every so often one instance feeds the events Stripe listed
 /// since the last run through the webhook path (events already stored are skipped), in `remit
 /// serve` and `remit worker` alike.
-/// How often expired links are looked for: one indexed query, so a link stops being payable
-/// within seconds of its time.
+/// How often expired links and due reminders are looked for: one indexed query each, so a link
+/// stops being payable, and a reminder goes out, within seconds of its time.
 const EXPIRE_LINKS_EVERY: Duration = Duration::from_secs(2);
+const REMIND_EVERY: Duration = Duration::from_secs(1);
 
-async fn expire_links_periodically(payments: Payments, mut stop: watch::Receiver<bool>) {
+/// Runs `tick` every `period` until stopped, logging what it did (`done` of it) or why it could not.
+async fn every<F, Fut>(period: Duration, done: &'static str, mut stop: watch::Receiver<bool>, tick: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<usize, sqlx::Error>>,
+{
     loop {
         tokio::select! {
             _ = stop.changed() => return,
-            () = tokio::time::sleep(EXPIRE_LINKS_EVERY) => {}
+            () = tokio::time::sleep(period) => {}
         }
-        match payments.expire_due_links().await {
+        match tick().await {
             Ok(0) => {}
-            Ok(expired) => tracing::info!(expired, "payment links expired"),
-            Err(error) => tracing::warn!(%error, "cannot expire payment links now; trying again"),
+            Ok(count) => tracing::info!(count, "{done}"),
+            Err(error) => tracing::warn!(%error, "{done}: cannot look now; trying again"),
         }
     }
 }

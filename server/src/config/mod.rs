@@ -6,6 +6,7 @@
 mod brands;
 mod env;
 mod mapping;
+mod reminders;
 
 use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
@@ -18,6 +19,7 @@ pub use brands::{Brand, Brands, Logo, LogoFormat, Paper};
 use env::Env;
 pub use env::EnvSource;
 pub use mapping::{FieldUse, SalesforceMapping, WrittenField};
+pub use reminders::{ReminderSchedule, ReminderStep, ReminderTemplate, Reminders, parse_duration};
 
 /// One setting that is missing or malformed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -46,6 +48,8 @@ pub struct Config {
     pub request_timeout: Duration,
     pub brands: Brands,
     pub mapping: SalesforceMapping,
+    /// When unpaid links are reminded (`[reminders]`).
+    pub reminders: Reminders,
     /// The window of the sign-in rate limits (5 per address, 30 per client address).
     pub sign_in_window_secs: u64,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
@@ -104,6 +108,8 @@ pub(crate) struct RemitToml {
     brands: std::collections::BTreeMap<String, brands::RawBrand>,
     #[serde(default)]
     salesforce: SalesforceMapping,
+    #[serde(default)]
+    reminders: reminders::RawReminders,
 }
 
 impl RemitToml {
@@ -151,6 +157,7 @@ impl Config {
         }
         let mut file = RemitToml::load(&env)?;
         let mapping = std::mem::take(&mut file.salesforce).validate()?;
+        let reminders = file.reminders.validate()?;
         Ok(Self {
             bind: env.parsed("REMIT_BIND", "127.0.0.1:3000")?,
             public_url: public_url(&env)?,
@@ -162,6 +169,7 @@ impl Config {
             request_timeout: Duration::from_secs(env.parsed("REMIT_REQUEST_TIMEOUT_SECS", "30")?),
             brands: Brands::from_file(file)?,
             mapping,
+            reminders,
             sign_in_window_secs: env.parsed("REMIT_SIGN_IN_WINDOW_SECS", "900")?,
             trusted_proxies: trusted_proxies(&env)?,
             workers: env.parsed("REMIT_WORKERS", "")?,

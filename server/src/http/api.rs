@@ -79,6 +79,9 @@ pub struct PaymentBody {
     paid_currency: Option<String>,
     /// When the link stops taking payments, if it does.
     expires_at: Option<String>,
+    /// When the payer is reminded next, if they will be.
+    next_reminder_at: Option<String>,
+    reminders_sent: i64,
     updated_at: String,
 }
 
@@ -92,6 +95,8 @@ impl PaymentBody {
         Self {
             updated_at: rfc3339(payment.updated_at).unwrap_or_default(),
             expires_at: payment.expires_at.and_then(rfc3339),
+            next_reminder_at: payment.next_reminder_at.filter(|_| payment.reminders == "on").and_then(rfc3339),
+            reminders_sent: payment.reminder_step,
             url: state.payments.pay_url(&payment),
             receipt_url: state.payments.receipt_url(&payment),
             currency: payment.currency().to_string(),

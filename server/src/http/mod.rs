@@ -8,6 +8,7 @@ mod error;
 mod health;
 mod pages;
 mod receipt_downloads;
+mod reminder_stop;
 mod serve;
 pub mod sessions;
 mod style;
@@ -164,6 +165,7 @@ pub fn router(state: AppState, sessions: sessions::Store) -> Router {
         .route("/style/brand/{file}", get(style::brand_css))
         .route("/style/brand/{key}/logo", get(style::brand_logo))
         .route("/success", get(success_page::success))
+        .route("/reminders/stop/{token}", axum::routing::post(reminder_stop::stop))
         .route("/receipts/{file}", get(receipt_downloads::download))
         .route("/account/receipts/{file}", get(receipt_downloads::download_own))
         .merge(api::routes())

@@ -95,6 +95,7 @@ impl PaymentPages for PageBackend {
                 amount: payment.amount_display(),
                 brand: brand_view(self.payments.brand_of(&payment)),
                 state,
+                reminders_coming: payment.reminders == "on",
             }
         }))
     }
@@ -161,6 +162,12 @@ impl PaymentPages for PageBackend {
                     status: status_in_words(p.status()).to_owned(),
                     receipt_url: p.status().is_settled().then(|| format!("/account/receipts/{}.pdf", p.id)),
                     pay_url: p.status().is_payable().then(|| self.payments.pay_url(p)),
+                    due: p
+                        .expires_at
+                        .filter(|_| p.status().is_payable())
+                        .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
+                        .and_then(|at| at.format(&date).ok())
+                        .map(|day| format!("Pay by {day}")),
                 }
             })
             .collect();

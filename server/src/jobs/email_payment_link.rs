@@ -30,6 +30,7 @@ impl crate::outbox::Job for EmailPaymentLink {
             return Ok(());
         }
         context.mailer.send(mail::payment_link(&context.payments, &payment)?).await?;
+        context.payments.link_emailed(&payment).await?;
         tracing::info!(payment = %payment.id, "payment link emailed");
         Ok(())
     }

@@ -33,6 +33,7 @@ macro_rules! job_kinds {
 
 job_kinds! {
     email_payment_link::EmailPaymentLink,
+    email_reminder::EmailReminder,
     apply_stripe_event::ApplyStripeEvent,
     sync_payment::SyncPayment,
     email_receipt::EmailReceipt,

@@ -6,11 +6,14 @@ mod templates;
 
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    message::{Attachment, Mailbox, MultiPart, header::ContentType},
+    message::{
+        Attachment, Mailbox, MultiPart,
+        header::{ContentType, HeaderName, HeaderValue},
+    },
 };
 use secrecy::ExposeSecret;
 
-pub use templates::{payment_link, receipt, sign_in};
+pub use templates::{payment_link, receipt, reminder, sign_in};
 
 use crate::config::{ConfigError, MailConfig};
 
@@ -63,6 +66,11 @@ pub struct Email {
     pub message_id: String,
     /// Files to attach: (file name, content type, bytes).
     pub attachments: Vec<(String, String, Vec<u8>)>,
+    /// Another sender than `MAIL_FROM` (a reminder schedule's), and where replies go.
+    pub from: Option<Mailbox>,
+    pub reply_to: Option<Mailbox>,
+    /// `List-Unsubscribe` (an https URL) with RFC 8058's one-click `List-Unsubscribe-Post`.
+    pub unsubscribe: Option<String>,
 }
 
 impl Mailer {
@@ -88,18 +96,27 @@ impl Mailer {
 
     pub async fn send(&self, email: Email) -> Result<(), MailError> {
         let file_name = format!("{}.eml", email.message_id.trim_matches(['<', '>']).replace(['/', '\\'], "_"));
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(email.to)
-            .subject(email.subject)
-            .message_id(Some(email.message_id))
-            .multipart(email.attachments.into_iter().fold(
+        let mut builder = Message::builder().from(email.from.unwrap_or_else(|| self.from.clone()));
+        if let Some(reply_to) = email.reply_to {
+            builder = builder.reply_to(reply_to);
+        }
+        if let Some(url) = email.unsubscribe {
+            builder = builder
+                .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Unsubscribe"), format!("<{url}>")))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".into(),
+                ));
+        }
+        let message = builder.to(email.to).subject(email.subject).message_id(Some(email.message_id)).multipart(
+            email.attachments.into_iter().fold(
                 MultiPart::mixed().multipart(MultiPart::alternative_plain_html(email.text, email.html)),
                 |mixed, (name, content_type, bytes)| {
                     let content_type = ContentType::parse(&content_type).unwrap_or(ContentType::TEXT_PLAIN);
                     mixed.singlepart(Attachment::new(name).body(bytes, content_type))
                 },
-            ))?;
+            ),
+        )?;
         match &self.transport {
             Transport::Smtp(smtp) => smtp.send(message).await.map(drop)?,
             Transport::Files(dir) => write_once(dir, &file_name, &message.formatted()).await?,

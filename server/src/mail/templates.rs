@@ -5,7 +5,10 @@ use askama::Template;
 use lettre::message::Mailbox;
 
 use super::{Email, MailError};
-use crate::payments::{Payment, Payments, ReceiptPdf};
+use crate::{
+    config::{ReminderStep, ReminderTemplate},
+    payments::{Payment, Payments, ReceiptPdf},
+};
 
 /// What every email knows: the brand it comes from, the payer, the payment, and its one link.
 struct Letter<'a> {
@@ -18,6 +21,8 @@ struct Letter<'a> {
     link: String,
     support_email: Option<&'a str>,
     legal_footer: Option<&'a str>,
+    /// The day (UTC) the link stops taking payments, if it does.
+    valid_until: Option<String>,
 }
 
 impl<'a> Letter<'a> {
@@ -33,6 +38,7 @@ impl<'a> Letter<'a> {
             link,
             support_email: brand.support_email.as_deref(),
             legal_footer: brand.legal_footer.as_deref(),
+            valid_until: payment.expires_at.and_then(day_of),
         }
     }
 }
@@ -62,6 +68,38 @@ letter_template!(ReceiptText, "receipt.txt");
 letter_template!(SignInHtml, "sign_in.html");
 letter_template!(SignInText, "sign_in.txt");
 
+/// `2027-01-31` for a Unix-millisecond time.
+fn day_of(ms: i64) -> Option<String> {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
+    Some(at.date().to_string())
+}
+
+/// A reminder template: a [`Letter`] and the link that stops the reminders.
+macro_rules! reminder_template {
+    ($name:ident, $path:literal) => {
+        #[derive(Template)]
+        #[template(path = $path)]
+        struct $name<'a> {
+            letter: &'a Letter<'a>,
+            stop_url: &'a str,
+        }
+
+        impl<'a> std::ops::Deref for $name<'a> {
+            type Target = Letter<'a>;
+            fn deref(&self) -> &Letter<'a> {
+                self.letter
+            }
+        }
+    };
+}
+
+reminder_template!(ReminderHtml, "reminder_reminder.html");
+reminder_template!(ReminderText, "reminder_reminder.txt");
+reminder_template!(DonationHtml, "reminder_donation.html");
+reminder_template!(DonationText, "reminder_donation.txt");
+reminder_template!(FinalHtml, "reminder_final.html");
+reminder_template!(FinalText, "reminder_final.txt");
+
 fn rendered(template: &impl Template) -> Result<String, MailError> {
     Ok(template.render()?)
 }
@@ -76,6 +114,9 @@ pub fn payment_link(payments: &Payments, payment: &Payment) -> Result<Email, Mai
         text: rendered(&PaymentLinkText { letter: &letter })?,
         message_id: format!("<payment-link.{}.{}@remit>", payment.id, payment.updated_at),
         attachments: Vec::new(),
+        from: None,
+        reply_to: None,
+        unsubscribe: None,
     })
 }
 
@@ -94,6 +135,9 @@ pub fn receipt(
         text: rendered(&ReceiptText { letter: &letter })?,
         message_id: format!("<receipt.{}@remit>", payment.id),
         attachments: vec![(pdf.filename, "application/pdf".into(), pdf.bytes)],
+        from: None,
+        reply_to: None,
+        unsubscribe: None,
     })
 }
 
@@ -107,6 +151,45 @@ pub fn sign_in(payments: &Payments, latest: &Payment, link: String) -> Result<Em
         text: rendered(&SignInText { letter: &letter })?,
         message_id: format!("<sign-in.{}@remit>", uuid::Uuid::new_v4()),
         attachments: Vec::new(),
+        from: None,
+        reply_to: None,
+        unsubscribe: None,
+    })
+}
+
+/// Reminder `number` (from 0) of an unpaid link, in its step's template and from its sender, with
+/// a one-click way to stop the reminders.
+pub fn reminder(payments: &Payments, payment: &Payment, number: i64, step: &ReminderStep) -> Result<Email, MailError> {
+    let letter = Letter::new(payments, payment, payments.pay_url(payment));
+    let stop_url = payments.stop_reminders_url(payment);
+    let stop = stop_url.as_str();
+    let (subject, html, text) = match step.template {
+        ReminderTemplate::Reminder => (
+            format!("Reminder: your payment to {} of {}", letter.brand_name, letter.amount),
+            rendered(&ReminderHtml { letter: &letter, stop_url: stop })?,
+            rendered(&ReminderText { letter: &letter, stop_url: stop })?,
+        ),
+        ReminderTemplate::Donation => (
+            format!("Your gift to {} is waiting: {}", letter.brand_name, letter.amount),
+            rendered(&DonationHtml { letter: &letter, stop_url: stop })?,
+            rendered(&DonationText { letter: &letter, stop_url: stop })?,
+        ),
+        ReminderTemplate::Final => (
+            format!("Last reminder: your payment to {} of {}", letter.brand_name, letter.amount),
+            rendered(&FinalHtml { letter: &letter, stop_url: stop })?,
+            rendered(&FinalText { letter: &letter, stop_url: stop })?,
+        ),
+    };
+    Ok(Email {
+        to: recipient(payment)?,
+        subject,
+        html,
+        text,
+        message_id: format!("<reminder.{}.{number}@remit>", payment.id),
+        attachments: Vec::new(),
+        from: step.from.clone(),
+        reply_to: step.reply_to.clone(),
+        unsubscribe: Some(stop_url.clone()),
     })
 }
 

@@ -457,6 +457,12 @@ mod tests {
             paid_currency: None,
             checkout_options: None,
             expires_at: None,
+            reminders: "on".into(),
+            reminder_step: 0,
+            link_emailed_at: None,
+            next_reminder_at: None,
+            last_reminder_at: None,
+            reminders_stopped_at: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -117,6 +117,7 @@ impl Payments {
             account_id: request.account_id.as_ref().map(SalesforceId::as_str),
             contact_id: request.contact_id.as_ref().map(SalesforceId::as_str),
             record_type: request.record_type.as_deref(),
+            send_reminders: request.send_reminders,
             terms,
         };
         if let Some(payment) = self.reopen_expired(&new, request.send_email).await? {

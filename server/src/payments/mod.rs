@@ -13,6 +13,7 @@ pub mod locale;
 mod money;
 mod receipt_content;
 mod reconciliation;
+mod reminders;
 mod request;
 mod returns;
 mod status;
@@ -31,7 +32,7 @@ pub use store::Payment;
 
 use crate::{
     base_url::BaseUrl,
-    config::{Brand, Brands},
+    config::{Brand, Brands, Reminders},
     db::Db,
     outbox::Wake,
     stripe::StripeClient,
@@ -44,6 +45,7 @@ pub struct Payments {
     stripe: StripeClient,
     public_url: BaseUrl,
     brands: Brands,
+    reminders: Reminders,
     /// A payer leaving Checkout without paying counts as a failed attempt (the mapping's
     /// `cancel_sets_failed`); by default it changes nothing.
     abandoned_checkout_fails: bool,
@@ -60,6 +62,7 @@ impl Payments {
         stripe: StripeClient,
         public_url: BaseUrl,
         brands: Brands,
+        reminders: Reminders,
         abandoned_checkout_fails: bool,
         wake: Wake,
     ) -> Self {
@@ -70,6 +73,7 @@ impl Payments {
             stripe,
             public_url,
             brands,
+            reminders,
             abandoned_checkout_fails,
             unknown_sessions: Default::default(),
             receipt_methods: Default::default(),
@@ -91,6 +95,11 @@ impl Payments {
     /// The stable link of a payment: `{public}/pay/{token}`.
     pub fn pay_url(&self, payment: &Payment) -> String {
         self.public_url.join(&format!("/pay/{}", payment.pay_token))
+    }
+
+    /// Where a payer stops the reminders of this payment (one click, RFC 8058).
+    pub fn stop_reminders_url(&self, payment: &Payment) -> String {
+        self.public_url.join(&format!("/reminders/stop/{}", payment.pay_token))
     }
 
     /// Where a paid payment's receipt is downloaded.

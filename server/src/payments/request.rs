@@ -25,6 +25,8 @@ pub struct RawLinkRequest {
     pub record_type: Option<String>,
     pub brand: Option<String>,
     pub send_email: Option<bool>,
+    /// `false`: this link is never reminded.
+    pub send_reminders: Option<bool>,
     /// RFC 3339; or `expires_in_days`.
     pub expires_at: Option<String>,
     pub expires_in_days: Option<u32>,
@@ -60,6 +62,7 @@ pub struct LinkRequest {
     pub record_type: Option<String>,
     pub brand: Option<String>,
     pub send_email: bool,
+    pub send_reminders: bool,
     pub expiry: Option<Expiry>,
     /// The link's own options; the brand's fill in what these leave out.
     pub checkout_options: CheckoutOptions,
@@ -165,6 +168,7 @@ impl RawLinkRequest {
             record_type: text("record_type", self.record_type, 80)?,
             brand: text("brand", self.brand, 80)?,
             send_email: self.send_email.unwrap_or(false),
+            send_reminders: self.send_reminders.unwrap_or(true),
             expiry,
             checkout_options,
         })

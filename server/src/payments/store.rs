@@ -41,6 +41,15 @@ pub struct Payment {
     pub checkout_options: Option<String>,
     /// When the link stops taking payments (Unix milliseconds).
     pub expires_at: Option<i64>,
+    /// `on`, `off` (the link asked for none), `stopped` (by the payer) or `done` (all sent).
+    pub reminders: String,
+    /// Reminder steps sent.
+    pub reminder_step: i64,
+    /// When the link email first went out: reminders count from it.
+    pub link_emailed_at: Option<i64>,
+    pub next_reminder_at: Option<i64>,
+    pub last_reminder_at: Option<i64>,
+    pub reminders_stopped_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -48,7 +57,8 @@ pub struct Payment {
 const COLUMNS: &str = "id, opportunity_id, account_id, contact_id, brand, record_type, description, \
     payer_email, payer_name, amount_minor, currency, status, pay_token, receipt_token, receipt_number, stripe_customer_id, \
     stripe_checkout_session_id, stripe_payment_intent_id, failure_reason, failed_attempts, paid_at, paid_amount_minor, \
-    paid_currency, checkout_options, expires_at, created_at, updated_at";
+    paid_currency, checkout_options, expires_at, reminders, reminder_step, link_emailed_at, next_reminder_at, \
+    last_reminder_at, reminders_stopped_at, created_at, updated_at";
 
 impl Payment {
     pub fn status(&self) -> PaymentStatus {
@@ -216,6 +226,8 @@ pub struct NewPayment<'a> {
     pub account_id: Option<&'a str>,
     pub contact_id: Option<&'a str>,
     pub record_type: Option<&'a str>,
+    /// Whether unpaid, it is reminded on its schedule.
+    pub send_reminders: bool,
     pub terms: Terms<'a>,
 }
 
@@ -226,8 +238,8 @@ pub async fn insert_unless_live(conn: &mut AnyConnection, new: &NewPayment<'_>) 
     let inserted = sqlx::query(&format!(
         "INSERT INTO payments (id, opportunity_id, account_id, contact_id, brand, record_type, description, \
          payer_email, payer_name, amount_minor, currency, status, pay_token, stripe_customer_id, checkout_options, \
-         expires_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) \
+         expires_at, reminders, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
          ON CONFLICT (opportunity_id) WHERE status NOT IN ({closed}) DO NOTHING"
     ))
     .bind(new.id)
@@ -246,6 +258,7 @@ pub async fn insert_unless_live(conn: &mut AnyConnection, new: &NewPayment<'_>) 
     .bind(terms.customer)
     .bind(terms.checkout_options)
     .bind(terms.expires_at)
+    .bind(if new.send_reminders { "on" } else { "off" })
     .bind(now_ms())
     .execute(conn)
     .await?;
@@ -289,6 +302,72 @@ pub async fn set_expiry(conn: &mut AnyConnection, id: &str, expires_at: Option<i
     .bind(now_ms())
     .bind(id)
     .execute(conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Records that the link email went out; the first time, the first reminder is due at `first_reminder_at`.
+pub async fn link_emailed(db: &Db, id: &str, now: i64, first_reminder_at: Option<i64>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE payments SET next_reminder_at = CASE WHEN link_emailed_at IS NULL AND reminder_step = 0 \
+         AND reminders = 'on' THEN $1 ELSE next_reminder_at END, link_emailed_at = COALESCE(link_emailed_at, $2) \
+         WHERE id = $3",
+    )
+    .bind(first_reminder_at)
+    .bind(now)
+    .bind(id)
+    .execute(&db.writes)
+    .await?;
+    Ok(())
+}
+
+/// Payable payments with a reminder due by `now`, the longest due first.
+pub async fn due_reminders(db: &Db, now: i64, limit: i64) -> Result<Vec<Payment>, sqlx::Error> {
+    let payable = states_where(PaymentStatus::is_payable);
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE next_reminder_at IS NOT NULL AND next_reminder_at <= $1 \
+         AND reminders = 'on' AND status IN ({payable}) ORDER BY next_reminder_at LIMIT $2"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Marks reminder `step` sent, with the next one due at `next` (`None`: it was the last, and the
+/// reminders are done). Conditional on the step, so it is won by one tick of one instance.
+pub async fn advance_reminder(
+    conn: &mut AnyConnection,
+    id: &str,
+    step: i64,
+    now: i64,
+    next: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let payable = states_where(PaymentStatus::is_payable);
+    let updated = sqlx::query(&format!(
+        "UPDATE payments SET reminder_step = $1 + 1, last_reminder_at = $2, next_reminder_at = $3, \
+         reminders = CASE WHEN $3 IS NULL THEN 'done' ELSE reminders END, updated_at = {later} \
+         WHERE id = $4 AND reminder_step = $1 AND reminders = 'on' AND status IN ({payable})",
+        later = strictly_later_than("$2")
+    ))
+    .bind(step)
+    .bind(now)
+    .bind(next)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// The payer stopped the reminders of the payment with this link; false when none were coming.
+pub async fn stop_reminders(db: &Db, pay_token: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE payments SET reminders = 'stopped', reminders_stopped_at = $1, next_reminder_at = NULL \
+         WHERE pay_token = $2 AND reminders = 'on'",
+    )
+    .bind(now)
+    .bind(pay_token)
+    .execute(&db.writes)
     .await?;
     Ok(updated.rows_affected() == 1)
 }

@@ -31,10 +31,10 @@ use crate::{
 };
 use breaker::{Breaker, Transition};
 use records::{
-    AMOUNT_TASK, News, Records, StatusLabels, batch_errors, collection_results, created_tasks, failure, is_retryable,
-    untasked,
+    AMOUNT_TASK, News, OUTSTANDING_TASK, Records, StatusLabels, batch_errors, collection_results, created_tasks,
+    failure, is_retryable, untasked,
 };
-pub use records::{AMOUNT_TASK_SUBJECT, TASK_SUBJECT};
+pub use records::{AMOUNT_TASK_SUBJECT, OUTSTANDING_TASK_SUBJECT, TASK_SUBJECT};
 
 pub struct SalesforceSync {
     payments: Payments,
@@ -136,6 +136,7 @@ impl SalesforceSync {
             won_stage: won_stage.as_deref(),
             failures: untasked(&failures, &tasked),
             amount_differs: amount_task_due(&payment, &tasked),
+            outstanding: outstanding_task_due(&payment, &tasked),
         };
         let results = self.push_one(&payment, &news).await?;
         tasks::remember(&self.db, &payment.id, &created_tasks(&results, &news)).await?;
@@ -236,7 +237,9 @@ impl SalesforceSync {
         let Some(payment) = self.payments.get(payment_id).await? else { return Ok(Loaded::Missing) };
         let failures = self.payments.derived(&payment).await?.failures;
         let tasked = tasks::tasked_attempts(&self.db, &payment.id).await?;
-        let alone = !untasked(&failures, &tasked).is_empty() || amount_task_due(&payment, &tasked);
+        let alone = !untasked(&failures, &tasked).is_empty()
+            || amount_task_due(&payment, &tasked)
+            || outstanding_task_due(&payment, &tasked);
         Ok(if alone { Loaded::Alone } else { Loaded::Batched(Box::new(payment)) })
     }
 
@@ -323,6 +326,10 @@ impl SalesforceSync {
 /// A paid amount that differs from what was asked, and no Task says so yet.
 fn amount_task_due(payment: &Payment, tasked: &[String]) -> bool {
     payment.paid_amount_differs() && !tasked.iter().any(|t| t == AMOUNT_TASK)
+}
+
+fn outstanding_task_due(payment: &Payment, tasked: &[String]) -> bool {
+    payment.reminders == "done" && payment.status().is_payable() && !tasked.iter().any(|t| t == OUTSTANDING_TASK)
 }
 
 fn rfc3339(at: SystemTime) -> String {

@@ -16,6 +16,9 @@ pub const TASK_SUBJECT: &str = "Payment Failed - Immediate Action Required";
 pub const AMOUNT_TASK_SUBJECT: &str = "Paid amount differs";
 /// What `salesforce_tasks` calls the Task about a paid amount that differs.
 pub const AMOUNT_TASK: &str = "paid-amount-differs";
+/// The Task when a link's last reminder went out unpaid (DESIGN §6), and its cause's key.
+pub const OUTSTANDING_TASK_SUBJECT: &str = "Payment Still Outstanding";
+pub const OUTSTANDING_TASK: &str = "still-outstanding";
 
 /// The picklist value Salesforce shows for each payment state (DESIGN.md §6 by default, the
 /// mapping's `status_labels` where it says otherwise).
@@ -63,6 +66,11 @@ impl StatusLabels {
     }
 }
 
+/// A Unix-millisecond time as Salesforce's datetime fields take it.
+fn rfc3339_ms(ms: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?.format(&Rfc3339).ok()
+}
+
 /// Text as a Text(255) field takes it (the package's Failure_Reason__c): Salesforce refuses a
 /// longer value with STRING_TOO_LONG rather than cutting it.
 fn short_text(text: &str) -> String {
@@ -93,6 +101,8 @@ pub struct News<'a> {
     pub won_stage: Option<&'a str>,
     pub failures: Vec<NewFailure<'a>>,
     pub amount_differs: bool,
+    /// Every reminder went out and the payment is still unpaid.
+    pub outstanding: bool,
 }
 
 impl Records {
@@ -119,6 +129,8 @@ impl Records {
             (&fields.payment_receipt_url, json!(self.payments.receipt_url(payment))),
             (&fields.payment_paid_at, json!(payment.paid_at().and_then(|t| t.format(&Rfc3339).ok()))),
             (&fields.payment_failure_reason, json!(payment.failure_reason.as_deref().map(short_text))),
+            (&fields.payment_reminders_sent, json!(payment.reminder_step)),
+            (&fields.payment_last_reminder_at, json!(payment.last_reminder_at.and_then(rfc3339_ms))),
         ] {
             record.insert(field.clone(), value);
         }
@@ -184,6 +196,9 @@ impl Records {
         if news.amount_differs {
             requests.push(self.amount_task(payment, today));
         }
+        if news.outstanding {
+            requests.push(self.outstanding_task(payment, today));
+        }
         requests
     }
 
@@ -198,6 +213,19 @@ impl Records {
         );
         let key = format!("{}-{AMOUNT_TASK}", payment.id);
         self.task(&key, "amountTask".into(), AMOUNT_TASK_SUBJECT, description, today)
+    }
+
+    fn outstanding_task(&self, payment: &Payment, today: Date) -> Subrequest {
+        let description = format!(
+            "{} is still unpaid after the last reminder ({} sent).\nCall the payer; the link still works: {}\n\
+             Remit payment: {}",
+            payment.amount_display(),
+            payment.reminder_step,
+            self.payments.pay_url(payment),
+            payment.id
+        );
+        let key = format!("{}-{OUTSTANDING_TASK}", payment.id);
+        self.task(&key, "outstandingTask".into(), OUTSTANDING_TASK_SUBJECT, description, today)
     }
 
     /// A high-priority Task for the Opportunity's owner, upserted by its cause's own external id:
@@ -369,7 +397,9 @@ pub fn created_tasks(results: &[CompositeResult], news: &News<'_>) -> Vec<(Strin
     let failures =
         news.failures.iter().filter_map(|(n, failure)| Some((failure.attempt.clone(), task_id(&format!("task{n}"))?)));
     let amount = news.amount_differs.then(|| task_id("amountTask").map(|id| (AMOUNT_TASK.to_owned(), id))).flatten();
-    failures.chain(amount).collect()
+    let outstanding =
+        news.outstanding.then(|| task_id("outstandingTask").map(|id| (OUTSTANDING_TASK.to_owned(), id))).flatten();
+    failures.chain(amount).chain(outstanding).collect()
 }
 
 /// The first subrequest that failed for its own reason (not rolled back for another's), with its

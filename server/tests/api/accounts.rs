@@ -412,3 +412,18 @@ async fn a_thousand_anonymous_page_views_write_nothing() {
     }
     assert_eq!(all_rows(&app).await, before, "cookieless GETs wrote rows");
 }
+
+#[tokio::test]
+async fn the_account_view_says_by_when_an_expiring_link_is_due() {
+    let app = TestApp::spawn().await;
+    let mut request = link_request();
+    request["opportunity_id"] = json!("0065g00000Acc09");
+    request["payer_email"] = json!("ana@example.com");
+    request["expires_at"] = json!("2099-01-31T12:00:00Z");
+    request.as_object_mut().unwrap().remove("account_id");
+    assert_eq!(app.post_link(&request).await.status(), 201);
+    let browser = browser();
+    sign_in(&app, &browser, "ana@example.com").await;
+    let html = browser.get(format!("{}/account", app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Pay by 31 Jan 2099") && html.contains("Pay now"), "{html}");
+}

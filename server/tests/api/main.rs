@@ -14,6 +14,7 @@ mod payment_links;
 mod python;
 mod receipts;
 mod reliability;
+mod reminders;
 mod returns;
 mod salesforce;
 mod salesforce_package;

@@ -495,6 +495,7 @@ async fn periodic_reconciliation_runs_on_one_instance_at_a_time_and_goes_on_from
         stripe,
         app.address.parse().unwrap(),
         brands,
+        Default::default(),
         false,
         Default::default(),
     );
