@@ -94,8 +94,7 @@ fn PayContent(view: PayView, csrf: String, problem: Option<String>) -> impl Into
         "expired" => "The page had expired. Nothing was charged; please press the button again.",
         _ => "Something went wrong. Nothing was charged; please try again.",
     });
-    let support = view.brand.support_email.clone();
-    let phone = view.brand.support_phone.clone();
+    let (support, phone) = (view.brand.support_email.clone(), view.brand.support_phone.clone());
     view! {
         <Layout title=title brand=view.brand.clone()>
             <h1>{heading}</h1>
@@ -122,20 +121,25 @@ fn PayContent(view: PayView, csrf: String, problem: Option<String>) -> impl Into
                     <p>"Your payment is on its way. We will email you as soon as it is confirmed."</p>
                 }.into_any(),
                 PayState::Closed => view! {
-                    <p>
-                        "If you still want to pay, please ask for a new link"
-                        {support.map(|email| view! { " at " <a href=format!("mailto:{email}")>{email.clone()}</a> })}
-                        "."
-                    </p>
+                    <AskForNewLink lead="If you still want to pay, please ask for a new link".to_owned() email=support phone=None />
                 }.into_any(),
                 PayState::Expired => view! {
-                    <p>"Nothing was charged. To pay, please ask "{payee_again}" for a new link"
-                        {support.map(|email| view! { " at " <a href=format!("mailto:{email}")>{email.clone()}</a> })}
-                        {phone.map(|phone| view! { " or call " <a href=format!("tel:{}", phone.replace(' ', ""))>{phone.clone()}</a> })}
-                        "."
-                    </p>
+                    <AskForNewLink lead=format!("Nothing was charged. To pay, please ask {payee_again} for a new link") email=support phone=phone />
                 }.into_any(),
             }}
         </Layout>
+    }
+}
+
+/// Where to ask for a new link: the brand's support address and phone, when it has them.
+#[component]
+fn AskForNewLink(lead: String, email: Option<String>, phone: Option<String>) -> impl IntoView {
+    view! {
+        <p>
+            {lead}
+            {email.map(|email| view! { " at " <a href=format!("mailto:{email}")>{email.clone()}</a> })}
+            {phone.map(|phone| view! { " or call " <a href=format!("tel:{}", phone.replace(' ', ""))>{phone.clone()}</a> })}
+            "."
+        </p>
     }
 }

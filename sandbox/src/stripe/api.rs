@@ -237,7 +237,8 @@ const SESSION_PARAMS: &[&str] = &[
     "custom_text[terms_of_service_acceptance][message]",
 ];
 
-/// What Stripe takes for `payment_method_types[]` in payment mode.
+/// What Stripe takes for `payment_method_types[]` in payment mode. The stand-in keeps its own copy
+/// of Stripe's list, apart from Remit's check (`payments/checkout_options.rs`): it plays Stripe.
 const PAYMENT_METHOD_TYPES: &[&str] = &[
     "acss_debit",
     "affirm",

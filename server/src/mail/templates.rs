@@ -43,13 +43,14 @@ impl<'a> Letter<'a> {
     }
 }
 
-/// A template that reads a [`Letter`]'s fields as its own.
+/// A template that reads a [`Letter`]'s fields as its own (and any fields of its own).
 macro_rules! letter_template {
-    ($name:ident, $path:literal) => {
+    ($name:ident, $path:literal $(, $field:ident: $type:ty)*) => {
         #[derive(Template)]
         #[template(path = $path)]
         struct $name<'a> {
             letter: &'a Letter<'a>,
+            $($field: $type,)*
         }
 
         impl<'a> std::ops::Deref for $name<'a> {
@@ -68,37 +69,18 @@ letter_template!(ReceiptText, "receipt.txt");
 letter_template!(SignInHtml, "sign_in.html");
 letter_template!(SignInText, "sign_in.txt");
 
+letter_template!(ReminderHtml, "reminder_reminder.html", stop_url: &'a str);
+letter_template!(ReminderText, "reminder_reminder.txt", stop_url: &'a str);
+letter_template!(DonationHtml, "reminder_donation.html", stop_url: &'a str);
+letter_template!(DonationText, "reminder_donation.txt", stop_url: &'a str);
+letter_template!(FinalHtml, "reminder_final.html", stop_url: &'a str);
+letter_template!(FinalText, "reminder_final.txt", stop_url: &'a str);
+
 /// `2027-01-31` for a Unix-millisecond time.
 fn day_of(ms: i64) -> Option<String> {
     let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
     Some(at.date().to_string())
 }
-
-/// A reminder template: a [`Letter`] and the link that stops the reminders.
-macro_rules! reminder_template {
-    ($name:ident, $path:literal) => {
-        #[derive(Template)]
-        #[template(path = $path)]
-        struct $name<'a> {
-            letter: &'a Letter<'a>,
-            stop_url: &'a str,
-        }
-
-        impl<'a> std::ops::Deref for $name<'a> {
-            type Target = Letter<'a>;
-            fn deref(&self) -> &Letter<'a> {
-                self.letter
-            }
-        }
-    };
-}
-
-reminder_template!(ReminderHtml, "reminder_reminder.html");
-reminder_template!(ReminderText, "reminder_reminder.txt");
-reminder_template!(DonationHtml, "reminder_donation.html");
-reminder_template!(DonationText, "reminder_donation.txt");
-reminder_template!(FinalHtml, "reminder_final.html");
-reminder_template!(FinalText, "reminder_final.txt");
 
 fn rendered(template: &impl Template) -> Result<String, MailError> {
     Ok(template.render()?)

@@ -91,14 +91,7 @@ impl Payments {
         };
         let options = request.checkout_options.clone().over(&brand.checkout);
         let options = (!options.is_empty()).then(|| serde_json::to_string(&options).expect("options serialize"));
-        let expires_at = match request.expiry {
-            Some(Expiry::At(at)) if at <= now_ms() => {
-                return Err(ValidationError { field: "expires_at", message: "is in the past".into() }.into());
-            }
-            Some(Expiry::At(at)) => Some(at),
-            Some(Expiry::InDays(days)) => Some(now_ms() + i64::from(days) * DAY_MS),
-            None => brand.link_expires_in_days.map(|days| now_ms() + i64::from(days) * DAY_MS),
-        };
+        let expires_at = expires_at(request.expiry, brand.link_expires_in_days, now_ms())?;
         let terms = Terms {
             checkout_options: options.as_deref(),
             expires_at,
@@ -392,6 +385,19 @@ impl Payments {
             Some(customer) => form.set("customer", customer),
             None => form.set("customer_email", &payment.payer_email),
         }
+    }
+}
+
+/// When a new or changed link expires: as the request says, else after the brand's days.
+fn expires_at(asked: Option<Expiry>, brand_days: Option<u32>, now: i64) -> Result<Option<i64>, ValidationError> {
+    let in_days = |days: u32| now + i64::from(days) * DAY_MS;
+    match asked {
+        Some(Expiry::At(at)) if at <= now => {
+            Err(ValidationError { field: "expires_at", message: "is in the past".into() })
+        }
+        Some(Expiry::At(at)) => Ok(Some(at)),
+        Some(Expiry::InDays(days)) => Ok(Some(in_days(days))),
+        None => Ok(brand_days.map(in_days)),
     }
 }
 

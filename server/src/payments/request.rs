@@ -112,7 +112,21 @@ fn expiry(at: Option<&str>, in_days: Option<u32>) -> Result<Option<Expiry>, Vali
 }
 
 impl RawLinkRequest {
-    pub fn validate(self) -> Result<LinkRequest, ValidationError> {
+    fn take_checkout_options(&mut self) -> CheckoutOptions {
+        CheckoutOptions {
+            payment_methods: self.payment_methods.take(),
+            allow_promotion_codes: self.allow_promotion_codes.take(),
+            submit_type: self.submit_type.take(),
+            locale: self.locale.take(),
+            custom_text: self.custom_text.take(),
+            terms_of_service_url: self.terms_of_service_url.take(),
+            collect_billing_address: self.collect_billing_address.take(),
+            collect_phone: self.collect_phone.take(),
+        }
+    }
+
+    pub fn validate(mut self) -> Result<LinkRequest, ValidationError> {
+        let checkout_options = self.take_checkout_options().validate()?;
         let opportunity_id = salesforce_id("opportunity_id", self.opportunity_id.as_deref())?
             .ok_or_else(|| invalid("opportunity_id", "is required"))?;
         if opportunity_id.key_prefix() != "006" {
@@ -141,17 +155,6 @@ impl RawLinkRequest {
                 minor
             }
         };
-        let checkout_options = CheckoutOptions {
-            payment_methods: self.payment_methods,
-            allow_promotion_codes: self.allow_promotion_codes,
-            submit_type: self.submit_type,
-            locale: self.locale,
-            custom_text: self.custom_text,
-            terms_of_service_url: self.terms_of_service_url,
-            collect_billing_address: self.collect_billing_address,
-            collect_phone: self.collect_phone,
-        }
-        .validate()?;
         let expiry = expiry(self.expires_at.as_deref(), self.expires_in_days)?;
         let payer_email = self.payer_email.as_deref().filter(|e| !e.trim().is_empty());
         let payer_email = payer_email.ok_or_else(|| invalid("payer_email", "is required"))?;
