@@ -413,11 +413,14 @@ pub async fn latest_if_expired(conn: &mut AnyConnection, opportunity_id: &str) -
     Ok(latest.filter(|p| p.status() == PaymentStatus::Expired))
 }
 
-/// An expired payment open again, its link the same; false when it is no longer expired. Fails
+/// An expired payment open again, its link the same and its reminders to start over from its next
+/// link email (unless the payer stopped them); false when it is no longer expired. Fails
 /// with a unique violation when the Opportunity got a live payment meanwhile.
 pub async fn reopen(conn: &mut AnyConnection, id: &str) -> Result<bool, sqlx::Error> {
     let updated = sqlx::query(&format!(
-        "UPDATE payments SET status = $1, stripe_checkout_session_id = NULL, updated_at = {later} \
+        "UPDATE payments SET status = $1, stripe_checkout_session_id = NULL, updated_at = {later}, \
+         reminder_step = 0, link_emailed_at = NULL, next_reminder_at = NULL, \
+         reminders = CASE WHEN reminders = 'done' THEN 'on' ELSE reminders END \
          WHERE id = $4 AND status = $2",
         later = strictly_later_than("$3")
     ))

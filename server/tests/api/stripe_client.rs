@@ -150,3 +150,44 @@ async fn the_client_and_the_stand_in_agree_on_customers_and_search() {
     assert_eq!(updated.name.as_deref(), Some("Ana"));
     assert_eq!(stripe.retrieve_customer(&made.id).await.unwrap().metadata["salesforce_account_id"], "001'quoted\\id");
 }
+
+#[tokio::test]
+async fn the_stand_in_refuses_checkout_options_stripe_refuses_naming_the_parameter() {
+    let sandbox = sandbox::Sandbox::spawn().await.unwrap();
+    let stripe = StripeClient::new(
+        sandbox.stripe_url.parse().unwrap(),
+        SecretString::from(sandbox::STRIPE_SECRET_KEY),
+        Duration::from_secs(5),
+    );
+    let session = || {
+        Form::new()
+            .set("mode", "payment")
+            .set("success_url", "https://example.org/ok")
+            .set("line_items[0][quantity]", 1)
+            .set("line_items[0][price_data][currency]", "usd")
+            .set("line_items[0][price_data][unit_amount]", 1000)
+            .set("line_items[0][price_data][product_data][name]", "Gift")
+    };
+    let cases = [
+        (session().set("submit_type", "subscribe"), "submit_type"),
+        (session().set("submit_type", "give"), "submit_type"),
+        (session().set("locale", "klingon"), "locale"),
+        (session().set("payment_method_types[0]", "bitcoin"), "payment_method_types[0]"),
+        (session().set("allow_promotion_codes", "yes"), "allow_promotion_codes"),
+        (session().set("custom_text[submit][message]", "x".repeat(1201)), "custom_text[submit][message]"),
+        (
+            session().set("custom_text[terms_of_service_acceptance][message]", "I agree"),
+            "custom_text[terms_of_service_acceptance][message]",
+        ),
+        (session().set("phone_number_collection[enabled]", "maybe"), "phone_number_collection[enabled]"),
+        (session().set("shipping_options[0][shipping_rate]", "shr_1"), "shipping_options[0][shipping_rate]"),
+    ];
+    for (i, (form, param)) in cases.into_iter().enumerate() {
+        match stripe.create_checkout_session(&form, &format!("bad-{i}")).await {
+            Err(StripeError::InvalidRequest { param: Some(got), .. }) => assert_eq!(got, param),
+            other => panic!("{param}: {other:?}"),
+        }
+    }
+    let good = session().set("submit_type", "donate").set("custom_text[submit][message]", "x".repeat(1200));
+    assert!(stripe.create_checkout_session(&good, "good").await.is_ok());
+}
