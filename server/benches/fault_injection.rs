@@ -8,92 +8,33 @@
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    process::Stdio,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use rand::Rng;
-use sandbox::{Sandbox, SandboxOptions, WebhookTarget};
 use serde_json::{Value, json};
 use server::db::Db;
-use time::OffsetDateTime;
-use tokio::{process::Command, sync::Mutex};
+use tokio::sync::Mutex;
 
-const SECRET: &str = "whsec_fault";
+mod support;
 
-struct Remit {
-    env: Vec<(String, String)>,
-    address: String,
-    child: Option<tokio::process::Child>,
-}
-
-impl Remit {
-    async fn start(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_remit"))
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("remit starts");
-        self.child = Some(child);
-        let http = reqwest::Client::new();
-        for _ in 0..600 {
-            if http.get(format!("{}/healthz", self.address)).send().await.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("remit did not come up");
-    }
-
-    /// `kill -9`: no shutdown, no finishing of anything in flight.
-    async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().await.expect("SIGKILL");
-        }
-    }
-}
+use support::{Remit, event, signature};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let count: usize = std::env::var("REMIT_FAULT_PAYMENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let kills: usize = std::env::var("REMIT_FAULT_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let address = format!("http://127.0.0.1:{port}");
-    let sandbox = Sandbox::spawn_with(SandboxOptions {
-        webhook: Some(WebhookTarget { url: format!("{address}/webhooks/stripe"), secret: SECRET.into() }),
-        ..SandboxOptions::default()
-    })
-    .await
-    .unwrap();
-    let credentials = sandbox::SalesforceCredentials::default();
+    let port = support::free_port();
+    let sandbox = support::sandbox_for(port).await;
     let database_url = format!("sqlite://{}", dir.path().join("fault.db").display());
     let mail_dir = dir.path().join("mail");
-    let env: Vec<(String, String)> = [
-        ("REMIT_BIND", format!("127.0.0.1:{port}")),
-        ("REMIT_PUBLIC_URL", address.clone()),
-        ("DATABASE_URL", database_url.clone()),
-        ("REMIT_MAIL_DIR", mail_dir.display().to_string()),
-        ("STRIPE_SECRET_KEY", sandbox::STRIPE_SECRET_KEY.into()),
-        ("STRIPE_WEBHOOK_SECRET", SECRET.into()),
-        ("STRIPE_API_BASE", sandbox.stripe_url.clone()),
-        ("SALESFORCE_LOGIN_URL", sandbox.salesforce_url.clone()),
-        ("SALESFORCE_CLIENT_ID", credentials.client_id.clone()),
-        ("SALESFORCE_CLIENT_SECRET", credentials.client_secret.clone()),
-        // A killed worker's jobs are taken over after this.
-        ("REMIT_JOB_LEASE_SECS", "3".into()),
-        ("RUST_LOG", "error".into()),
-        ("PATH", std::env::var("PATH").unwrap_or_default()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let mut remit = Remit { env: env.clone(), address: address.clone(), child: None };
+    // A killed worker's jobs are taken over after this.
+    let mut remit = Remit::new(port, &database_url, dir.path(), &sandbox, &[("REMIT_JOB_LEASE_SECS", "3")]);
+    let address = remit.address.clone();
     remit.start().await;
-    let key = api_key(&env).await;
+    let key = remit.api_key().await;
     let db = Db::connect(&database_url.parse().unwrap()).await.unwrap();
     let org = &sandbox.salesforce;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
@@ -199,23 +140,6 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-fn event(id: &str, kind: &str, object: Value) -> String {
-    let created = OffsetDateTime::now_utc().unix_timestamp();
-    json!({ "id": id, "object": "event", "type": kind, "created": created, "data": { "object": object } }).to_string()
-}
-
-async fn api_key(env: &[(String, String)]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_remit"))
-        .args(["api-key", "create", "fault"])
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .await
-        .unwrap();
-    String::from_utf8_lossy(&output.stdout).lines().last().expect("a key").trim().to_owned()
-}
-
-/// Sends every event as Stripe does: again and again until Remit answers 200 (it may be down).
-/// The ids of the acknowledged ones.
 async fn send_all(http: &reqwest::Client, address: &str, events: Vec<(String, String)>) -> Vec<String> {
     let mut sends = tokio::task::JoinSet::new();
     let mut acknowledged = Vec::new();
@@ -223,8 +147,7 @@ async fn send_all(http: &reqwest::Client, address: &str, events: Vec<(String, St
         let (http, url) = (http.clone(), format!("{address}/webhooks/stripe"));
         sends.spawn(async move {
             for _ in 0..2400 {
-                let now = OffsetDateTime::now_utc().unix_timestamp();
-                let signature = server::stripe::signature::sign(&SECRET.to_owned().into(), now, body.as_bytes());
+                let signature = signature(&body);
                 let sent = http.post(&url).header("Stripe-Signature", signature).body(body.clone()).send().await;
                 if sent.is_ok_and(|r| r.status() == 200) {
                     return id;
