@@ -544,6 +544,84 @@ pub async fn retrieve_payment_intent(
     })
 }
 
+const REFUND_PARAMS: &[&str] = &["payment_intent", "charge", "amount", "reason", "metadata[*]"];
+
+/// `POST /v1/refunds`: a refund of a succeeded charge (by its payment intent or itself), at most
+/// what is left unrefunded; it succeeds at once, and `refund.created` and `charge.refunded` follow.
+pub async fn create_refund(State(stripe): State<Stripe>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    idempotent(&stripe, &headers, "/v1/refunds", &body, |state| {
+        let params = params::parse(&body, REFUND_PARAMS)?;
+        let charge_id = match (params.str("payment_intent"), params.str("charge")) {
+            (Some(intent), None) => {
+                let intent = state
+                    .payment_intents
+                    .get(intent)
+                    .ok_or_else(|| ApiError::no_such("payment_intent", intent, "payment_intent"))?;
+                intent["latest_charge"].as_str().unwrap_or_default().to_owned()
+            }
+            (None, Some(charge)) => charge.to_owned(),
+            _ => return Err(ApiError::invalid("You must pass either payment_intent or charge, not both.", "charge")),
+        };
+        let reason = params.str("reason");
+        if reason.is_some_and(|r| !["duplicate", "fraudulent", "requested_by_customer"].contains(&r)) {
+            return Err(ApiError::invalid(
+                "Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer",
+                "reason",
+            ));
+        }
+        let charge =
+            state.charges.get(&charge_id).cloned().ok_or_else(|| ApiError::no_such("charge", &charge_id, "charge"))?;
+        if charge["status"] != "succeeded" {
+            return Err(ApiError::invalid("This charge has not succeeded and cannot be refunded.", "charge"));
+        }
+        let captured = charge["amount_captured"].as_i64().unwrap_or(0);
+        let refunded = charge["amount_refunded"].as_i64().unwrap_or(0);
+        let left = captured - refunded;
+        if left <= 0 {
+            return Err(ApiError::coded(
+                format!("Charge {charge_id} has already been refunded."),
+                "charge",
+                "charge_already_refunded",
+            ));
+        }
+        let amount = params.integer("amount")?.unwrap_or(left);
+        if amount <= 0 {
+            return Err(ApiError::invalid("This value must be greater than or equal to 1.", "amount"));
+        }
+        if amount > left {
+            return Err(ApiError::coded(
+                format!("Refund amount ({amount}) is greater than unrefunded amount on charge ({left})"),
+                "amount",
+                "amount_too_large",
+            ));
+        }
+        let refund = object(
+            "refund",
+            json!({
+                "id": random_id("re_", 24), "amount": amount, "charge": charge_id, "created": now(),
+                "currency": charge["currency"], "metadata": params.map("metadata"),
+                "payment_intent": charge["payment_intent"], "reason": reason, "status": "succeeded",
+            }),
+        );
+        let mut charge = charge;
+        charge["amount_refunded"] = json!(refunded + amount);
+        charge["refunded"] = json!(refunded + amount == captured);
+        state.charges.insert(charge_id, charge.clone());
+        state.refunds.insert(refund["id"].as_str().unwrap_or_default().to_owned(), refund.clone());
+        let created = state.event("refund.created", &refund);
+        stripe_queue(state, created);
+        let refunded = state.event("charge.refunded", &charge);
+        stripe_queue(state, refunded);
+        Ok(refund)
+    })
+}
+
+pub async fn retrieve_refund(State(stripe): State<Stripe>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
+    read(&stripe, &headers, |state| {
+        state.refunds.get(&id).cloned().ok_or_else(|| ApiError::no_such("refund", &id, "id"))
+    })
+}
+
 pub async fn retrieve_charge(State(stripe): State<Stripe>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
     read(&stripe, &headers, |state| {
         state.charges.get(&id).cloned().ok_or_else(|| ApiError::no_such("charge", &id, "charge"))

@@ -30,6 +30,11 @@ impl ApiError {
         Self { code: Some("parameter_unknown"), ..Self::invalid(format!("Received unknown parameter: {param}"), param) }
     }
 
+    /// An invalid request with Stripe's error code for it (`amount_too_large`, …).
+    pub fn coded(message: impl Into<String>, param: &str, code: &'static str) -> Self {
+        Self { code: Some(code), ..Self::invalid(message, param) }
+    }
+
     pub fn missing(param: &str) -> Self {
         Self { code: Some("parameter_missing"), ..Self::invalid(format!("Missing required param: {param}."), param) }
     }

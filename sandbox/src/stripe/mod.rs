@@ -70,6 +70,13 @@ impl Stripe {
         self.lock().customers.values().cloned().collect()
     }
 
+    /// Every refund made, oldest first.
+    pub fn refunds(&self) -> Vec<serde_json::Value> {
+        let mut refunds: Vec<serde_json::Value> = self.lock().refunds.values().cloned().collect();
+        refunds.sort_by_key(|r| r["created"].as_i64());
+        refunds
+    }
+
     /// A Checkout session in Stripe's shape.
     pub fn session(&self, id: &str) -> Option<serde_json::Value> {
         self.lock().sessions.get(id).cloned()
@@ -91,6 +98,8 @@ impl Stripe {
             .route("/v1/checkout/sessions/{id}/line_items", get(api::list_line_items))
             .route("/v1/payment_intents/{id}", get(api::retrieve_payment_intent))
             .route("/v1/charges/{id}", get(api::retrieve_charge))
+            .route("/v1/refunds", post(api::create_refund))
+            .route("/v1/refunds/{id}", get(api::retrieve_refund))
             .route("/v1/events", get(api::list_events))
             .route("/c/pay/{id}", get(checkout::page).post(checkout::submit))
             .fallback(unknown_url)

@@ -18,6 +18,7 @@ pub struct StripeState {
     pub session_intent_data: HashMap<String, Value>,
     pub payment_intents: BTreeMap<String, Value>,
     pub charges: BTreeMap<String, Value>,
+    pub refunds: BTreeMap<String, Value>,
     /// Oldest first.
     pub events: Vec<Value>,
     /// Events recorded but not yet handed to webhook delivery.
@@ -42,6 +43,7 @@ fn fixture(name: &str) -> Value {
         "payment_intent" => include_str!("../../fixtures/stripe/payment_intent.json"),
         "charge" => include_str!("../../fixtures/stripe/charge.json"),
         "line_item" => include_str!("../../fixtures/stripe/line_item.json"),
+        "refund" => include_str!("../../fixtures/stripe/refund.json"),
         _ => unreachable!("no fixture {name}"),
     };
     serde_json::from_str(text).expect("fixtures are valid JSON")

@@ -53,6 +53,7 @@ pub struct Fields {
     pub payment_receipt_url: String,
     pub payment_paid_at: String,
     pub payment_failure_reason: String,
+    pub payment_refunded_amount: String,
     pub payment_reminders_sent: String,
     pub payment_last_reminder_at: String,
     /// Task's external id: one Task per cause, upserted, never created twice.
@@ -103,6 +104,7 @@ impl Default for Fields {
             payment_receipt_url: "Receipt_URL__c".into(),
             payment_paid_at: "Paid_At__c".into(),
             payment_failure_reason: "Failure_Reason__c".into(),
+            payment_refunded_amount: "Refunded_Amount__c".into(),
             payment_reminders_sent: "Reminders_Sent__c".into(),
             payment_last_reminder_at: "Last_Reminder_At__c".into(),
             task_attempt_id: "Remit_Attempt_ID__c".into(),
@@ -177,6 +179,7 @@ impl SalesforceMapping {
             mapped(payment, &f.payment_receipt_url, Url, "fields.payment_receipt_url"),
             mapped(payment, &f.payment_paid_at, DateTime, "fields.payment_paid_at"),
             mapped(payment, &f.payment_failure_reason, Text, "fields.payment_failure_reason"),
+            mapped(payment, &f.payment_refunded_amount, Number, "fields.payment_refunded_amount"),
             mapped(payment, &f.payment_reminders_sent, Number, "fields.payment_reminders_sent"),
             mapped(payment, &f.payment_last_reminder_at, DateTime, "fields.payment_last_reminder_at"),
             mapped(task, &f.task_attempt_id, ExternalId, "fields.task_attempt_id"),

@@ -17,7 +17,7 @@ use super::{
 use crate::{
     api_keys,
     idempotency::{self, Reservation},
-    payments::{Payment, RawLinkRequest, SalesforceId, ValidationError},
+    payments::{Currency, Payment, RawLinkRequest, RawRefundRequest, Refund, SalesforceId, ValidationError},
 };
 
 /// Payment-link requests are a few hundred bytes; anything near this is not one.
@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/payments", get(list_payments))
         .route("/api/v1/payments/{id}", get(get_payment))
         .route("/api/v1/payments/{id}/cancel", post(cancel_payment))
+        .route("/api/v1/payments/{id}/refunds", post(refund_payment).get(list_refunds))
         .route("/api/v1/{*rest}", axum::routing::any(|| async { ApiError::NoSuchOperation }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
@@ -126,11 +127,41 @@ async fn create_payment_link(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Some(key) = idempotency_key(&headers)? else {
-        let (status, body) = link_response(&state, &body).await;
+    let key = idempotency_key(&headers)?;
+    idempotently(&state, &caller, key, &body, || link_response(&state, &body)).await
+}
+
+/// `POST /api/v1/payments/{id}/refunds`: 201 with the refund. A repeated `Idempotency-Key` gets the
+/// first answer, and a retry of one whose answer was lost finds the same refund: one refund a key.
+async fn refund_payment(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let request_key = key.map(|key| format!("{caller}:{key}"));
+    idempotently(&state, &caller, key, &body, || refund_response(&state, &id, &body, request_key.as_deref())).await
+}
+
+/// Answers once per `Idempotency-Key`: the first answer is remembered (unless it depends on a
+/// passing outage) and given again to a repeat with the same body.
+async fn idempotently<Fut>(
+    state: &AppState,
+    caller: &str,
+    key: Option<&str>,
+    body: &[u8],
+    answer: impl FnOnce() -> Fut,
+) -> Result<Response, ApiError>
+where
+    Fut: std::future::Future<Output = (StatusCode, serde_json::Value)>,
+{
+    let Some(key) = key else {
+        let (status, body) = answer().await;
         return Ok(status_json(status, body));
     };
-    let request = idempotency::Request { caller: &caller, key, body: &body };
+    let request = idempotency::Request { caller, key, body };
     match idempotency::reserve(&state.db, &request).await? {
         Reservation::Reserved => {}
         Reservation::Replay { status, body } => {
@@ -140,14 +171,89 @@ async fn create_payment_link(
         Reservation::InProgress => return Err(ApiError::IdempotencyKeyInUse),
         Reservation::KeyReused => return Err(ApiError::IdempotencyKeyReused),
     }
-    let (status, body) = link_response(&state, &body).await;
-    // Answers that depend on a passing outage are not remembered: a retry should try again.
+    let (status, body) = answer().await;
     if status.is_server_error() {
         idempotency::release(&state.db, &request).await?;
     } else {
         idempotency::store(&state.db, &request, status.as_u16(), &body.to_string()).await?;
     }
     Ok(status_json(status, body))
+}
+
+/// The answer to a refund request, errors included (remembered under an Idempotency-Key too).
+async fn refund_response(
+    state: &AppState,
+    payment_id: &str,
+    body: &[u8],
+    request_key: Option<&str>,
+) -> (StatusCode, serde_json::Value) {
+    let answer = async {
+        let raw: RawRefundRequest = if body.iter().all(u8::is_ascii_whitespace) {
+            RawRefundRequest::default()
+        } else {
+            serde_json::from_slice(body)
+                .map_err(|e| ApiError::BadRequest(format!("The body is not valid JSON for this operation: {e}")))?
+        };
+        let refund = state.payments.refund(payment_id, raw, request_key).await?;
+        Ok::<_, ApiError>(serde_json::to_value(RefundBody::new(&refund)).expect("serializable"))
+    };
+    match answer.await {
+        Ok(body) => (StatusCode::CREATED, body),
+        Err(error) => {
+            error.log_cause();
+            (error.status(), error.body())
+        }
+    }
+}
+
+/// A refund as the API shows it.
+#[derive(Serialize)]
+struct RefundBody {
+    refund_id: String,
+    payment_id: String,
+    status: String,
+    amount_minor: i64,
+    currency: String,
+    reason: Option<String>,
+    note: Option<String>,
+    message: String,
+}
+
+impl RefundBody {
+    fn new(refund: &Refund) -> Self {
+        let amount = Currency::parse(&refund.currency)
+            .map(|c| format!("{} {}", c.format_major(refund.amount_minor), c))
+            .unwrap_or_else(|_| refund.amount_minor.to_string());
+        let message = match refund.status.as_str() {
+            "succeeded" => format!("Refunded {amount}."),
+            "failed" | "canceled" => format!("The refund of {amount} did not go through."),
+            _ => format!("A refund of {amount} is on its way."),
+        };
+        Self {
+            refund_id: refund.id.clone(),
+            payment_id: refund.payment_id.clone(),
+            status: refund.status.clone(),
+            amount_minor: refund.amount_minor,
+            currency: refund.currency.to_uppercase(),
+            reason: refund.reason.clone(),
+            note: refund.note.clone(),
+            message,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RefundList {
+    refunds: Vec<RefundBody>,
+}
+
+async fn list_refunds(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Json<RefundList>, ApiError> {
+    let refunds = state.payments.refunds(&id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(RefundList { refunds: refunds.iter().map(RefundBody::new).collect() }))
 }
 
 /// Checks a link request's headers: a JSON body, and an `Idempotency-Key` (if any) the API keeps.

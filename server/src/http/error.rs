@@ -12,7 +12,8 @@ use serde_json::json;
 
 use crate::{
     Cause,
-    payments::{LinkError, ValidationError},
+    payments::{LinkError, RefundError, ValidationError},
+    stripe::StripeError,
     telemetry,
 };
 
@@ -186,6 +187,29 @@ pub async fn api_rejections_as_json(request: Request, next: Next) -> Response {
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         Self::Internal(Box::new(error))
+    }
+}
+
+impl From<RefundError> for ApiError {
+    fn from(error: RefundError) -> Self {
+        match error {
+            RefundError::NotFound => Self::NotFound,
+            RefundError::Invalid(e) => Self::Validation(e),
+            RefundError::NotRefundable(status) => Self::Conflict {
+                code: "not_refundable",
+                message: format!("The payment is {status}; only a paid payment can be refunded."),
+            },
+            RefundError::NothingLeft => Self::Conflict {
+                code: "nothing_to_refund",
+                message: "Everything paid has been refunded already.".into(),
+            },
+            RefundError::Stripe(StripeError::InvalidRequest { message, .. }) => {
+                Self::Conflict { code: "refund_refused", message: format!("Stripe refused the refund: {message}") }
+            }
+            RefundError::Stripe(e) if e.is_retryable() => Self::StripeUnavailable(Box::new(e)),
+            RefundError::Stripe(e) => Self::Internal(Box::new(e)),
+            RefundError::Database(e) => e.into(),
+        }
     }
 }
 

@@ -247,6 +247,8 @@ pub struct Change {
     /// First seen now: what was paid is not what the payment asks (its terms changed while the
     /// payer paid). Logged and tasked, never a silent Paid.
     pub newly_differs: Option<String>,
+    /// How much Stripe's events say was refunded; it only grows.
+    pub refunded_minor: i64,
 }
 
 impl Change {
@@ -270,7 +272,8 @@ pub fn decide(payment: &Payment, derived: &Derived, event: &Value) -> Change {
         || derived.failure_reason != payment.failure_reason
         || derived.failed_attempts != payment.failed_attempts
         || derived.payment_intent.is_some() && derived.payment_intent != payment.stripe_payment_intent_id
-        || derived.paid_amount.is_some() && derived.paid_amount != stored_paid;
+        || derived.paid_amount.is_some() && derived.paid_amount != stored_paid
+        || derived.refunded_minor > payment.refunded_minor;
     let newly_differs = derived
         .paid_amount
         .as_ref()
@@ -299,6 +302,7 @@ pub fn decide(payment: &Payment, derived: &Derived, event: &Value) -> Change {
         issue_receipt_for_brand: (to.is_settled() && payment.receipt_number.is_none()).then(|| payment.brand.clone()),
         paid_amount: derived.paid_amount.clone(),
         newly_differs,
+        refunded_minor: derived.refunded_minor.max(payment.refunded_minor),
     }
 }
 
@@ -463,6 +467,7 @@ mod tests {
             next_reminder_at: None,
             last_reminder_at: None,
             reminders_stopped_at: None,
+            refunded_minor: 0,
             created_at: 0,
             updated_at: 0,
         }

@@ -50,6 +50,8 @@ pub struct Payment {
     pub next_reminder_at: Option<i64>,
     pub last_reminder_at: Option<i64>,
     pub reminders_stopped_at: Option<i64>,
+    /// Refunded so far, as Stripe's events say (minor units).
+    pub refunded_minor: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -58,7 +60,7 @@ const COLUMNS: &str = "id, opportunity_id, account_id, contact_id, brand, record
     payer_email, payer_name, amount_minor, currency, status, pay_token, receipt_token, receipt_number, stripe_customer_id, \
     stripe_checkout_session_id, stripe_payment_intent_id, failure_reason, failed_attempts, paid_at, paid_amount_minor, \
     paid_currency, checkout_options, expires_at, reminders, reminder_step, link_emailed_at, next_reminder_at, \
-    last_reminder_at, reminders_stopped_at, created_at, updated_at";
+    last_reminder_at, reminders_stopped_at, refunded_minor, created_at, updated_at";
 
 impl Payment {
     pub fn status(&self) -> PaymentStatus {
@@ -475,6 +477,7 @@ pub async fn save_change(conn: &mut AnyConnection, change: &Change, event_id: &s
              paid_at = COALESCE(paid_at, $4), stripe_payment_intent_id = COALESCE($5, stripe_payment_intent_id), \
              stripe_checkout_session_id = CASE WHEN $6 = 1 THEN NULL ELSE stripe_checkout_session_id END, \
              paid_amount_minor = COALESCE($9, paid_amount_minor), paid_currency = COALESCE($10, paid_currency), \
+             refunded_minor = CASE WHEN $11 > refunded_minor THEN $11 ELSE refunded_minor END, \
              updated_at = CASE WHEN updated_at >= $7 THEN updated_at + 1 ELSE $7 END WHERE id = $8",
         )
         .bind(change.to.as_str())
@@ -487,6 +490,7 @@ pub async fn save_change(conn: &mut AnyConnection, change: &Change, event_id: &s
         .bind(&change.payment_id)
         .bind(change.paid_amount.as_ref().map(|(amount, _)| *amount))
         .bind(change.paid_amount.as_ref().map(|(_, currency)| currency.as_str()))
+        .bind(change.refunded_minor)
         .execute(&mut *conn)
         .await?;
     }
@@ -716,4 +720,85 @@ mod tests {
         }
         assert_eq!(states_where(PaymentStatus::is_payable), "'open', 'failed'");
     }
+}
+
+// --- refunds -------------------------------------------------------------------------------------
+
+/// A refund Remit asked Stripe for.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Refund {
+    pub id: String,
+    pub payment_id: String,
+    /// The caller's Idempotency-Key (with its API key), when the request had one.
+    pub request_key: Option<String>,
+    pub stripe_refund_id: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub reason: Option<String>,
+    pub note: Option<String>,
+    /// `pending`, `succeeded`, `failed` or `canceled`.
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const REFUND_COLUMNS: &str = "id, payment_id, request_key, stripe_refund_id, amount_minor, currency, reason, note, \
+    status, created_at, updated_at";
+
+/// The payment's refunds, oldest first.
+pub async fn refunds_of(db: &Db, payment_id: &str) -> Result<Vec<Refund>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at, id"))
+        .bind(payment_id)
+        .fetch_all(&db.pool)
+        .await
+}
+
+/// The refund an earlier request with this key made, if any.
+pub async fn refund_for_request(db: &Db, payment_id: &str, request_key: &str) -> Result<Option<Refund>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 AND request_key = $2"))
+        .bind(payment_id)
+        .bind(request_key)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// Records a refund about to be asked of Stripe; false when a request with its key got there first.
+pub async fn insert_refund(db: &Db, refund: &Refund) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (payment_id, request_key) WHERE request_key IS NOT NULL DO NOTHING"
+    ))
+    .bind(&refund.id)
+    .bind(&refund.payment_id)
+    .bind(&refund.request_key)
+    .bind(&refund.stripe_refund_id)
+    .bind(refund.amount_minor)
+    .bind(&refund.currency)
+    .bind(&refund.reason)
+    .bind(&refund.note)
+    .bind(&refund.status)
+    .bind(refund.created_at)
+    .bind(refund.updated_at)
+    .execute(&db.writes)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// What Stripe answered for a refund.
+pub async fn set_refund_outcome(
+    db: &Db,
+    id: &str,
+    stripe_refund_id: Option<&str>,
+    status: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refunds SET stripe_refund_id = COALESCE($1, stripe_refund_id), status = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(stripe_refund_id)
+    .bind(status)
+    .bind(now_ms())
+    .bind(id)
+    .execute(&db.writes)
+    .await?;
+    Ok(())
 }

@@ -117,6 +117,10 @@ impl StripeClient {
         self.get(&format!("/v1/payment_intents/{id}"), &[]).await
     }
 
+    pub async fn create_refund(&self, form: &Form, idempotency_key: &str) -> Result<super::Refund, StripeError> {
+        self.post("/v1/refunds", form, idempotency_key).await
+    }
+
     pub async fn retrieve_charge(&self, id: &str) -> Result<super::Charge, StripeError> {
         self.get(&format!("/v1/charges/{id}"), &[]).await
     }

@@ -101,3 +101,14 @@ pub struct SearchResult<T> {
     pub has_more: bool,
     pub next_page: Option<String>,
 }
+
+/// A refund, as Remit reads it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    /// `pending`, `requires_action`, `succeeded`, `failed` or `canceled`.
+    pub status: String,
+    pub payment_intent: Option<String>,
+}

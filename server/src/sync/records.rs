@@ -8,7 +8,7 @@ use time::{Date, Weekday, format_description::well_known::Rfc3339};
 
 use crate::{
     config::{ConfigError, SalesforceMapping},
-    payments::{Payment, PaymentStatus, Payments, events::FailedAttempt},
+    payments::{Currency, Payment, PaymentStatus, Payments, events::FailedAttempt},
     salesforce::{CompositeResult, Subrequest},
 };
 
@@ -129,6 +129,7 @@ impl Records {
             (&fields.payment_receipt_url, json!(self.payments.receipt_url(payment))),
             (&fields.payment_paid_at, json!(payment.paid_at().and_then(|t| t.format(&Rfc3339).ok()))),
             (&fields.payment_failure_reason, json!(payment.failure_reason.as_deref().map(short_text))),
+            (&fields.payment_refunded_amount, major(payment.collected_currency(), payment.refunded_minor)),
             (&fields.payment_reminders_sent, json!(payment.reminder_step)),
             (&fields.payment_last_reminder_at, json!(payment.last_reminder_at.and_then(rfc3339_ms))),
         ] {
@@ -420,7 +421,12 @@ pub fn failure(results: &[CompositeResult]) -> Option<(String, String)> {
 /// What was collected (what was asked, until paid) in major units, as Salesforce's currency
 /// fields take it.
 fn amount(payment: &Payment) -> Value {
-    payment.collected_currency().format_major(payment.collected_minor()).parse().unwrap_or(Value::Null)
+    major(payment.collected_currency(), payment.collected_minor())
+}
+
+/// Minor units as a JSON number in major units (exact: formatted, then read as a JSON number).
+fn major(currency: Currency, minor: i64) -> Value {
+    currency.format_major(minor).parse().unwrap_or(Value::Null)
 }
 
 /// Errors that clear by themselves: a locked row, a busy org, the daily limit.

@@ -13,6 +13,7 @@ mod pages;
 mod payment_links;
 mod python;
 mod receipts;
+mod refunds;
 mod reliability;
 mod reminders;
 mod returns;

@@ -12,6 +12,8 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/payments"),
     ("get", "/api/v1/payments/{id}"),
     ("post", "/api/v1/payments/{id}/cancel"),
+    ("post", "/api/v1/payments/{id}/refunds"),
+    ("get", "/api/v1/payments/{id}/refunds"),
 ];
 
 #[tokio::test]
@@ -160,7 +162,10 @@ async fn the_openapi_document_follows_the_external_services_rules() {
     assert_eq!(problems, Vec::<String>::new());
     let mut ids = operation_ids.clone();
     ids.sort();
-    assert_eq!(ids, ["cancelPayment", "createPaymentLink", "getPayment", "listPayments"]);
+    assert_eq!(
+        ids,
+        ["cancelPayment", "createPaymentLink", "getPayment", "listPayments", "listRefunds", "refundPayment"]
+    );
 }
 
 #[tokio::test]
@@ -185,5 +190,8 @@ async fn the_external_service_in_the_package_is_the_served_document() {
         .filter_map(|n| n.children().find(|c| c.has_tag_name("name")).and_then(|c| c.text()))
         .collect();
     operations.sort_unstable();
-    assert_eq!(operations, ["cancelpayment", "createpaymentlink", "getpayment", "listpayments"]);
+    assert_eq!(
+        operations,
+        ["cancelpayment", "createpaymentlink", "getpayment", "listpayments", "listrefunds", "refundpayment"]
+    );
 }

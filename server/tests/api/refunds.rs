@@ -1,0 +1,123 @@
+//! Refunds from Salesforce: full and partial, what is left, what cannot be refunded, and one
+//! Stripe refund per Idempotency-Key; the refund's own events move the payment.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, link_request};
+
+/// A payment paid by card through the stand-in's Checkout page.
+async fn paid_payment(app: &TestApp, opportunity: &str) -> String {
+    let mut request = link_request();
+    request["opportunity_id"] = json!(opportunity);
+    let link: Value = app.post_link(&request).await.json().await.unwrap();
+    let location = app.checkout_location(link["url"].as_str().unwrap()).await;
+    app.client.post(location).form(&[("outcome", "card_succeeds")]).send().await.unwrap();
+    let id = link["payment_id"].as_str().unwrap().to_owned();
+    app.eventually(&format!("SELECT status FROM payments WHERE id = '{id}'"), "paid").await;
+    id
+}
+
+async fn refund(app: &TestApp, payment: &str, body: Value, key: Option<&str>) -> (StatusCode, Value) {
+    let mut request = app
+        .client
+        .post(format!("{}/api/v1/payments/{payment}/refunds", app.address))
+        .bearer_auth(&app.api_key)
+        .json(&body);
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+fn status_of(payment: &str) -> String {
+    format!("SELECT status FROM payments WHERE id = '{payment}'")
+}
+
+#[tokio::test]
+async fn a_full_refund_refunds_everything_and_the_payment_follows_its_events() {
+    let app = TestApp::spawn().await;
+    let payment = paid_payment(&app, "0065g00000AbCdE").await;
+    let (status, body) = refund(&app, &payment, json!({ "reason": "requested_by_customer" }), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "succeeded");
+    assert_eq!(body["amount_minor"], 12_500);
+    assert_eq!(body["message"], "Refunded 125.00 USD.");
+    let stripe = app.stripe().refunds();
+    assert_eq!(stripe.len(), 1);
+    assert_eq!(stripe[0]["metadata"]["remit_payment_id"], payment.as_str());
+    assert_eq!(stripe[0]["metadata"]["remit_refund_id"], body["refund_id"]);
+    assert_eq!(stripe[0]["reason"], "requested_by_customer");
+    app.eventually(&status_of(&payment), "refunded").await;
+
+    let (status, body) = refund(&app, &payment, json!({}), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let listed: Value = app.api_get(&format!("/api/v1/payments/{payment}/refunds")).await.json().await.unwrap();
+    assert_eq!(listed["refunds"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn two_partial_refunds_that_sum_to_the_total_end_refunded_and_more_is_a_422() {
+    let app = TestApp::spawn().await;
+    let payment = paid_payment(&app, "0065g00000AbCdE").await;
+    let (status, body) = refund(&app, &payment, json!({ "amount": "25.00" }), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.eventually(&status_of(&payment), "partially_refunded").await;
+    salesforce_shows(&app, &payment, "Partially Refunded", 25.0).await;
+
+    let (status, body) = refund(&app, &payment, json!({ "amount": "100.01" }), None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "amount");
+    assert!(body["error"]["message"].as_str().unwrap().contains("100.00 USD left"), "{body}");
+    let (status, body) = refund(&app, &payment, json!({ "amount": "1.001" }), None).await;
+    assert_eq!((status, body["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("amount")));
+    let (status, body) = refund(&app, &payment, json!({ "reason": "changed_mind" }), None).await;
+    assert_eq!((status, body["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("reason")));
+
+    let (status, body) = refund(&app, &payment, json!({ "amount_minor": 10_000 }), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.eventually(&status_of(&payment), "refunded").await;
+    salesforce_shows(&app, &payment, "Refunded", 125.0).await;
+    assert_eq!(app.stripe().refunds().len(), 2);
+}
+
+/// Waits (bounded) until Payment__c shows the status and refunded amount.
+async fn salesforce_shows(app: &TestApp, payment: &str, status: &str, refunded: f64) {
+    let mut last = Value::Null;
+    for _ in 0..600 {
+        let records = app.salesforce().records("Payment__c");
+        if let Some(record) = records.into_iter().find(|r| r["Remit_Payment_ID__c"] == payment) {
+            if record["Payment_Status__c"] == status && record["Refunded_Amount__c"].as_f64() == Some(refunded) {
+                return;
+            }
+            last = record;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("Payment__c never showed {status} with {refunded} refunded: {last}");
+}
+
+#[tokio::test]
+async fn an_unpaid_payment_cannot_be_refunded() {
+    let app = TestApp::spawn().await;
+    let link: Value = app.post_link(&link_request()).await.json().await.unwrap();
+    let (status, body) = refund(&app, link["payment_id"].as_str().unwrap(), json!({}), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "not_refundable");
+    let (status, _) = refund(&app, "no-such-payment", json!({}), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(app.stripe().refunds().is_empty());
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_twice_makes_one_stripe_refund() {
+    let app = TestApp::spawn().await;
+    let payment = paid_payment(&app, "0065g00000AbCdE").await;
+    let body = json!({ "amount": "10.00" });
+    let (first_status, first) = refund(&app, &payment, body.clone(), Some("flow-run-1")).await;
+    let (second_status, second) = refund(&app, &payment, body, Some("flow-run-1")).await;
+    assert_eq!((first_status, second_status), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_eq!(first["refund_id"], second["refund_id"]);
+    assert_eq!(app.stripe().refunds().len(), 1);
+}
