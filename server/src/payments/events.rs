@@ -19,24 +19,22 @@ pub enum Fact {
         amount: Option<(i64, String)>,
     },
     /// A Checkout session completed with a delayed method still settling.
-    Processing {
-        session: String,
-    },
+    Processing { session: String },
     /// That session's delayed payment finished, either way.
-    Settled {
-        session: String,
-    },
+    Settled { session: String },
     /// One failed attempt, by its own id (a charge, or a session for delayed methods).
-    Failed {
-        attempt: String,
-        reason: String,
-        at: i64,
-    },
+    Failed { attempt: String, reason: String, at: i64 },
     /// The charge's cumulative refunded amount.
-    Refunded {
-        amount_refunded: i64,
+    Refunded { amount_refunded: i64 },
+    /// A dispute as one of its events shows it; `status` is Stripe's (`needs_response`, `won`, …).
+    Dispute {
+        id: String,
+        amount: i64,
+        reason: String,
+        /// Unix seconds: when the evidence is due.
+        due_by: Option<i64>,
+        status: String,
     },
-    Disputed,
 }
 
 /// The event Remit records itself when a payer leaves Checkout and that counts as a failure.
@@ -85,7 +83,17 @@ pub fn facts_of(event_type: &str, object: &Value, created: i64) -> Vec<Fact> {
         "charge.refunded" => {
             vec![Fact::Refunded { amount_refunded: object["amount_refunded"].as_i64().unwrap_or(0) }]
         }
-        "charge.dispute.created" => vec![Fact::Disputed],
+        "charge.dispute.created"
+        | "charge.dispute.updated"
+        | "charge.dispute.funds_withdrawn"
+        | "charge.dispute.funds_reinstated"
+        | "charge.dispute.closed" => vec![Fact::Dispute {
+            id,
+            amount: object["amount"].as_i64().unwrap_or(0),
+            reason: text("reason").unwrap_or_else(|| "general".into()),
+            due_by: object["evidence_details"]["due_by"].as_i64(),
+            status: text("status").unwrap_or_else(|| "needs_response".into()),
+        }],
         // Remit's own: the payer left Checkout without paying (only when the mapping says so).
         ABANDONED_CHECKOUT => vec![Fact::Failed { attempt: id, reason: "canceled_by_payer".into(), at: created }],
         _ => Vec::new(),
@@ -105,8 +113,30 @@ pub struct Derived {
     pub payment_intent: Option<String>,
     /// What was collected, when Stripe said: (minor units, lowercase currency).
     pub paid_amount: Option<(i64, String)>,
-    /// How much of the payment has been refunded, in minor units.
+    /// How much of the payment has been refunded, in minor units (a lost dispute's amount included).
     pub refunded_minor: i64,
+    /// Every dispute, by id.
+    pub disputes: Vec<Dispute>,
+}
+
+/// A dispute as all its events together say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispute {
+    pub id: String,
+    pub amount: i64,
+    pub reason: String,
+    pub due_by: Option<i64>,
+    /// `won` or `lost` once closed; `None` while open.
+    pub outcome: Option<String>,
+}
+
+/// Stripe's statuses of a closed dispute, and what each one means for the money.
+fn outcome_of(status: &str) -> Option<&'static str> {
+    match status {
+        "won" | "warning_closed" => Some("won"),
+        "lost" => Some("lost"),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +157,7 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
     let mut settled = BTreeSet::new();
     let mut failures: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
     let mut refunded = 0;
-    let mut disputed = false;
+    let mut disputes: BTreeMap<&str, Dispute> = BTreeMap::new();
     for fact in facts {
         match fact {
             Fact::Paid { at, payment_intent: intent, amount } => {
@@ -147,9 +177,27 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
                 failures.insert(attempt.as_str(), (*at, reason.as_str()));
             }
             Fact::Refunded { amount_refunded } => refunded = refunded.max(*amount_refunded),
-            Fact::Disputed => disputed = true,
+            Fact::Dispute { id, amount, reason, due_by, status } => {
+                let dispute = disputes.entry(id.as_str()).or_insert_with(|| Dispute {
+                    id: id.clone(),
+                    amount: *amount,
+                    reason: reason.clone(),
+                    due_by: *due_by,
+                    outcome: None,
+                });
+                // A closed dispute stays closed whatever order its events come in; lost outranks
+                // won, should Stripe ever say both.
+                let outcome = outcome_of(status).map(str::to_owned);
+                dispute.outcome = dispute.outcome.clone().max(outcome);
+                dispute.amount = dispute.amount.max(*amount);
+                dispute.due_by = dispute.due_by.max(*due_by);
+            }
         }
     }
+    let disputes: Vec<Dispute> = disputes.into_values().collect();
+    let disputed = disputes.iter().any(|d| d.outcome.is_none());
+    let lost: i64 = disputes.iter().filter(|d| d.outcome.as_deref() == Some("lost")).map(|d| d.amount).sum();
+    let refunded = (refunded + lost).min(amount_minor.max(refunded));
     let settling = processing.difference(&settled).next().is_some();
     let status = status_of(amount_minor, disputed, refunded, paid_at.is_some(), settling, !failures.is_empty());
     // Oldest first by time, then by attempt id, so ties resolve the same way every time.
@@ -168,6 +216,7 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
         payment_intent,
         paid_amount,
         refunded_minor: refunded,
+        disputes,
     }
 }
 
@@ -347,7 +396,7 @@ mod tests {
             30,
         );
         let succeeded = ("payment_intent.succeeded", json!({ "id": "pi_1" }), 30);
-        match kind % 5 {
+        match kind % 7 {
             0 => vec![declined("ch_1", 10), declined("ch_2", 20), succeeded, paid_session],
             1 => vec![
                 (
@@ -368,8 +417,27 @@ mod tests {
                 ("charge.refunded", json!({ "id": "ch_3", "amount_refunded": 500 }), 50),
                 ("charge.refunded", json!({ "id": "ch_3", "amount_refunded": 12500 }), 60),
             ],
-            _ => vec![declined("ch_1", 10), succeeded, ("charge.dispute.created", json!({ "id": "dp_1" }), 70)],
+            4 => vec![declined("ch_1", 10), succeeded, ("charge.dispute.created", json!({ "id": "dp_1" }), 70)],
+            5 => vec![
+                succeeded,
+                ("charge.dispute.created", dispute("needs_response"), 70),
+                ("charge.dispute.funds_withdrawn", dispute("needs_response"), 71),
+                ("charge.dispute.updated", dispute("under_review"), 80),
+                ("charge.dispute.funds_reinstated", dispute("won"), 90),
+                ("charge.dispute.closed", dispute("won"), 90),
+            ],
+            _ => vec![
+                succeeded,
+                ("charge.refunded", json!({ "id": "ch_3", "amount_refunded": 2500 }), 50),
+                ("charge.dispute.created", dispute("needs_response"), 70),
+                ("charge.dispute.closed", dispute("lost"), 90),
+            ],
         }
+    }
+
+    fn dispute(status: &str) -> Value {
+        json!({ "id": "dp_9", "object": "dispute", "amount": 10_000, "reason": "fraudulent", "status": status,
+                "evidence_details": { "due_by": 1_900_000_000 } })
     }
 
     fn run(events: &[(&str, Value, i64)]) -> Derived {
@@ -379,7 +447,7 @@ mod tests {
 
     /// A scenario, and a random multiset of its events (each at least once) in random order.
     fn deliveries() -> impl Strategy<Value = (u8, Vec<(&'static str, Value, i64)>)> {
-        (0u8..5, proptest::collection::vec(any::<prop::sample::Index>(), 0..10)).prop_flat_map(|(kind, extra)| {
+        (0u8..7, proptest::collection::vec(any::<prop::sample::Index>(), 0..10)).prop_flat_map(|(kind, extra)| {
             let events = scenario(kind);
             let mut delivered = events.clone();
             delivered.extend(extra.iter().map(|i| events[i.index(events.len())].clone()));
@@ -406,6 +474,15 @@ mod tests {
         );
         assert_eq!(run(&scenario(3)).status, PaymentStatus::Refunded);
         assert_eq!(run(&scenario(4)).status, PaymentStatus::Disputed);
+        let won = run(&scenario(5));
+        assert_eq!((won.status, won.refunded_minor), (PaymentStatus::Paid, 0), "a won dispute is paid again");
+        assert_eq!(won.disputes[0].outcome.as_deref(), Some("won"));
+        let lost = run(&scenario(6));
+        assert_eq!(
+            (lost.status, lost.refunded_minor),
+            (PaymentStatus::Refunded, 12_500),
+            "refunded by the disputed amount"
+        );
     }
 
     #[test]

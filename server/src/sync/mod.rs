@@ -32,9 +32,9 @@ use crate::{
 use breaker::{Breaker, Transition};
 use records::{
     AMOUNT_TASK, News, OUTSTANDING_TASK, Records, StatusLabels, batch_errors, collection_results, created_tasks,
-    failure, is_retryable, untasked,
+    failure, is_retryable, untasked, untasked_disputes,
 };
-pub use records::{AMOUNT_TASK_SUBJECT, OUTSTANDING_TASK_SUBJECT, TASK_SUBJECT};
+pub use records::{AMOUNT_TASK_SUBJECT, DISPUTE_TASK_SUBJECT, OUTSTANDING_TASK_SUBJECT, TASK_SUBJECT};
 
 pub struct SalesforceSync {
     payments: Payments,
@@ -129,14 +129,15 @@ impl SalesforceSync {
     pub async fn sync_payment(&self, payment_id: &str) -> Result<(), JobError> {
         self.respect_api_limit()?;
         let payment = self.load(payment_id).await?;
-        let failures = self.payments.derived(&payment).await?.failures;
+        let derived = self.payments.derived(&payment).await?;
         let tasked = tasks::tasked_attempts(&self.db, &payment.id).await?;
         let won_stage = if payment.status() == PaymentStatus::Paid { Some(self.won_stage().await?) } else { None };
         let news = News {
             won_stage: won_stage.as_deref(),
-            failures: untasked(&failures, &tasked),
+            failures: untasked(&derived.failures, &tasked),
             amount_differs: amount_task_due(&payment, &tasked),
             outstanding: outstanding_task_due(&payment, &tasked),
+            disputes: untasked_disputes(&derived.disputes, &tasked),
         };
         let results = self.push_one(&payment, &news).await?;
         tasks::remember(&self.db, &payment.id, &created_tasks(&results, &news)).await?;
@@ -235,9 +236,10 @@ impl SalesforceSync {
 
     async fn load_for_batch(&self, payment_id: &str) -> Result<Loaded, JobError> {
         let Some(payment) = self.payments.get(payment_id).await? else { return Ok(Loaded::Missing) };
-        let failures = self.payments.derived(&payment).await?.failures;
+        let derived = self.payments.derived(&payment).await?;
         let tasked = tasks::tasked_attempts(&self.db, &payment.id).await?;
-        let alone = !untasked(&failures, &tasked).is_empty()
+        let alone = !untasked(&derived.failures, &tasked).is_empty()
+            || !untasked_disputes(&derived.disputes, &tasked).is_empty()
             || amount_task_due(&payment, &tasked)
             || outstanding_task_due(&payment, &tasked);
         Ok(if alone { Loaded::Alone } else { Loaded::Batched(Box::new(payment)) })

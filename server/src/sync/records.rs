@@ -8,7 +8,10 @@ use time::{Date, Weekday, format_description::well_known::Rfc3339};
 
 use crate::{
     config::{ConfigError, SalesforceMapping},
-    payments::{Currency, Payment, PaymentStatus, Payments, events::FailedAttempt},
+    payments::{
+        Currency, Payment, PaymentStatus, Payments,
+        events::{Dispute, FailedAttempt},
+    },
     salesforce::{CompositeResult, Subrequest},
 };
 
@@ -19,6 +22,8 @@ pub const AMOUNT_TASK: &str = "paid-amount-differs";
 /// The Task when a link's last reminder went out unpaid (DESIGN §6), and its cause's key.
 pub const OUTSTANDING_TASK_SUBJECT: &str = "Payment Still Outstanding";
 pub const OUTSTANDING_TASK: &str = "still-outstanding";
+/// The start of a dispute Task's subject; the evidence due date follows.
+pub const DISPUTE_TASK_SUBJECT: &str = "Payment Disputed - Respond by";
 
 /// The picklist value Salesforce shows for each payment state (DESIGN.md §6 by default, the
 /// mapping's `status_labels` where it says otherwise).
@@ -103,6 +108,8 @@ pub struct News<'a> {
     pub amount_differs: bool,
     /// Every reminder went out and the payment is still unpaid.
     pub outstanding: bool,
+    /// Open disputes that have no Task yet.
+    pub disputes: Vec<&'a Dispute>,
 }
 
 impl Records {
@@ -200,6 +207,9 @@ impl Records {
         if news.outstanding {
             requests.push(self.outstanding_task(payment, today));
         }
+        for (n, dispute) in news.disputes.iter().enumerate() {
+            requests.push(self.dispute_task(payment, n, dispute, today));
+        }
         requests
     }
 
@@ -227,6 +237,22 @@ impl Records {
         );
         let key = format!("{}-{OUTSTANDING_TASK}", payment.id);
         self.task(&key, "outstandingTask".into(), OUTSTANDING_TASK_SUBJECT, description, today)
+    }
+
+    fn dispute_task(&self, payment: &Payment, n: usize, dispute: &Dispute, today: Date) -> Subrequest {
+        let due = dispute.due_by.and_then(|at| time::OffsetDateTime::from_unix_timestamp(at).ok()).map(|at| at.date());
+        let subject =
+            format!("{DISPUTE_TASK_SUBJECT} {}", due.map_or_else(|| "as soon as possible".into(), |d| d.to_string()));
+        let currency = payment.collected_currency();
+        let description = format!(
+            "The payer's bank disputes {} {currency} of this payment.\nReason: {}\nRespond with evidence in \
+             Stripe: https://dashboard.stripe.com/disputes/{}\nRemit payment: {}",
+            currency.format_major(dispute.amount),
+            dispute.reason,
+            dispute.id,
+            payment.id
+        );
+        self.task(&dispute_key(payment, dispute), format!("dispute{n}"), &subject, description, today)
     }
 
     /// A high-priority Task for the Opportunity's owner, upserted by its cause's own external id:
@@ -298,6 +324,20 @@ impl Records {
 
 /// The external id of the Task for one failed attempt of a payment: unique per cause, and safe in
 /// a URL path (attempt ids are Stripe's, plus `@` in one fallback form).
+/// The Task key of a dispute, and its cause as `salesforce_tasks` remembers it.
+pub fn dispute_key(payment: &Payment, dispute: &Dispute) -> String {
+    format!("{}-dispute-{}", payment.id, dispute.id)
+}
+
+pub fn dispute_cause(dispute: &Dispute) -> String {
+    format!("dispute:{}", dispute.id)
+}
+
+/// Open disputes without a Task yet.
+pub fn untasked_disputes<'a>(disputes: &'a [Dispute], tasked: &[String]) -> Vec<&'a Dispute> {
+    disputes.iter().filter(|d| d.outcome.is_none() && !tasked.contains(&dispute_cause(d))).collect()
+}
+
 pub fn task_key(payment: &Payment, failure: &FailedAttempt) -> String {
     let attempt: String =
         failure.attempt.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect();
@@ -400,7 +440,12 @@ pub fn created_tasks(results: &[CompositeResult], news: &News<'_>) -> Vec<(Strin
     let amount = news.amount_differs.then(|| task_id("amountTask").map(|id| (AMOUNT_TASK.to_owned(), id))).flatten();
     let outstanding =
         news.outstanding.then(|| task_id("outstandingTask").map(|id| (OUTSTANDING_TASK.to_owned(), id))).flatten();
-    failures.chain(amount).chain(outstanding).collect()
+    let disputes = news
+        .disputes
+        .iter()
+        .enumerate()
+        .filter_map(|(n, d)| Some((dispute_cause(d), task_id(&format!("dispute{n}"))?)));
+    failures.chain(amount).chain(outstanding).chain(disputes).collect()
 }
 
 /// The first subrequest that failed for its own reason (not rolled back for another's), with its

@@ -396,3 +396,80 @@ async fn a_composite_call_carries_at_most_five_collections_as_salesforce_allows(
     let refused = client.composite(false, &six).await.expect_err("six are refused");
     assert!(refused.has_code("LIMIT_EXCEEDED"), "{refused}");
 }
+
+fn dispute_event(id: &str, kind: &str, status: &str) -> String {
+    event(
+        id,
+        kind,
+        json!({ "id": "dp_sf", "object": "dispute", "amount": 12_500, "currency": "usd", "charge": "ch_sf",
+                "payment_intent": "pi_sf", "reason": "fraudulent", "status": status,
+                "evidence_details": { "due_by": 1_900_000_000 } }),
+    )
+}
+
+fn dispute_tasks(app: &TestApp) -> Vec<Value> {
+    app.salesforce()
+        .records("Task")
+        .into_iter()
+        .filter(|t| t["Subject"].as_str().is_some_and(|s| s.starts_with(server::sync::DISPUTE_TASK_SUBJECT)))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dispute_opens_one_owner_task_with_its_due_date_and_a_won_dispute_is_paid_again() {
+    let app = TestApp::spawn().await;
+    let payment = new_payment(&app).await;
+    succeed(&app, &payment, 1).await;
+    opportunity_shows(&app, "Paid").await;
+    app.outbox_idle().await;
+    // The first try of the dispute's sync meets an outage: the retry must not add a second Task.
+    app.salesforce().inject(
+        Fault { status: 503, error_code: "SERVER_UNAVAILABLE".into(), message: "Server unavailable".into() },
+        1,
+    );
+    let created = dispute_event("evt_dp1", "charge.dispute.created", "needs_response");
+    assert_eq!(app.post_webhook(&created, WEBHOOK_SECRET).await.status(), 200);
+    opportunity_shows(&app, "Disputed").await;
+    app.outbox_idle().await;
+    // Stripe delivers again, and the dispute moves on.
+    app.post_webhook(&created, WEBHOOK_SECRET).await;
+    app.post_webhook(&dispute_event("evt_dp2", "charge.dispute.funds_withdrawn", "needs_response"), WEBHOOK_SECRET)
+        .await;
+    app.post_webhook(&dispute_event("evt_dp3", "charge.dispute.updated", "under_review"), WEBHOOK_SECRET).await;
+    app.outbox_idle().await;
+    let tasks = dispute_tasks(&app);
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0]["Subject"], "Payment Disputed - Respond by 2030-03-17");
+    assert_eq!(tasks[0]["Priority"], "High");
+    assert_eq!(tasks[0]["WhatId"], OPPORTUNITY);
+    let description = tasks[0]["Description"].as_str().unwrap();
+    assert!(description.contains("125.00 USD") && description.contains("fraudulent"), "{description}");
+    assert!(description.contains("https://dashboard.stripe.com/disputes/dp_sf"), "{description}");
+
+    app.post_webhook(&dispute_event("evt_dp4", "charge.dispute.closed", "won"), WEBHOOK_SECRET).await;
+    opportunity_shows(&app, "Paid").await;
+    app.outbox_idle().await;
+    assert_eq!(dispute_tasks(&app).len(), 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox WHERE status = 'dead'").await, 0);
+}
+
+#[tokio::test]
+async fn a_lost_dispute_is_refunded_by_the_disputed_amount() {
+    let app = TestApp::spawn().await;
+    let payment = new_payment(&app).await;
+    succeed(&app, &payment, 1).await;
+    opportunity_shows(&app, "Paid").await;
+    // Out of order: the closing event first.
+    app.post_webhook(&dispute_event("evt_dl2", "charge.dispute.closed", "lost"), WEBHOOK_SECRET).await;
+    app.post_webhook(&dispute_event("evt_dl1", "charge.dispute.created", "needs_response"), WEBHOOK_SECRET).await;
+    opportunity_shows(&app, "Refunded").await;
+    app.outbox_idle().await;
+    let record = app
+        .salesforce()
+        .records("Payment__c")
+        .into_iter()
+        .find(|r| r["Remit_Payment_ID__c"] == payment.as_str())
+        .unwrap();
+    assert_eq!(record["Refunded_Amount__c"], 125.0);
+    assert!(dispute_tasks(&app).is_empty(), "a dispute already closed needs no response");
+}
