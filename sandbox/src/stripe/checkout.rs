@@ -98,6 +98,7 @@ fn render(stripe: &Stripe, id: &str, error: Option<&str>) -> Response {
 <form method="post">
   <button name="outcome" value="card_succeeds">{verb} with card •••• 4242 (succeeds)</button>
   <button name="outcome" value="card_declined">{verb} with card •••• 0002 (declined)</button>
+  <button name="outcome" value="card_disputed">{verb} with card •••• 0259 (paid, then disputed)</button>
   <button name="outcome" value="debit_settles">{verb} by bank debit (settles in a few seconds)</button>
   <button name="outcome" value="debit_fails">{verb} by bank debit (fails in a few seconds)</button>
 </form>
@@ -187,6 +188,7 @@ fn pay(state: &mut StripeState, id: &str, outcome: &str) -> Outcome {
     let success_url = session["success_url"].as_str().unwrap_or_default().replace("{CHECKOUT_SESSION_ID}", id);
     let (payment_method, status) = match outcome {
         "card_succeeds" => (card_details("4242", "visa"), "succeeded"),
+        "card_disputed" => (card_details("0259", "visa"), "succeeded"),
         "card_declined" => (card_details("0002", "visa"), "requires_payment_method"),
         "debit_settles" | "debit_fails" => (
             json!({ "type": "us_bank_account", "us_bank_account": { "bank_name": "STRIPE TEST BANK", "last4": "6789", "account_type": "checking" } }),
@@ -245,8 +247,30 @@ fn pay(state: &mut StripeState, id: &str, outcome: &str) -> Outcome {
     }
     let event = state.event("checkout.session.completed", &session);
     stripe_queue(state, event);
+    if outcome == "card_disputed" {
+        open_dispute(state, &charge);
+    }
     let settle = (status == "processing").then(|| (intent_id, outcome == "debit_settles"));
     Outcome::Redirect { url: success_url, settle }
+}
+
+/// As Stripe's test card 4000 0000 0000 0259 does: the payment succeeds, then the payer's bank
+/// disputes it as fraudulent, with evidence due in a week.
+fn open_dispute(state: &mut StripeState, charge: &Value) {
+    let dispute = object(
+        "dispute",
+        json!({
+            "id": random_id("dp_", 24), "amount": charge["amount"], "charge": charge["id"], "created": now(),
+            "currency": charge["currency"], "payment_intent": charge["payment_intent"], "reason": "fraudulent",
+            "status": "needs_response", "is_charge_refundable": false, "metadata": {},
+            "evidence_details": { "due_by": now() + 7 * 24 * 3600, "has_evidence": false, "past_due": false, "submission_count": 0 },
+        }),
+    );
+    if let Some(stored) = state.charges.get_mut(charge["id"].as_str().unwrap_or_default()) {
+        stored["disputed"] = json!(true);
+    }
+    let event = state.event("charge.dispute.created", &dispute);
+    stripe_queue(state, event);
 }
 
 fn card_details(last4: &str, brand: &str) -> Value {

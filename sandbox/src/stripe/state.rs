@@ -44,6 +44,7 @@ fn fixture(name: &str) -> Value {
         "charge" => include_str!("../../fixtures/stripe/charge.json"),
         "line_item" => include_str!("../../fixtures/stripe/line_item.json"),
         "refund" => include_str!("../../fixtures/stripe/refund.json"),
+        "dispute" => include_str!("../../fixtures/stripe/dispute.json"),
         _ => unreachable!("no fixture {name}"),
     };
     serde_json::from_str(text).expect("fixtures are valid JSON")

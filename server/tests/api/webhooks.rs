@@ -525,3 +525,11 @@ async fn periodic_reconciliation_runs_on_one_instance_at_a_time_and_goes_on_from
     assert!(second.since >= now - 3600, "from where the last run began, not 72 hours: {second:?}");
     assert_eq!((second.calls, second.recovered), (1, 0));
 }
+
+#[tokio::test]
+async fn the_stand_ins_dispute_card_pays_then_disputes_the_payment() {
+    let app = TestApp::spawn().await;
+    let (id, url) = new_payment(&app).await;
+    pay(&app, &url, "card_disputed").await;
+    app.eventually(&status_of(&id), "disputed").await;
+}
