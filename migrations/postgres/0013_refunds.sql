@@ -18,3 +18,5 @@ CREATE UNIQUE INDEX refunds_per_request ON refunds (payment_id, request_key) WHE
 CREATE INDEX refunds_of_payment ON refunds (payment_id, created_at);
 -- How much of the payment Stripe's events say was refunded (minor units), as Salesforce shows it.
 ALTER TABLE payments ADD COLUMN refunded_minor BIGINT NOT NULL DEFAULT 0;
+-- Refund events find their row by Stripe's id; a Dashboard refund's first event makes one.
+CREATE UNIQUE INDEX refunds_by_stripe_id ON refunds (stripe_refund_id) WHERE stripe_refund_id IS NOT NULL;

@@ -133,6 +133,9 @@ impl Payments {
             let derived = derived_in(&mut tx, &payment).await?;
             let change = decide(&payment, &derived, event);
             store::save_change(&mut tx, &change, event_id).await?;
+            if let Some(refund) = events::refund_seen(event) {
+                store::record_refund_seen(&mut tx, &payment.id, &refund).await?;
+            }
             if change.moved() {
                 tracing::info!(payment = %payment.id, from = %change.from, to = %change.to, event = event_id, "payment moved");
             }

@@ -355,6 +355,40 @@ pub fn decide(payment: &Payment, derived: &Derived, event: &Value) -> Change {
     }
 }
 
+/// A refund as one of its own events (`refund.created`, `refund.updated`, `refund.failed`) shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundSeen {
+    pub stripe_refund_id: String,
+    /// Remit's id, when Remit asked for the refund (its metadata says so).
+    pub remit_refund_id: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub reason: Option<String>,
+    pub status: String,
+}
+
+pub fn refund_seen(event: &Value) -> Option<RefundSeen> {
+    let kind = event["type"].as_str()?;
+    if !kind.starts_with("refund.") {
+        return None;
+    }
+    let object = &event["data"]["object"];
+    Some(RefundSeen {
+        stripe_refund_id: object["id"].as_str()?.to_owned(),
+        remit_refund_id: object["metadata"]["remit_refund_id"].as_str().map(str::to_owned),
+        amount_minor: object["amount"].as_i64().unwrap_or(0),
+        currency: object["currency"].as_str().unwrap_or_default().to_owned(),
+        reason: object["reason"].as_str().map(str::to_owned),
+        status: match object["status"].as_str() {
+            Some("succeeded") => "succeeded",
+            Some("failed") => "failed",
+            Some("canceled") => "canceled",
+            _ => "pending",
+        }
+        .to_owned(),
+    })
+}
+
 /// Whether an event's object that matched no recorded payment might still be Remit's, so its
 /// payment intent is worth reading back from Stripe: only when the object has no metadata of its
 /// own to say (a charge, say). A payment intent's metadata is what Stripe would answer, and other

@@ -784,6 +784,13 @@ pub async fn insert_refund(db: &Db, refund: &Refund) -> Result<bool, sqlx::Error
     Ok(inserted.rows_affected() == 1)
 }
 
+/// A refund's status only moves on: pending → succeeded → failed or canceled, whatever order
+/// Stripe's answers and events arrive in.
+fn later_refund_status(new: &str, current: &str) -> String {
+    let rank = |s: &str| format!("CASE {s} WHEN 'pending' THEN 0 WHEN 'succeeded' THEN 1 ELSE 2 END");
+    format!("CASE WHEN {} > {} THEN {new} ELSE {current} END", rank(new), rank(current))
+}
+
 /// What Stripe answered for a refund.
 pub async fn set_refund_outcome(
     db: &Db,
@@ -791,14 +798,57 @@ pub async fn set_refund_outcome(
     stripe_refund_id: Option<&str>,
     status: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE refunds SET stripe_refund_id = COALESCE($1, stripe_refund_id), status = $2, updated_at = $3 WHERE id = $4",
-    )
+    sqlx::query(&format!(
+        "UPDATE refunds SET stripe_refund_id = COALESCE($1, stripe_refund_id), status = {}, updated_at = $3 WHERE id = $4",
+        later_refund_status("$2", "status")
+    ))
     .bind(stripe_refund_id)
     .bind(status)
     .bind(now_ms())
     .bind(id)
     .execute(&db.writes)
+    .await?;
+    Ok(())
+}
+
+/// A refund's own event: Remit's refund (by the id in its metadata) takes its status; one made in
+/// Stripe's Dashboard is recorded the first time an event shows it.
+pub async fn record_refund_seen(
+    conn: &mut AnyConnection,
+    payment_id: &str,
+    seen: &super::events::RefundSeen,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    if let Some(id) = &seen.remit_refund_id {
+        sqlx::query(&format!(
+            "UPDATE refunds SET stripe_refund_id = COALESCE(stripe_refund_id, $1), status = {}, updated_at = $3 \
+             WHERE id = $4 AND payment_id = $5",
+            later_refund_status("$2", "status")
+        ))
+        .bind(&seen.stripe_refund_id)
+        .bind(&seen.status)
+        .bind(now)
+        .bind(id)
+        .bind(payment_id)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES ($1, $2, NULL, $3, $4, $5, $6, NULL, $7, $8, $8) \
+         ON CONFLICT (stripe_refund_id) WHERE stripe_refund_id IS NOT NULL \
+         DO UPDATE SET status = {}, updated_at = $8",
+        later_refund_status("excluded.status", "refunds.status")
+    ))
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(payment_id)
+    .bind(&seen.stripe_refund_id)
+    .bind(seen.amount_minor)
+    .bind(&seen.currency)
+    .bind(&seen.reason)
+    .bind(&seen.status)
+    .bind(now)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

@@ -121,3 +121,45 @@ async fn the_same_idempotency_key_twice_makes_one_stripe_refund() {
     assert_eq!(first["refund_id"], second["refund_id"]);
     assert_eq!(app.stripe().refunds().len(), 1);
 }
+
+#[tokio::test]
+async fn a_dashboard_refund_is_recorded_and_refund_events_never_undo_a_later_status() {
+    let app = TestApp::spawn().await;
+    let payment = paid_payment(&app, "0065g00000AbCdE").await;
+    let (intent,): (String,) = sqlx::query_as("SELECT stripe_payment_intent_id FROM payments WHERE id = $1")
+        .bind(&payment)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let event = |id: &str, kind: &str, object: Value| {
+        json!({ "id": id, "object": "event", "type": kind, "created": 1_800_000_000, "data": { "object": object } })
+            .to_string()
+    };
+    // Stripe's Dashboard: the refund's event, pending, then succeeded — delivered in reverse.
+    let dashboard = |status: &str| {
+        json!({ "id": "re_dash", "object": "refund", "amount": 2_000, "currency": "usd", "payment_intent": intent,
+                "status": status, "reason": "requested_by_customer", "metadata": {} })
+    };
+    let secret = crate::helpers::WEBHOOK_SECRET;
+    app.post_webhook(&event("evt_r2", "refund.updated", dashboard("succeeded")), secret).await;
+    app.post_webhook(&event("evt_r1", "refund.created", dashboard("pending")), secret).await;
+    app.outbox_idle().await;
+    let listed: Value = app.api_get(&format!("/api/v1/payments/{payment}/refunds")).await.json().await.unwrap();
+    let refunds = listed["refunds"].as_array().unwrap();
+    assert_eq!(refunds.len(), 1, "{listed}");
+    assert_eq!(refunds[0]["status"], "succeeded", "a later status is never undone by an earlier event");
+    assert_eq!(refunds[0]["amount_minor"], 2_000);
+
+    // Remit's own refund takes the status its events say, too.
+    let (status, body) = refund(&app, &payment, json!({ "amount": "1.00" }), None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let failed = json!({ "id": app.stripe().refunds()[0]["id"], "object": "refund", "amount": 100, "currency": "usd",
+                         "payment_intent": intent, "status": "failed",
+                         "metadata": { "remit_payment_id": payment, "remit_refund_id": body["refund_id"] } });
+    app.post_webhook(&event("evt_r3", "refund.failed", failed), secret).await;
+    app.outbox_idle().await;
+    let listed: Value = app.api_get(&format!("/api/v1/payments/{payment}/refunds")).await.json().await.unwrap();
+    let ours =
+        listed["refunds"].as_array().unwrap().iter().find(|r| r["refund_id"] == body["refund_id"]).unwrap().clone();
+    assert_eq!(ours["status"], "failed");
+}
