@@ -82,6 +82,27 @@ impl Stripe {
         self.lock().sessions.get(id).cloned()
     }
 
+    /// The bank returns a refund, as Stripe reports a refund failing days later: the refund is
+    /// `failed`, its amount is back on the charge, and `refund.failed` is delivered.
+    pub fn fail_refund(&self, id: &str) {
+        {
+            let mut state = self.lock();
+            let Some(mut refund) = state.refunds.get(id).cloned() else { return };
+            refund["status"] = serde_json::json!("failed");
+            refund["failure_reason"] = serde_json::json!("lost_or_stolen_card");
+            state.refunds.insert(id.to_owned(), refund.clone());
+            let charge_id = refund["charge"].as_str().unwrap_or_default().to_owned();
+            if let Some(charge) = state.charges.get_mut(&charge_id) {
+                let back = charge["amount_refunded"].as_i64().unwrap_or(0) - refund["amount"].as_i64().unwrap_or(0);
+                charge["amount_refunded"] = serde_json::json!(back.max(0));
+                charge["refunded"] = serde_json::json!(false);
+            }
+            let event = state.event("refund.failed", &refund);
+            api::stripe_queue(&mut state, event);
+        }
+        self.webhooks.flush(self);
+    }
+
     /// While withheld, events are recorded (and listed by `/v1/events`) but not delivered.
     pub fn withhold_webhooks(&self, withheld: bool) {
         self.webhooks.set_withheld(withheld);

@@ -26,6 +26,8 @@ pub enum Fact {
     Failed { attempt: String, reason: String, at: i64 },
     /// The charge's cumulative refunded amount.
     Refunded { amount_refunded: i64 },
+    /// A refund as one of its own events shows it; `status` is Stripe's.
+    RefundObject { id: String, amount: i64, status: String },
     /// A dispute as one of its events shows it; `status` is Stripe's (`needs_response`, `won`, …).
     Dispute {
         id: String,
@@ -83,6 +85,11 @@ pub fn facts_of(event_type: &str, object: &Value, created: i64) -> Vec<Fact> {
         "charge.refunded" => {
             vec![Fact::Refunded { amount_refunded: object["amount_refunded"].as_i64().unwrap_or(0) }]
         }
+        "refund.created" | "refund.updated" | "refund.failed" => vec![Fact::RefundObject {
+            id,
+            amount: object["amount"].as_i64().unwrap_or(0),
+            status: text("status").unwrap_or_else(|| "pending".into()),
+        }],
         "charge.dispute.created"
         | "charge.dispute.updated"
         | "charge.dispute.funds_withdrawn"
@@ -157,6 +164,8 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
     let mut settled = BTreeSet::new();
     let mut failures: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
     let mut refunded = 0;
+    // Each refund's amount and its furthest status (pending → succeeded → failed or canceled).
+    let mut refunds: BTreeMap<&str, (i64, u8)> = BTreeMap::new();
     let mut disputes: BTreeMap<&str, Dispute> = BTreeMap::new();
     for fact in facts {
         match fact {
@@ -177,6 +186,15 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
                 failures.insert(attempt.as_str(), (*at, reason.as_str()));
             }
             Fact::Refunded { amount_refunded } => refunded = refunded.max(*amount_refunded),
+            Fact::RefundObject { id, amount, status } => {
+                let rank = match status.as_str() {
+                    "succeeded" => 1,
+                    "failed" | "canceled" => 2,
+                    _ => 0,
+                };
+                let entry = refunds.entry(id.as_str()).or_insert((*amount, rank));
+                *entry = (entry.0.max(*amount), entry.1.max(rank));
+            }
             Fact::Dispute { id, amount, reason, due_by, status } => {
                 let dispute = disputes.entry(id.as_str()).or_insert_with(|| Dispute {
                     id: id.clone(),
@@ -194,6 +212,11 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
             }
         }
     }
+    // The charge's largest `amount_refunded` counted refunds that failed since; the refunds'
+    // own events say which. Either source alone may be missing, so the larger estimate wins.
+    let failed: i64 = refunds.values().filter(|(_, rank)| *rank == 2).map(|(amount, _)| amount).sum();
+    let standing: i64 = refunds.values().filter(|(_, rank)| *rank < 2).map(|(amount, _)| amount).sum();
+    let refunded = standing.max(refunded - failed).max(0);
     let disputes: Vec<Dispute> = disputes.into_values().collect();
     let disputed = disputes.iter().any(|d| d.outcome.is_none());
     let lost: i64 = disputes.iter().filter(|d| d.outcome.as_deref() == Some("lost")).map(|d| d.amount).sum();
@@ -296,7 +319,7 @@ pub struct Change {
     /// First seen now: what was paid is not what the payment asks (its terms changed while the
     /// payer paid). Logged and tasked, never a silent Paid.
     pub newly_differs: Option<String>,
-    /// How much Stripe's events say was refunded; it only grows.
+    /// How much Stripe's events say was refunded (less, once a refund fails at the bank).
     pub refunded_minor: i64,
 }
 
@@ -322,7 +345,7 @@ pub fn decide(payment: &Payment, derived: &Derived, event: &Value) -> Change {
         || derived.failed_attempts != payment.failed_attempts
         || derived.payment_intent.is_some() && derived.payment_intent != payment.stripe_payment_intent_id
         || derived.paid_amount.is_some() && derived.paid_amount != stored_paid
-        || derived.refunded_minor > payment.refunded_minor;
+        || derived.refunded_minor != payment.refunded_minor;
     let newly_differs = derived
         .paid_amount
         .as_ref()
@@ -351,7 +374,7 @@ pub fn decide(payment: &Payment, derived: &Derived, event: &Value) -> Change {
         issue_receipt_for_brand: (to.is_settled() && payment.receipt_number.is_none()).then(|| payment.brand.clone()),
         paid_amount: derived.paid_amount.clone(),
         newly_differs,
-        refunded_minor: derived.refunded_minor.max(payment.refunded_minor),
+        refunded_minor: derived.refunded_minor,
     }
 }
 
@@ -430,7 +453,7 @@ mod tests {
             30,
         );
         let succeeded = ("payment_intent.succeeded", json!({ "id": "pi_1" }), 30);
-        match kind % 7 {
+        match kind % 8 {
             0 => vec![declined("ch_1", 10), declined("ch_2", 20), succeeded, paid_session],
             1 => vec![
                 (
@@ -460,11 +483,27 @@ mod tests {
                 ("charge.dispute.funds_reinstated", dispute("won"), 90),
                 ("charge.dispute.closed", dispute("won"), 90),
             ],
-            _ => vec![
+            6 => vec![
                 succeeded,
                 ("charge.refunded", json!({ "id": "ch_3", "amount_refunded": 2500 }), 50),
                 ("charge.dispute.created", dispute("needs_response"), 70),
                 ("charge.dispute.closed", dispute("lost"), 90),
+            ],
+            // A refund that the bank returns: paid again.
+            _ => vec![
+                succeeded,
+                (
+                    "refund.created",
+                    json!({ "id": "re_1", "object": "refund", "amount": 2500, "status": "pending" }),
+                    50,
+                ),
+                ("charge.refunded", json!({ "id": "ch_3", "amount_refunded": 2500 }), 50),
+                (
+                    "refund.updated",
+                    json!({ "id": "re_1", "object": "refund", "amount": 2500, "status": "succeeded" }),
+                    51,
+                ),
+                ("refund.failed", json!({ "id": "re_1", "object": "refund", "amount": 2500, "status": "failed" }), 60),
             ],
         }
     }
@@ -481,7 +520,7 @@ mod tests {
 
     /// A scenario, and a random multiset of its events (each at least once) in random order.
     fn deliveries() -> impl Strategy<Value = (u8, Vec<(&'static str, Value, i64)>)> {
-        (0u8..7, proptest::collection::vec(any::<prop::sample::Index>(), 0..10)).prop_flat_map(|(kind, extra)| {
+        (0u8..8, proptest::collection::vec(any::<prop::sample::Index>(), 0..10)).prop_flat_map(|(kind, extra)| {
             let events = scenario(kind);
             let mut delivered = events.clone();
             delivered.extend(extra.iter().map(|i| events[i.index(events.len())].clone()));

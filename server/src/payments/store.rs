@@ -477,7 +477,7 @@ pub async fn save_change(conn: &mut AnyConnection, change: &Change, event_id: &s
              paid_at = COALESCE(paid_at, $4), stripe_payment_intent_id = COALESCE($5, stripe_payment_intent_id), \
              stripe_checkout_session_id = CASE WHEN $6 = 1 THEN NULL ELSE stripe_checkout_session_id END, \
              paid_amount_minor = COALESCE($9, paid_amount_minor), paid_currency = COALESCE($10, paid_currency), \
-             refunded_minor = CASE WHEN $11 > refunded_minor THEN $11 ELSE refunded_minor END, \
+             refunded_minor = $11, \
              updated_at = CASE WHEN updated_at >= $7 THEN updated_at + 1 ELSE $7 END WHERE id = $8",
         )
         .bind(change.to.as_str())

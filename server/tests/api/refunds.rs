@@ -163,3 +163,20 @@ async fn a_dashboard_refund_is_recorded_and_refund_events_never_undo_a_later_sta
         listed["refunds"].as_array().unwrap().iter().find(|r| r["refund_id"] == body["refund_id"]).unwrap().clone();
     assert_eq!(ours["status"], "failed");
 }
+
+#[tokio::test]
+async fn a_refund_the_bank_returns_moves_the_payment_back_to_paid() {
+    let app = TestApp::spawn().await;
+    let payment = paid_payment(&app, "0065g00000AbCdE").await;
+    let (status, _) = refund(&app, &payment, json!({ "amount": "25.00" }), None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    app.eventually(&status_of(&payment), "partially_refunded").await;
+    salesforce_shows(&app, &payment, "Partially Refunded", 25.0).await;
+    let made = app.stripe().refunds()[0]["id"].as_str().unwrap().to_owned();
+    app.stripe().fail_refund(&made);
+    app.eventually(&status_of(&payment), "paid").await;
+    salesforce_shows(&app, &payment, "Paid", 0.0).await;
+    // What was returned can be refunded again.
+    let (status, body) = refund(&app, &payment, json!({}), None).await;
+    assert_eq!((status, body["amount_minor"].clone()), (StatusCode::CREATED, json!(12_500)), "{body}");
+}
