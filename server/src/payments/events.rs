@@ -69,19 +69,7 @@ pub fn facts_of(event_type: &str, object: &Value, created: i64) -> Vec<Fact> {
             payment_intent: Some(id),
             amount: collected("amount_received").or_else(|| collected("amount")),
         }],
-        "payment_intent.payment_failed" => {
-            let error = &object["last_payment_error"];
-            let reason = error["decline_code"]
-                .as_str()
-                .or_else(|| error["code"].as_str())
-                .unwrap_or("payment_failed")
-                .to_owned();
-            let attempt = error["charge"]
-                .as_str()
-                .or_else(|| object["latest_charge"].as_str())
-                .map_or_else(|| format!("{id}@{created}"), str::to_owned);
-            vec![Fact::Failed { attempt, reason, at: created }]
-        }
+        "payment_intent.payment_failed" => vec![failed_attempt(object, &id, created)],
         "charge.refunded" => {
             vec![Fact::Refunded { amount_refunded: object["amount_refunded"].as_i64().unwrap_or(0) }]
         }
@@ -105,6 +93,18 @@ pub fn facts_of(event_type: &str, object: &Value, created: i64) -> Vec<Fact> {
         ABANDONED_CHECKOUT => vec![Fact::Failed { attempt: id, reason: "canceled_by_payer".into(), at: created }],
         _ => Vec::new(),
     }
+}
+
+/// A payment intent's failed attempt: by its charge, with the decline code as the reason.
+fn failed_attempt(object: &Value, id: &str, created: i64) -> Fact {
+    let error = &object["last_payment_error"];
+    let reason =
+        error["decline_code"].as_str().or_else(|| error["code"].as_str()).unwrap_or("payment_failed").to_owned();
+    let attempt = error["charge"]
+        .as_str()
+        .or_else(|| object["latest_charge"].as_str())
+        .map_or_else(|| format!("{id}@{created}"), str::to_owned);
+    Fact::Failed { attempt, reason, at: created }
 }
 
 /// What the facts say about a payment.
@@ -163,10 +163,7 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
     let mut processing = BTreeSet::new();
     let mut settled = BTreeSet::new();
     let mut failures: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
-    let mut refunded = 0;
-    // Each refund's amount and its furthest status (pending → succeeded → failed or canceled).
-    let mut refunds: BTreeMap<&str, (i64, u8)> = BTreeMap::new();
-    let mut disputes: BTreeMap<&str, Dispute> = BTreeMap::new();
+    let mut charge_refunded = 0;
     for fact in facts {
         match fact {
             Fact::Paid { at, payment_intent: intent, amount } => {
@@ -185,42 +182,13 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
             Fact::Failed { attempt, reason, at } => {
                 failures.insert(attempt.as_str(), (*at, reason.as_str()));
             }
-            Fact::Refunded { amount_refunded } => refunded = refunded.max(*amount_refunded),
-            Fact::RefundObject { id, amount, status } => {
-                let rank = match status.as_str() {
-                    "succeeded" => 1,
-                    "failed" | "canceled" => 2,
-                    _ => 0,
-                };
-                let entry = refunds.entry(id.as_str()).or_insert((*amount, rank));
-                *entry = (entry.0.max(*amount), entry.1.max(rank));
-            }
-            Fact::Dispute { id, amount, reason, due_by, status } => {
-                let dispute = disputes.entry(id.as_str()).or_insert_with(|| Dispute {
-                    id: id.clone(),
-                    amount: *amount,
-                    reason: reason.clone(),
-                    due_by: *due_by,
-                    outcome: None,
-                });
-                // A closed dispute stays closed whatever order its events come in; lost outranks
-                // won, should Stripe ever say both.
-                let outcome = outcome_of(status).map(str::to_owned);
-                dispute.outcome = dispute.outcome.clone().max(outcome);
-                dispute.amount = dispute.amount.max(*amount);
-                dispute.due_by = dispute.due_by.max(*due_by);
-            }
+            Fact::Refunded { amount_refunded } => charge_refunded = charge_refunded.max(*amount_refunded),
+            Fact::RefundObject { .. } | Fact::Dispute { .. } => {}
         }
     }
-    // The charge's largest `amount_refunded` counted refunds that failed since; the refunds'
-    // own events say which. Either source alone may be missing, so the larger estimate wins.
-    let failed: i64 = refunds.values().filter(|(_, rank)| *rank == 2).map(|(amount, _)| amount).sum();
-    let standing: i64 = refunds.values().filter(|(_, rank)| *rank < 2).map(|(amount, _)| amount).sum();
-    let refunded = standing.max(refunded - failed).max(0);
-    let disputes: Vec<Dispute> = disputes.into_values().collect();
+    let disputes = disputes_of(facts);
     let disputed = disputes.iter().any(|d| d.outcome.is_none());
-    let lost: i64 = disputes.iter().filter(|d| d.outcome.as_deref() == Some("lost")).map(|d| d.amount).sum();
-    let refunded = (refunded + lost).min(amount_minor.max(refunded));
+    let refunded = refunded_of(amount_minor, charge_refunded, facts, &disputes);
     let settling = processing.difference(&settled).next().is_some();
     let status = status_of(amount_minor, disputed, refunded, paid_at.is_some(), settling, !failures.is_empty());
     // Oldest first by time, then by attempt id, so ties resolve the same way every time.
@@ -241,6 +209,49 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
         refunded_minor: refunded,
         disputes,
     }
+}
+
+/// Every dispute, as all its events together say: a closed dispute stays closed whatever order its
+/// events come in (lost outranks won, should Stripe ever say both).
+fn disputes_of(facts: &[Fact]) -> Vec<Dispute> {
+    let mut disputes: BTreeMap<&str, Dispute> = BTreeMap::new();
+    for fact in facts {
+        let Fact::Dispute { id, amount, reason, due_by, status } = fact else { continue };
+        let dispute = disputes.entry(id.as_str()).or_insert_with(|| Dispute {
+            id: id.clone(),
+            amount: *amount,
+            reason: reason.clone(),
+            due_by: *due_by,
+            outcome: None,
+        });
+        dispute.outcome = dispute.outcome.clone().max(outcome_of(status).map(str::to_owned));
+        dispute.amount = dispute.amount.max(*amount);
+        dispute.due_by = dispute.due_by.max(*due_by);
+    }
+    disputes.into_values().collect()
+}
+
+/// How much went back to the payer: refunds, less those the bank returned, and lost disputes.
+/// The charge's largest `amount_refunded` counted refunds that failed since; the refunds' own
+/// events say which. Either source alone may be missing, so the larger estimate wins.
+fn refunded_of(amount_minor: i64, charge_refunded: i64, facts: &[Fact], disputes: &[Dispute]) -> i64 {
+    // Each refund's amount and its furthest status (pending → succeeded → failed or canceled).
+    let mut refunds: BTreeMap<&str, (i64, u8)> = BTreeMap::new();
+    for fact in facts {
+        let Fact::RefundObject { id, amount, status } = fact else { continue };
+        let rank = match status.as_str() {
+            "succeeded" => 1,
+            "failed" | "canceled" => 2,
+            _ => 0,
+        };
+        let entry = refunds.entry(id.as_str()).or_insert((*amount, rank));
+        *entry = (entry.0.max(*amount), entry.1.max(rank));
+    }
+    let failed: i64 = refunds.values().filter(|(_, rank)| *rank == 2).map(|(amount, _)| amount).sum();
+    let standing: i64 = refunds.values().filter(|(_, rank)| *rank < 2).map(|(amount, _)| amount).sum();
+    let refunded = standing.max(charge_refunded - failed).max(0);
+    let lost: i64 = disputes.iter().filter(|d| d.outcome.as_deref() == Some("lost")).map(|d| d.amount).sum();
+    (refunded + lost).min(amount_minor.max(refunded))
 }
 
 /// The state the facts add up to: money moving back outranks money collected, which outranks
@@ -475,6 +486,13 @@ mod tests {
                 ("charge.refunded", json!({ "id": "ch_3", "amount_refunded": 12500 }), 60),
             ],
             4 => vec![declined("ch_1", 10), succeeded, ("charge.dispute.created", json!({ "id": "dp_1" }), 70)],
+            money_back => money_back_scenario(money_back, succeeded),
+        }
+    }
+
+    /// Scenarios where money goes back: disputes won and lost, a refund the bank returns.
+    fn money_back_scenario(kind: u8, succeeded: (&'static str, Value, i64)) -> Vec<(&'static str, Value, i64)> {
+        match kind {
             5 => vec![
                 succeeded,
                 ("charge.dispute.created", dispute("needs_response"), 70),
@@ -490,21 +508,17 @@ mod tests {
                 ("charge.dispute.closed", dispute("lost"), 90),
             ],
             // A refund that the bank returns: paid again.
-            _ => vec![
-                succeeded,
-                (
-                    "refund.created",
-                    json!({ "id": "re_1", "object": "refund", "amount": 2500, "status": "pending" }),
-                    50,
-                ),
-                ("charge.refunded", json!({ "id": "ch_3", "amount_refunded": 2500 }), 50),
-                (
-                    "refund.updated",
-                    json!({ "id": "re_1", "object": "refund", "amount": 2500, "status": "succeeded" }),
-                    51,
-                ),
-                ("refund.failed", json!({ "id": "re_1", "object": "refund", "amount": 2500, "status": "failed" }), 60),
-            ],
+            _ => {
+                let refund =
+                    |status: &str| json!({ "id": "re_1", "object": "refund", "amount": 2500, "status": status });
+                vec![
+                    succeeded,
+                    ("refund.created", refund("pending"), 50),
+                    ("charge.refunded", json!({ "id": "ch_3", "amount_refunded": 2500 }), 50),
+                    ("refund.updated", refund("succeeded"), 51),
+                    ("refund.failed", refund("failed"), 60),
+                ]
+            }
         }
     }
 
