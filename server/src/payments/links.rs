@@ -150,10 +150,11 @@ impl Payments {
     /// the new terms, so the link the payer already has works again. `None` when there is none to
     /// reopen (or another request just made the Opportunity a live payment).
     async fn reopen_expired(&self, new: &NewPayment<'_>, send_email: bool) -> Result<Option<Payment>, LinkError> {
+        // A read first: most requests have nothing to reopen and need not wait for the writer.
+        let latest = store::latest_if_expired(&mut *self.db.pool.acquire().await?, new.opportunity_id).await?;
+        let Some(expired) = latest else { return Ok(None) };
         let mut tx = self.db.writes.begin().await?;
-        let Some(expired) = store::latest_if_expired(&mut tx, new.opportunity_id).await? else {
-            return Ok(None);
-        };
+        // Conditional on the payment still being expired: a request that reopened it meanwhile wins.
         match store::reopen(&mut tx, &expired.id).await {
             Ok(true) => {}
             Ok(false) => return Ok(None),
