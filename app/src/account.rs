@@ -205,6 +205,20 @@ fn Account(account: AccountView) -> impl IntoView {
                             </div>
                             <div class="payment-meta">{p.date} " · " {p.brand} " · " <span class="status">{p.status}</span></div>
                             {p.receipt_url.map(|href| view! { <a href=href>"Download receipt"</a> })}
+                            {(!p.credit_notes.is_empty()).then(|| view! {
+                                <ul class="credit-notes">
+                                    {p.credit_notes
+                                        .into_iter()
+                                        .map(|note| view! {
+                                            <li>
+                                                "Refunded " {note.amount} " · "
+                                                <a href=note.href>"Download credit note " {note.number}</a>
+                                                {note.void.then_some(" (void: the bank returned this refund)")}
+                                            </li>
+                                        })
+                                        .collect_view()}
+                                </ul>
+                            })}
                             {p.due.map(|due| view! { <div class="payment-due">{due}</div> })}
                             {p.pay_url.map(|href| view! { <a class="button" href=href>"Pay now"</a> })}
                         </li>

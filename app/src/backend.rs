@@ -76,10 +76,22 @@ pub struct AccountPayment {
     /// The state in words: Paid, Open, Processing…
     pub status: String,
     pub receipt_url: Option<String>,
+    /// A credit note for each refund, oldest first.
+    pub credit_notes: Vec<CreditNoteLink>,
     /// The stable pay link, while there is something to pay.
     pub pay_url: Option<String>,
     /// What is due, while unpaid: "Pay by 31 Jan 2027" when the link expires.
     pub due: Option<String>,
+}
+
+/// A credit note the payer can download: "Credit note ACME-CN-000001 · 25.00 USD".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditNoteLink {
+    pub number: String,
+    pub amount: String,
+    pub href: String,
+    /// The bank returned the refund: the note stands, marked void.
+    pub void: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

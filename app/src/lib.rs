@@ -22,8 +22,8 @@ use leptos_router::{
 };
 
 pub use backend::{
-    AccountPayment, AccountView, Backend, CheckoutProblem, PageError, PayState, PayView, PaymentPages, ReturnState,
-    ReturnView, SandboxObject, SignInOutcome,
+    AccountPayment, AccountView, Backend, CheckoutProblem, CreditNoteLink, PageError, PayState, PayView, PaymentPages,
+    ReturnState, ReturnView, SandboxObject, SignInOutcome,
 };
 pub use site::{BrandView, RunMode, SiteContext};
 

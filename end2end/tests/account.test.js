@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { startRemit, startSmtp, launchChromium, screenshotDir, viewports, accessibilityViolations, createLink } from './support.js';
 
 let smtp;
@@ -19,9 +20,10 @@ after(async () => {
   smtp?.stop();
 });
 
-async function waitForMail(subject) {
+/** The first mail whose subject starts with `subject` (and, if given, that names `to`), decoded. */
+async function waitForMail(subject, to = '') {
   for (let attempt = 0; attempt < 200; attempt++) {
-    const found = smtp.messages().find((m) => m.includes(`Subject: ${subject}`));
+    const found = smtp.messages().find((m) => m.includes(`Subject: ${subject}`) && m.includes(to));
     if (found) return found.replace(/=\r?\n/g, '').replace(/=3D/g, '=');
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -74,5 +76,50 @@ test('a payer signs in from an emailed link, sees their payments, downloads a re
   await page.waitForURL(/\/account\/sign-in$/);
   await page.goto(`${remit.url}/account`);
   await page.waitForURL(/\/account\/sign-in$/);
+  await page.close();
+});
+
+test('a refunded payment shows its credit note in the account, which downloads, all axe-clean', async () => {
+  const paid = await createLink(remit, { opportunity_id: '0065g0000Acct03', amount: '80.00', currency: 'USD', description: 'Conference pass', payer_email: 'rui@example.com', payer_name: 'Rui Costa' });
+  const page = await browser.context.newPage();
+  await page.goto(paid.url);
+  await page.getByRole('button', { name: 'Pay securely' }).click();
+  await page.getByRole('button', { name: 'Pay with card •••• 4242 (succeeds)' }).click();
+  await page.waitForURL(/\/success/);
+
+  // Salesforce asks for a partial refund; the credit note arrives by mail.
+  const response = await fetch(`${remit.url}/api/v1/payments/${paid.payment_id}/refunds`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${remit.apiKey()}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ amount: '30.00', reason: 'requested_by_customer' }),
+  });
+  assert.equal(response.status, 201);
+  const note = await waitForMail('Remit refunded 30.00 USD: credit note', 'rui@example.com');
+  const number = note.match(/credit note (REMIT-CN-\d{6})/)[1];
+
+  await page.goto(`${remit.url}/account/sign-in`);
+  await page.getByLabel('Email address').fill('rui@example.com');
+  await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+  await page.waitForURL(/sent=1/);
+  const mail = await waitForMail('Sign in to see your payments', 'rui@example.com');
+  await page.goto(mail.match(/http:\/\/127\.0\.0\.1:\d+\/account\/sign-in\/[0-9a-f]{64}/)[0]);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${remit.url}/account`);
+  assert.match(await page.locator('li.payment').innerText(), /Partially refunded[\s\S]*Refunded 30\.00 USD/);
+  assert.deepEqual(await accessibilityViolations(page), []);
+  for (const [name, size] of Object.entries(viewports)) {
+    await page.setViewportSize(size);
+    await page.reload();
+    await page.screenshot({ path: join(screenshotDir, `account-refunded-${name}.png`), fullPage: true });
+  }
+
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: `Download credit note ${number}` }).click(),
+  ]);
+  assert.equal(download.suggestedFilename(), `credit-note-${number}.pdf`);
+  const pdf = join(remit.dir, download.suggestedFilename());
+  await download.saveAs(pdf);
+  assert.ok(readFileSync(pdf).subarray(0, 5).equals(Buffer.from('%PDF-')), 'a PDF arrives');
   await page.close();
 });

@@ -24,7 +24,8 @@ fn main() {
         description: "Annual membership",
         amount: "125.00 USD".into(),
         method: Some("Visa •••• 4242".into()),
-        refunded: None,
+        refunds: Vec::new(),
+        refunded_in_all: None,
         reference: Some("pi_3QbenchmarkIntent"),
     };
     let size = render(&receipt(0)).expect("renders").len();

@@ -76,6 +76,7 @@ impl Services {
                 tracing::warn!(
                     stripe = %sandbox.stripe_url,
                     salesforce = %sandbox.salesforce_url,
+                    stripe_dashboard = %format!("{}/test/dashboard", sandbox.stripe_url),
                     "SANDBOX MODE: no Stripe or Salesforce settings, so local stand-ins answer instead; no real money moves"
                 );
                 let base = sandbox.stripe_url.parse().context("sandbox URL")?;

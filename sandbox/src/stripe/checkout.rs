@@ -120,7 +120,7 @@ button{{display:block;width:100%;margin:.5rem 0;padding:.8rem;font:inherit;borde
     )
 }
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
@@ -248,29 +248,10 @@ fn pay(state: &mut StripeState, id: &str, outcome: &str) -> Outcome {
     let event = state.event("checkout.session.completed", &session);
     stripe_queue(state, event);
     if outcome == "card_disputed" {
-        open_dispute(state, &charge);
+        super::money_back::open_dispute(state, charge["id"].as_str().unwrap_or_default());
     }
     let settle = (status == "processing").then(|| (intent_id, outcome == "debit_settles"));
     Outcome::Redirect { url: success_url, settle }
-}
-
-/// As Stripe's test card 4000 0000 0000 0259 does: the payment succeeds, then the payer's bank
-/// disputes it as fraudulent, with evidence due in a week.
-fn open_dispute(state: &mut StripeState, charge: &Value) {
-    let dispute = object(
-        "dispute",
-        json!({
-            "id": random_id("dp_", 24), "amount": charge["amount"], "charge": charge["id"], "created": now(),
-            "currency": charge["currency"], "payment_intent": charge["payment_intent"], "reason": "fraudulent",
-            "status": "needs_response", "is_charge_refundable": false, "metadata": {},
-            "evidence_details": { "due_by": now() + 7 * 24 * 3600, "has_evidence": false, "past_due": false, "submission_count": 0 },
-        }),
-    );
-    if let Some(stored) = state.charges.get_mut(charge["id"].as_str().unwrap_or_default()) {
-        stored["disputed"] = json!(true);
-    }
-    let event = state.event("charge.dispute.created", &dispute);
-    stripe_queue(state, event);
 }
 
 fn card_details(last4: &str, brand: &str) -> Value {

@@ -4,8 +4,10 @@
 
 mod api;
 mod checkout;
+mod dashboard;
 mod delivery;
 mod error;
+mod money_back;
 mod params;
 mod state;
 
@@ -38,6 +40,7 @@ pub struct Stripe {
     /// While true, API requests wait before they are answered (a test's way to hold one open).
     held: Arc<tokio::sync::watch::Sender<bool>>,
     api_requests: Arc<AtomicU64>,
+    lost_answers: Arc<AtomicU64>,
 }
 
 impl Stripe {
@@ -48,6 +51,7 @@ impl Stripe {
             webhooks: delivery::Deliverer::new(target),
             held: Arc::new(tokio::sync::watch::channel(false).0),
             api_requests: Arc::new(AtomicU64::new(0)),
+            lost_answers: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -82,25 +86,35 @@ impl Stripe {
         self.lock().sessions.get(id).cloned()
     }
 
-    /// The bank returns a refund, as Stripe reports a refund failing days later: the refund is
-    /// `failed`, its amount is back on the charge, and `refund.failed` is delivered.
+    /// The bank returns a refund, as Stripe reports a refund failing days later (`refund.failed`).
     pub fn fail_refund(&self, id: &str) {
-        {
-            let mut state = self.lock();
-            let Some(mut refund) = state.refunds.get(id).cloned() else { return };
-            refund["status"] = serde_json::json!("failed");
-            refund["failure_reason"] = serde_json::json!("lost_or_stolen_card");
-            state.refunds.insert(id.to_owned(), refund.clone());
-            let charge_id = refund["charge"].as_str().unwrap_or_default().to_owned();
-            if let Some(charge) = state.charges.get_mut(&charge_id) {
-                let back = charge["amount_refunded"].as_i64().unwrap_or(0) - refund["amount"].as_i64().unwrap_or(0);
-                charge["amount_refunded"] = serde_json::json!(back.max(0));
-                charge["refunded"] = serde_json::json!(false);
-            }
-            let event = state.event("refund.failed", &refund);
-            api::stripe_queue(&mut state, event);
-        }
+        money_back::fail_refund(&mut self.lock(), id);
         self.webhooks.flush(self);
+    }
+
+    /// The payer's bank disputes a paid charge (`charge.dispute.created`).
+    pub fn open_dispute(&self, charge_id: &str) {
+        money_back::open_dispute(&mut self.lock(), charge_id);
+        self.webhooks.flush(self);
+    }
+
+    /// An open dispute is decided (`charge.dispute.closed`, won or lost).
+    pub fn close_dispute(&self, id: &str, won: bool) {
+        money_back::close_dispute(&mut self.lock(), id, won);
+        self.webhooks.flush(self);
+    }
+
+    /// Every dispute opened, oldest first.
+    pub fn disputes(&self) -> Vec<serde_json::Value> {
+        let mut disputes: Vec<serde_json::Value> = self.lock().disputes.values().cloned().collect();
+        disputes.sort_by_key(|d| d["created"].as_i64());
+        disputes
+    }
+
+    /// The next `count` API answers to POSTs are lost after Stripe acted on them, as when a
+    /// connection drops: the caller gets Stripe's 500 `api_error` and cannot know what happened.
+    pub fn lose_answers(&self, count: u64) {
+        self.lost_answers.store(count, Ordering::SeqCst);
     }
 
     /// While withheld, events are recorded (and listed by `/v1/events`) but not delivered.
@@ -123,6 +137,7 @@ impl Stripe {
             .route("/v1/refunds/{id}", get(api::retrieve_refund))
             .route("/v1/events", get(api::list_events))
             .route("/c/pay/{id}", get(checkout::page).post(checkout::submit))
+            .route("/test/dashboard", get(dashboard::page).post(dashboard::act))
             .fallback(unknown_url)
             .layer(axum::middleware::from_fn_with_state(self.clone(), count_and_hold))
             .with_state(self.clone())
@@ -130,12 +145,27 @@ impl Stripe {
 }
 
 async fn count_and_hold(State(stripe): State<Stripe>, request: Request, next: Next) -> Response {
-    if request.uri().path().starts_with("/v1/") {
-        stripe.api_requests.fetch_add(1, Ordering::SeqCst);
-        let mut held = stripe.held.subscribe();
-        let _ = held.wait_for(|held| !held).await;
+    if !request.uri().path().starts_with("/v1/") {
+        return next.run(request).await;
     }
-    next.run(request).await
+    stripe.api_requests.fetch_add(1, Ordering::SeqCst);
+    let mut held = stripe.held.subscribe();
+    let _ = held.wait_for(|held| !held).await;
+    let post = request.method() == Method::POST;
+    let response = next.run(request).await;
+    let lose =
+        post && stripe.lost_answers.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+    if lose {
+        let lost = error::ApiError {
+            status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            kind: "api_error",
+            code: None,
+            message: "An error occurred with our connection to Stripe. Request was retried 2 times.".into(),
+            param: None,
+        };
+        return axum::response::IntoResponse::into_response(lost);
+    }
+    response
 }
 
 async fn unknown_url(method: Method, uri: Uri) -> error::ApiError {

@@ -19,6 +19,7 @@ pub struct StripeState {
     pub payment_intents: BTreeMap<String, Value>,
     pub charges: BTreeMap<String, Value>,
     pub refunds: BTreeMap<String, Value>,
+    pub disputes: BTreeMap<String, Value>,
     /// Oldest first.
     pub events: Vec<Value>,
     /// Events recorded but not yet handed to webhook delivery.

@@ -17,7 +17,7 @@ use super::{
 use crate::{
     api_keys,
     idempotency::{self, Reservation},
-    payments::{Currency, Payment, RawLinkRequest, RawRefundRequest, Refund, SalesforceId, ValidationError},
+    payments::{Payment, RawLinkRequest, RawRefundRequest, Refund, SalesforceId, ValidationError},
 };
 
 /// Payment-link requests are a few hundred bytes; anything near this is not one.
@@ -195,7 +195,7 @@ async fn refund_response(
                 .map_err(|e| ApiError::BadRequest(format!("The body is not valid JSON for this operation: {e}")))?
         };
         let refund = state.payments.refund(payment_id, raw, request_key).await?;
-        Ok::<_, ApiError>(serde_json::to_value(RefundBody::new(&refund)).expect("serializable"))
+        Ok::<_, ApiError>(serde_json::to_value(RefundBody::new(state, &refund)).expect("serializable"))
     };
     match answer.await {
         Ok(body) => (StatusCode::CREATED, body),
@@ -216,14 +216,15 @@ struct RefundBody {
     currency: String,
     reason: Option<String>,
     note: Option<String>,
+    /// Once the refund has succeeded: its credit note's number and where the PDF is downloaded.
+    credit_note_number: Option<String>,
+    credit_note_url: Option<String>,
     message: String,
 }
 
 impl RefundBody {
-    fn new(refund: &Refund) -> Self {
-        let amount = Currency::parse(&refund.currency)
-            .map(|c| format!("{} {}", c.format_major(refund.amount_minor), c))
-            .unwrap_or_else(|_| refund.amount_minor.to_string());
+    fn new(state: &AppState, refund: &Refund) -> Self {
+        let amount = refund.amount_display();
         let message = match refund.status.as_str() {
             "succeeded" => format!("Refunded {amount}."),
             "failed" | "canceled" => format!("The refund of {amount} did not go through."),
@@ -237,6 +238,8 @@ impl RefundBody {
             currency: refund.currency.to_uppercase(),
             reason: refund.reason.clone(),
             note: refund.note.clone(),
+            credit_note_number: refund.credit_note(),
+            credit_note_url: state.payments.credit_note_url(refund),
             message,
         }
     }
@@ -253,7 +256,7 @@ async fn list_refunds(
     Path(id): Path<String>,
 ) -> Result<Json<RefundList>, ApiError> {
     let refunds = state.payments.refunds(&id).await?.ok_or(ApiError::NotFound)?;
-    Ok(Json(RefundList { refunds: refunds.iter().map(RefundBody::new).collect() }))
+    Ok(Json(RefundList { refunds: refunds.iter().map(|r| RefundBody::new(&state, r)).collect() }))
 }
 
 /// Checks a link request's headers: a JSON body, and an `Idempotency-Key` (if any) the API keeps.

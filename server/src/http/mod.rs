@@ -168,6 +168,8 @@ pub fn router(state: AppState, sessions: sessions::Store) -> Router {
         .route("/reminders/stop/{token}", axum::routing::post(reminder_stop::stop))
         .route("/receipts/{file}", get(receipt_downloads::download))
         .route("/account/receipts/{file}", get(receipt_downloads::download_own))
+        .route("/credit-notes/{file}", get(receipt_downloads::download_credit_note))
+        .route("/account/credit-notes/{file}", get(receipt_downloads::download_own_credit_note))
         .merge(api::routes())
         .route(
             "/webhooks/stripe",

@@ -1,8 +1,8 @@
 //! The server side of the pages: [`app::PaymentPages`] over the payment domain.
 
 use app::{
-    AccountPayment, AccountView, CheckoutProblem, PageError, PayState, PayView, PaymentPages, ReturnState, ReturnView,
-    SandboxObject, SignInOutcome,
+    AccountPayment, AccountView, CheckoutProblem, CreditNoteLink, PageError, PayState, PayView, PaymentPages,
+    ReturnState, ReturnView, SandboxObject, SignInOutcome,
 };
 use axum::{extract::ConnectInfo, http::request::Parts};
 use tower_sessions::Session;
@@ -148,6 +148,7 @@ impl PaymentPages for PageBackend {
         let signed_in = sessions::signed_in_payer(&session, self.session_lifetime).await;
         let Some(email) = signed_in.map_err(unavailable("account"))? else { return Ok(None) };
         let (payments, more) = self.accounts.payments_of(&email, page).await.map_err(unavailable("account"))?;
+        let credit_notes = self.payments.credit_notes_of_payer(&email).await.map_err(unavailable("account"))?;
         let date = time::macros::format_description!("[day] [month repr:short] [year]");
         let payments = payments
             .iter()
@@ -161,6 +162,16 @@ impl PaymentPages for PageBackend {
                     amount: p.amount_display(),
                     status: status_in_words(p.status()).to_owned(),
                     receipt_url: p.status().is_settled().then(|| format!("/account/receipts/{}.pdf", p.id)),
+                    credit_notes: credit_notes
+                        .iter()
+                        .filter(|r| r.payment_id == p.id)
+                        .map(|r| CreditNoteLink {
+                            number: r.credit_note().unwrap_or_default(),
+                            amount: r.amount_display(),
+                            href: format!("/account/credit-notes/{}.pdf", r.id),
+                            void: r.is_void(),
+                        })
+                        .collect(),
                     pay_url: p.status().is_payable().then(|| self.payments.pay_url(p)),
                     due: p
                         .expires_at

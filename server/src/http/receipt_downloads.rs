@@ -1,4 +1,5 @@
-//! `GET /receipts/{token}.pdf`: a paid payment's receipt, by a token of its own.
+//! `GET /receipts/{token}.pdf` and `/credit-notes/{token}.pdf`: a paid payment's receipt and a
+//! refund's credit note, each by a token of its own, and the signed-in payer's own copies.
 
 use axum::{
     body::Body,
@@ -33,6 +34,32 @@ pub async fn download_own(
     serve(state, request, receipt).await
 }
 
+/// `GET /credit-notes/{token}.pdf`.
+pub async fn download_credit_note(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    request: Request<Body>,
+) -> Response {
+    let Some(token) = file.strip_suffix(".pdf") else { return not_found_page(State(state), request).await };
+    let note = state.payments.credit_note_by_token(token, if_none_match(&request)).await;
+    serve(state, request, note).await
+}
+
+/// `GET /account/credit-notes/{refund id}.pdf`: a signed-in payer's own credit note.
+pub async fn download_own_credit_note(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    session: Session,
+    request: Request<Body>,
+) -> Response {
+    let email = super::sessions::signed_in_payer(&session, state.config.session_lifetime).await.ok().flatten();
+    let (Some(refund_id), Some(email)) = (file.strip_suffix(".pdf"), email) else {
+        return not_found_page(State(state), request).await;
+    };
+    let note = state.payments.credit_note_of_payer(refund_id, &email, if_none_match(&request)).await;
+    serve(state, request, note).await
+}
+
 fn if_none_match(request: &Request<Body>) -> Option<&str> {
     request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())
 }
@@ -57,8 +84,8 @@ async fn serve(
         }
         Ok(None) => not_found_page(State(state), request).await,
         Err(error) => {
-            tracing::error!(error = %crate::telemetry::chain(&error), "cannot produce a receipt");
-            (StatusCode::SERVICE_UNAVAILABLE, "The receipt cannot be produced right now; try again shortly.")
+            tracing::error!(error = %crate::telemetry::chain(&error), "cannot produce a receipt or credit note");
+            (StatusCode::SERVICE_UNAVAILABLE, "The document cannot be produced right now; try again shortly.")
                 .into_response()
         }
     }

@@ -37,6 +37,7 @@ job_kinds! {
     apply_stripe_event::ApplyStripeEvent,
     sync_payment::SyncPayment,
     email_receipt::EmailReceipt,
+    email_credit_note::EmailCreditNote,
     expire_checkout_session::ExpireCheckoutSession,
 }
 

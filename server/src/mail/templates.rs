@@ -7,7 +7,7 @@ use lettre::message::Mailbox;
 use super::{Email, MailError};
 use crate::{
     config::{ReminderStep, ReminderTemplate},
-    payments::{Payment, Payments, ReceiptPdf},
+    payments::{IssuedCreditNote, Payment, Payments, ReceiptPdf},
 };
 
 /// What every email knows: the brand it comes from, the payer, the payment, and its one link.
@@ -66,6 +66,8 @@ letter_template!(PaymentLinkHtml, "payment_link.html");
 letter_template!(PaymentLinkText, "payment_link.txt");
 letter_template!(ReceiptHtml, "receipt.html");
 letter_template!(ReceiptText, "receipt.txt");
+letter_template!(CreditNoteHtml, "credit_note.html", credited: &'a str, number: &'a str);
+letter_template!(CreditNoteText, "credit_note.txt", credited: &'a str, number: &'a str);
 letter_template!(SignInHtml, "sign_in.html");
 letter_template!(SignInText, "sign_in.txt");
 
@@ -116,6 +118,25 @@ pub fn receipt(
         html: rendered(&ReceiptHtml { letter: &letter })?,
         text: rendered(&ReceiptText { letter: &letter })?,
         message_id: format!("<receipt.{}@remit>", payment.id),
+        attachments: vec![(pdf.filename, "application/pdf".into(), pdf.bytes)],
+        from: None,
+        reply_to: None,
+        unsubscribe: None,
+    })
+}
+
+/// A refund's credit note, its PDF attached; sent once per refund.
+pub fn credit_note(payments: &Payments, note: &IssuedCreditNote, pdf: ReceiptPdf) -> Result<Email, MailError> {
+    let link = payments.credit_note_url(&note.refund).unwrap_or_default();
+    let letter = Letter::new(payments, &note.payment, link);
+    let credited = note.refund.amount_display();
+    let number = note.number.as_str();
+    Ok(Email {
+        to: recipient(&note.payment)?,
+        subject: format!("{} refunded {credited}: credit note {number}", letter.brand_name),
+        html: rendered(&CreditNoteHtml { letter: &letter, credited: &credited, number })?,
+        text: rendered(&CreditNoteText { letter: &letter, credited: &credited, number })?,
+        message_id: format!("<credit-note.{}@remit>", note.refund.id),
         attachments: vec![(pdf.filename, "application/pdf".into(), pdf.bytes)],
         from: None,
         reply_to: None,

@@ -136,6 +136,12 @@ impl Payments {
             if let Some(refund) = events::refund_seen(event) {
                 store::record_refund_seen(&mut tx, &payment.id, &refund).await?;
             }
+            if events::may_settle_a_refund(event) {
+                for refund_id in store::issue_credit_notes(&mut tx, &payment.id, &payment.brand).await? {
+                    outbox::enqueue(&mut tx, &jobs::EmailCreditNote { refund_id }).await?;
+                    receipts = true;
+                }
+            }
             if change.moved() {
                 tracing::info!(payment = %payment.id, from = %change.from, to = %change.to, event = event_id, "payment moved");
             }
@@ -150,6 +156,7 @@ impl Payments {
         }
         tx.commit().await?;
         if receipts {
+            // Receipts and credit notes share their class's workers: waking one kind wakes both.
             self.wake.job::<jobs::EmailReceipt>();
         }
         if syncs {

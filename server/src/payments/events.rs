@@ -423,6 +423,13 @@ pub fn refund_seen(event: &Value) -> Option<RefundSeen> {
     })
 }
 
+/// Whether an event can be the news that a refund succeeded, so its payment's refunds are looked
+/// at for credit notes to issue: a refund's own events, and `charge.refunded` for a refund whose
+/// success Stripe's API answer recorded before any refund event came.
+pub fn may_settle_a_refund(event: &Value) -> bool {
+    event["type"].as_str().is_some_and(|kind| kind.starts_with("refund.") || kind == "charge.refunded")
+}
+
 /// Whether an event's object that matched no recorded payment might still be Remit's, so its
 /// payment intent is worth reading back from Stripe: only when the object has no metadata of its
 /// own to say (a charge, say). A payment intent's metadata is what Stripe would answer, and other
@@ -434,6 +441,17 @@ pub fn worth_asking_stripe(object: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn refund_events_and_charge_refunded_may_settle_a_refund() {
+        use super::may_settle_a_refund;
+        for kind in ["refund.created", "refund.updated", "refund.failed", "charge.refunded"] {
+            assert!(may_settle_a_refund(&json!({ "type": kind })), "{kind}");
+        }
+        for kind in ["charge.succeeded", "checkout.session.completed", "charge.dispute.closed"] {
+            assert!(!may_settle_a_refund(&json!({ "type": kind })), "{kind}");
+        }
+    }
+
     #[test]
     fn only_objects_without_metadata_of_their_own_are_looked_up_in_stripe() {
         use super::worth_asking_stripe;

@@ -4,6 +4,7 @@
 
 mod apply;
 mod checkout_options;
+mod credit_notes;
 mod customers;
 pub mod events;
 mod ids;
@@ -22,11 +23,12 @@ mod store;
 
 pub use apply::{ApplyError, EventHeader, ReconcileRun};
 pub use checkout_options::CheckoutOptions;
+pub use credit_notes::IssuedCreditNote;
 pub use ids::{EmailAddress, SalesforceId, checksum};
 pub use links::{CheckoutError, LinkError, LinkOutcome};
 pub use money::{Currency, MAX_AMOUNT_MINOR, MoneyError};
 pub use receipt_content::{ReceiptAnswer, ReceiptError, ReceiptPdf};
-pub use refunds::{RawRefundRequest, Refund, RefundError, RefundRequest};
+pub use refunds::{REASONS as REFUND_REASONS, RawRefundRequest, Refund, RefundError, RefundRequest};
 pub use request::{Expiry, LinkRequest, MAX_EXPIRY_DAYS, RawLinkRequest, ValidationError};
 pub use returns::ReturnError;
 pub use status::PaymentStatus;

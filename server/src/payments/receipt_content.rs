@@ -1,8 +1,8 @@
 //! A paid payment's receipt: what it says, gathered from the payment, its events and Stripe.
 
-use super::{Payment, Payments, store};
+use super::{Payment, Payments, Refund, store};
 use crate::{
-    receipts::{self, Receipt},
+    receipts::{self, Receipt, RefundLine},
     stripe::StripeError,
 };
 
@@ -31,9 +31,32 @@ pub enum ReceiptAnswer {
     },
 }
 
-/// What the receipt says that can change, as its ETag.
-fn etag(number: &str, payment: &Payment, refunded_minor: i64) -> String {
-    format!("\"{number}-{}-{refunded_minor}\"", payment.updated_at)
+/// What the receipt says that can change, as its ETag: the payment, and each credit note (a
+/// refund returned by the bank voids its note).
+fn etag(number: &str, payment: &Payment, refunded_minor: i64, credited: &[Refund]) -> String {
+    let notes: String = credited
+        .iter()
+        .map(|r| format!(".{}{}", r.credit_note_number.unwrap_or(0), if r.is_void() { "v" } else { "" }))
+        .collect();
+    format!("\"{number}-{}-{refunded_minor}{notes}\"", payment.updated_at)
+}
+
+/// Whether the receipt needs a "Refunded in all" line beside its refund lines: not when one line
+/// says it all, nor when nothing is refunded (every refund returned).
+fn needs_refunded_in_all(credited: &[Refund], refunded_minor: i64) -> bool {
+    let standing: Vec<&Refund> = credited.iter().filter(|r| !r.is_void()).collect();
+    match standing[..] {
+        [] => refunded_minor > 0,
+        [one] => one.amount_minor != refunded_minor,
+        _ => true,
+    }
+}
+
+/// What the receipt is made of beside the payment: what was refunded, and which of its refunds
+/// have credit notes.
+struct Refunded {
+    minor: i64,
+    credited: Vec<Refund>,
 }
 
 impl Payments {
@@ -66,25 +89,32 @@ impl Payments {
         if_none_match: Option<&str>,
     ) -> Result<Option<ReceiptAnswer>, ReceiptError> {
         let Some(payment) = payment.filter(|p| p.status().is_settled()) else { return Ok(None) };
-        let refunded_minor = self.derived(&payment).await?.refunded_minor;
-        let etag = etag(&self.receipt_number(&payment), &payment, refunded_minor);
+        let refunded = self.refunded(&payment).await?;
+        let etag = etag(&self.receipt_number(&payment), &payment, refunded.minor, &refunded.credited);
         if if_none_match == Some(etag.as_str()) {
             return Ok(Some(ReceiptAnswer::Unchanged { etag }));
         }
-        Ok(Some(ReceiptAnswer::Pdf(self.render_receipt(&payment, refunded_minor).await?)))
+        Ok(Some(ReceiptAnswer::Pdf(self.render_receipt(&payment, &refunded).await?)))
+    }
+
+    async fn refunded(&self, payment: &Payment) -> Result<Refunded, sqlx::Error> {
+        let minor = self.derived(payment).await?.refunded_minor;
+        let mut credited = store::refunds_of(&self.db, &payment.id).await?;
+        credited.retain(|r| r.credit_note_number.is_some());
+        Ok(Refunded { minor, credited })
     }
 
     /// `ACME-000042`.
-    fn receipt_number(&self, payment: &Payment) -> String {
+    pub(super) fn receipt_number(&self, payment: &Payment) -> String {
         format!("{}-{:06}", self.brand_of(payment).key.to_uppercase(), payment.receipt_number.unwrap_or(0))
     }
 
     pub async fn receipt(&self, payment: &Payment) -> Result<ReceiptPdf, ReceiptError> {
-        let refunded_minor = self.derived(payment).await?.refunded_minor;
-        self.render_receipt(payment, refunded_minor).await
+        let refunded = self.refunded(payment).await?;
+        self.render_receipt(payment, &refunded).await
     }
 
-    async fn render_receipt(&self, payment: &Payment, refunded_minor: i64) -> Result<ReceiptPdf, ReceiptError> {
+    async fn render_receipt(&self, payment: &Payment, refunded: &Refunded) -> Result<ReceiptPdf, ReceiptError> {
         let number = self.receipt_number(payment);
         let currency = payment.currency();
         let description = self.display_name(payment);
@@ -115,13 +145,24 @@ impl Payments {
             description: &description,
             amount: payment.amount_display(),
             method,
-            refunded: (refunded_minor > 0).then(|| format!("{} {currency}", currency.format_major(refunded_minor))),
+            refunds: refunded
+                .credited
+                .iter()
+                .map(|refund| RefundLine {
+                    on: refund.credit_note_issued_at.and_then(super::store::time_of),
+                    amount: refund.amount_display(),
+                    credit_note: refund.credit_note().unwrap_or_default(),
+                    void: refund.is_void(),
+                })
+                .collect(),
+            refunded_in_all: needs_refunded_in_all(&refunded.credited, refunded.minor)
+                .then(|| format!("{} {currency}", currency.format_major(refunded.minor))),
             reference: payment.stripe_payment_intent_id.as_deref(),
         };
         let bytes = receipts::render(&receipt).map_err(ReceiptError::Render)?;
         Ok(ReceiptPdf {
             filename: format!("receipt-{number}.pdf"),
-            etag: etag(&number, payment, refunded_minor),
+            etag: etag(&number, payment, refunded.minor, &refunded.credited),
             bytes,
         })
     }

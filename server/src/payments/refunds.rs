@@ -139,6 +139,10 @@ impl Payments {
             status: "pending".into(),
             created_at: now,
             updated_at: now,
+            credit_note_brand: None,
+            credit_note_number: None,
+            credit_note_token: None,
+            credit_note_issued_at: None,
         };
         if !store::insert_refund(&self.db, &refund).await? {
             // A request with the same key got there first: it is the one refund.

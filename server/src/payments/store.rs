@@ -77,7 +77,7 @@ impl Payment {
     }
 
     pub fn paid_at(&self) -> Option<time::OffsetDateTime> {
-        self.paid_at.and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
+        self.paid_at.and_then(time_of)
     }
 
     /// The amount as people read it: "12.50 USD".
@@ -117,6 +117,11 @@ fn strictly_later_than(now: &str) -> String {
 }
 
 /// 128 bits of randomness, URL-safe: the token of a pay link or a receipt.
+/// A Unix-millisecond time as a date and time.
+pub fn time_of(ms: i64) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
+
 fn new_token() -> String {
     let bytes: [u8; 16] = rand::rng().random();
     hex::encode(bytes)
@@ -740,14 +745,46 @@ pub struct Refund {
     pub status: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The brand whose credit notes it is numbered among, and its number there, once the refund
+    /// has succeeded.
+    pub credit_note_brand: Option<String>,
+    pub credit_note_number: Option<i64>,
+    /// The credit note's download token.
+    pub credit_note_token: Option<String>,
+    /// When Remit learned the refund succeeded and numbered its credit note.
+    pub credit_note_issued_at: Option<i64>,
 }
 
+impl Refund {
+    /// Its credit note was issued, then the bank returned the refund (or it was canceled).
+    pub fn is_void(&self) -> bool {
+        self.credit_note_number.is_some() && matches!(self.status.as_str(), "failed" | "canceled")
+    }
+
+    /// Its credit note's number as printed: `ACME-CN-000001`.
+    pub fn credit_note(&self) -> Option<String> {
+        let (brand, number) = (self.credit_note_brand.as_ref()?, self.credit_note_number?);
+        Some(format!("{}-CN-{number:06}", brand.to_uppercase()))
+    }
+
+    /// "25.00 USD".
+    pub fn amount_display(&self) -> String {
+        match Currency::parse(&self.currency) {
+            Ok(currency) => format!("{} {currency}", currency.format_major(self.amount_minor)),
+            Err(_) => format!("{} {}", self.amount_minor, self.currency.to_uppercase()),
+        }
+    }
+}
+
+/// What a refund is recorded with; its credit note columns are set by [`issue_credit_notes`].
 const REFUND_COLUMNS: &str = "id, payment_id, request_key, stripe_refund_id, amount_minor, currency, reason, note, \
     status, created_at, updated_at";
+const REFUND_SELECT: &str = "id, payment_id, request_key, stripe_refund_id, amount_minor, currency, reason, note, \
+    status, created_at, updated_at, credit_note_brand, credit_note_number, credit_note_token, credit_note_issued_at";
 
 /// The payment's refunds, oldest first.
 pub async fn refunds_of(db: &Db, payment_id: &str) -> Result<Vec<Refund>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY created_at, id"))
+    sqlx::query_as(&format!("SELECT {REFUND_SELECT} FROM refunds WHERE payment_id = $1 ORDER BY created_at, id"))
         .bind(payment_id)
         .fetch_all(&db.pool)
         .await
@@ -755,7 +792,7 @@ pub async fn refunds_of(db: &Db, payment_id: &str) -> Result<Vec<Refund>, sqlx::
 
 /// The refund an earlier request with this key made, if any.
 pub async fn refund_for_request(db: &Db, payment_id: &str, request_key: &str) -> Result<Option<Refund>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 AND request_key = $2"))
+    sqlx::query_as(&format!("SELECT {REFUND_SELECT} FROM refunds WHERE payment_id = $1 AND request_key = $2"))
         .bind(payment_id)
         .bind(request_key)
         .fetch_optional(&db.pool)
@@ -851,4 +888,65 @@ pub async fn record_refund_seen(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Gives each succeeded refund of the payment that has no credit note the next number of the
+/// brand's credit notes and a download token; the ids of the refunds numbered now, whose notes are
+/// to be sent. Two at once on PostgreSQL may race for a number: the unique index refuses the
+/// second, whose transaction (an event batch) then runs again.
+pub async fn issue_credit_notes(
+    conn: &mut AnyConnection,
+    payment_id: &str,
+    brand: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let unnumbered: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM refunds WHERE payment_id = $1 AND status = 'succeeded' AND credit_note_number IS NULL \
+         ORDER BY created_at, id",
+    )
+    .bind(payment_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut issued = Vec::with_capacity(unnumbered.len());
+    for (id,) in unnumbered {
+        let numbered = sqlx::query(
+            "UPDATE refunds SET credit_note_brand = $1, credit_note_token = $2, credit_note_issued_at = $3, \
+             credit_note_number = (SELECT COALESCE(MAX(credit_note_number), 0) + 1 FROM refunds WHERE credit_note_brand = $1) \
+             WHERE id = $4 AND credit_note_number IS NULL",
+        )
+        .bind(brand)
+        .bind(new_token())
+        .bind(now_ms())
+        .bind(&id)
+        .execute(&mut *conn)
+        .await?;
+        if numbered.rows_affected() == 1 {
+            issued.push(id);
+        }
+    }
+    Ok(issued)
+}
+
+pub async fn refund_by_id(db: &Db, id: &str) -> Result<Option<Refund>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {REFUND_SELECT} FROM refunds WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+pub async fn refund_by_credit_note_token(db: &Db, token: &str) -> Result<Option<Refund>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {REFUND_SELECT} FROM refunds WHERE credit_note_token = $1"))
+        .bind(token)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// Every credit note of the payments made with `email` (any case), oldest first.
+pub async fn credit_notes_of_payer(db: &Db, email: &str) -> Result<Vec<Refund>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {REFUND_SELECT} FROM refunds WHERE credit_note_number IS NOT NULL \
+         AND payment_id IN (SELECT id FROM payments WHERE LOWER(payer_email) = LOWER($1)) ORDER BY created_at, id"
+    ))
+    .bind(email)
+    .fetch_all(&db.pool)
+    .await
 }

@@ -1,9 +1,9 @@
-//! PDF receipts: the organisation's own document, laid out with krilla and set in DejaVu Sans
-//! (embedded, open-licensed), with text a PDF reader can select and extract.
+//! The organisation's own documents as PDF, laid out with krilla and set in DejaVu Sans (embedded,
+//! open-licensed), with text a PDF reader can select and extract. Each document is an askama
+//! template of elements (`*.layout`); this file sets them under the brand's band.
 
 use std::sync::LazyLock;
 
-use askama::Template;
 use krilla::{
     Document,
     color::rgb,
@@ -15,27 +15,8 @@ use krilla::{
     paint::Fill,
     text::{Font, TextDirection},
 };
-use time::OffsetDateTime;
 
 use crate::config::{Brand, LogoFormat, Paper};
-
-/// What a receipt says. Amounts arrive formatted in the payment's currency.
-pub struct Receipt<'a> {
-    pub brand: &'a Brand,
-    /// As printed, e.g. `REMIT-000042`.
-    pub number: String,
-    pub payer_name: Option<&'a str>,
-    pub payer_email: &'a str,
-    pub paid_on: Option<OffsetDateTime>,
-    pub description: &'a str,
-    pub amount: String,
-    /// e.g. "Visa •••• 4242", when Stripe reports the method.
-    pub method: Option<String>,
-    /// What has been refunded so far, if anything.
-    pub refunded: Option<String>,
-    /// Stripe's payment reference (the payment intent).
-    pub reference: Option<&'a str>,
-}
 
 static REGULAR: LazyLock<Font> =
     LazyLock::new(|| Font::new(dejavu::sans::regular().into(), 0).expect("DejaVu Sans is a valid font"));
@@ -46,74 +27,28 @@ const MARGIN: f32 = 48.0;
 const TEXT: Rgb = (0x1f, 0x29, 0x37);
 const MUTED: Rgb = (0x4b, 0x55, 0x63);
 
-/// The receipt's content from `templates/receipt.layout`; [`render`] lays it out.
-#[derive(askama::Template)]
-#[template(path = "receipt.layout", escape = "none")]
-struct ReceiptLayout<'a> {
-    number: &'a str,
-    payer_name: Option<&'a str>,
-    payer_email: &'a str,
-    paid_on: String,
-    description: &'a str,
-    amount: &'a str,
-    method: Option<&'a str>,
-    refunded: Option<&'a str>,
-    reference: Option<&'a str>,
-    contact: String,
-    legal_footer: Option<&'a str>,
-}
-
-impl<'a> From<&'a Receipt<'a>> for ReceiptLayout<'a> {
-    fn from(receipt: &'a Receipt<'a>) -> Self {
-        let date = time::macros::format_description!("[day] [month repr:long] [year]");
-        let brand = receipt.brand;
-        let contact: Vec<&str> =
-            [brand.support_email.as_deref(), brand.support_phone.as_deref()].into_iter().flatten().collect();
-        // One line an element: a line break inside a value would start a new element.
-        let one_line = |text: &'a str| text.lines().next().unwrap_or("");
-        Self {
-            number: &receipt.number,
-            payer_name: receipt.payer_name.map(one_line),
-            payer_email: receipt.payer_email,
-            paid_on: receipt.paid_on.and_then(|d| d.format(&date).ok()).unwrap_or_else(|| "—".into()),
-            description: one_line(receipt.description),
-            amount: &receipt.amount,
-            method: receipt.method.as_deref(),
-            refunded: receipt.refunded.as_deref(),
-            reference: receipt.reference,
-            contact: contact.join(" · "),
-            legal_footer: brand.legal_footer.as_deref().map(one_line),
-        }
-    }
-}
-
-pub fn render(receipt: &Receipt) -> Result<Vec<u8>, String> {
-    let (width, height) = match receipt.brand.paper {
+/// Lays out a document's `content` (one element a line, as the `.layout` templates write it)
+/// under the brand's band, as a one-page PDF titled `title`.
+pub(super) fn lay_out(brand: &Brand, title: String, content: &str) -> Result<Vec<u8>, String> {
+    let (width, height) = match brand.paper {
         Paper::A4 => (595.0, 842.0),
         Paper::Letter => (612.0, 792.0),
     };
     let mut document = Document::new();
-    document.set_metadata(
-        Metadata::new()
-            .title(format!("Receipt {}", receipt.number))
-            .creator(receipt.brand.name.clone())
-            .producer("Remit".to_owned()),
-    );
+    document.set_metadata(Metadata::new().title(title).creator(brand.name.clone()).producer("Remit".to_owned()));
     let mut page = document.start_page_with(PageSettings::from_wh(width, height).ok_or("page size")?);
     let mut surface = page.surface();
 
     // The brand's band across the top, its name in the colour that reads best on it.
-    let [r, g, b] = receipt.brand.primary_color.rgb();
+    let [r, g, b] = brand.primary_color.rgb();
     surface.set_fill(Some(fill((r, g, b))));
     let mut band = PathBuilder::new();
     band.push_rect(Rect::from_xywh(0.0, 0.0, width, 96.0).ok_or("band")?);
     surface.draw_path(&band.finish().ok_or("band path")?);
-    let on_band =
-        if receipt.brand.primary_color.best_text() == "#ffffff" { (255, 255, 255) } else { (0x11, 0x18, 0x27) };
-    let name_x = draw_logo(&mut surface, receipt.brand)?;
-    text(&mut surface, name_x, 58.0, &BOLD, 24.0, on_band, &receipt.brand.name);
+    let on_band = if brand.primary_color.best_text() == "#ffffff" { (255, 255, 255) } else { (0x11, 0x18, 0x27) };
+    let name_x = draw_logo(&mut surface, brand)?;
+    text(&mut surface, name_x, 58.0, &BOLD, 24.0, on_band, &brand.name);
 
-    let content = ReceiptLayout::from(receipt).render().map_err(|e| format!("receipt template: {e}"))?;
     let mut y = 150.0;
     let mut footer_y = height - 72.0;
     for line in content.lines().filter(|l| !l.trim().is_empty()) {
@@ -135,7 +70,7 @@ pub fn render(receipt: &Receipt) -> Result<Vec<u8>, String> {
                 text(&mut surface, MARGIN, footer_y, &REGULAR, 9.5, MUTED, footer);
                 footer_y += 18.0;
             }
-            _ => return Err(format!("receipt template: cannot lay out {line:?}")),
+            _ => return Err(format!("document template: cannot lay out {line:?}")),
         }
     }
     surface.finish();
@@ -193,4 +128,23 @@ type Rgb = (u8, u8, u8);
 fn text(surface: &mut krilla::surface::Surface, x: f32, y: f32, font: &Font, size: f32, color: Rgb, content: &str) {
     surface.set_fill(Some(fill(color)));
     surface.draw_text(Point::from_xy(x, y), font.clone(), size, content, false, TextDirection::Auto);
+}
+
+/// The brand's contacts as the footer gives them: "help@acme.test · +1 555 0100".
+pub(super) fn contact_line(brand: &Brand) -> String {
+    let contact: Vec<&str> =
+        [brand.support_email.as_deref(), brand.support_phone.as_deref()].into_iter().flatten().collect();
+    contact.join(" · ")
+}
+
+/// The first line of a value: one line an element, so a line break inside a value would start a
+/// new element.
+pub(super) fn one_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+/// "3 January 2027", or a dash when there is no date.
+pub(super) fn long_date(date: Option<time::OffsetDateTime>) -> String {
+    let format = time::macros::format_description!("[day] [month repr:long] [year]");
+    date.and_then(|d| d.format(&format).ok()).unwrap_or_else(|| "—".into())
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Mode, TestApp, WEBHOOK_SECRET, link_request};
 
 /// A browser: keeps cookies, does not follow redirects.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
@@ -49,23 +49,42 @@ fn sign_in_mails(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
+/// The sign-in link's path in each sign-in email, in no particular order.
+fn sign_in_links(app: &TestApp) -> Vec<String> {
+    sign_in_mails(app)
+        .iter()
+        .map(|mail| {
+            let text = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+            let start = text.find("/account/sign-in/").unwrap();
+            text[start..start + "/account/sign-in/".len() + 64].to_owned()
+        })
+        .collect()
+}
+
 /// Waits (bounded) for the sign-in email and returns the link's path.
 async fn link_from_mail(app: &TestApp, nth: usize) -> String {
     for _ in 0..400 {
-        if let Some(mail) = sign_in_mails(app).get(nth) {
-            let text = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
-            let start = text.find("/account/sign-in/").unwrap();
-            return text[start..start + "/account/sign-in/".len() + 64].to_owned();
+        if let Some(link) = sign_in_links(app).get(nth) {
+            return link.clone();
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("no sign-in email arrived");
 }
 
-async fn sign_in(app: &TestApp, browser: &reqwest::Client, email: &str) {
-    let before = sign_in_mails(app).len();
+/// Signs `browser` in as `email` through the link of the sign-in email it asks for.
+pub(crate) async fn sign_in(app: &TestApp, browser: &reqwest::Client, email: &str) {
+    let before = sign_in_links(app);
     ask_for_link(app, browser, email).await;
-    let link = link_from_mail(app, before).await;
+    let mut link = None;
+    for _ in 0..400 {
+        link = sign_in_links(app).into_iter().find(|l| !before.contains(l));
+        if link.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let link = link.expect("a new sign-in email arrives");
     let token = link.rsplit('/').next().unwrap().to_owned();
     let form_csrf = csrf(app, browser, &link).await;
     let response = post_form(app, browser, "/fn/confirm-sign-in", &[("token", &token), ("csrf", &form_csrf)]).await;

@@ -148,6 +148,11 @@ impl TestApp {
         &self.sandbox.as_ref().expect("a live-mode test app").stripe
     }
 
+    /// Where the Stripe stand-in listens (its API, Checkout and test dashboard).
+    pub fn stripe_url(&self) -> &str {
+        &self.sandbox.as_ref().expect("a live-mode test app").stripe_url
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.address)).send().await.expect("request is answered")
     }

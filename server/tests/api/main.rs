@@ -5,6 +5,7 @@ mod helpers;
 
 mod accounts;
 mod api_contract;
+mod credit_notes;
 mod email;
 mod health;
 mod link_options;

@@ -5,13 +5,13 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, WEBHOOK_SECRET, link_request};
 
-fn event(id: &str, kind: &str, object: Value) -> String {
+pub(crate) fn event(id: &str, kind: &str, object: Value) -> String {
     json!({ "id": id, "object": "event", "type": kind, "created": 1_800_000_000, "data": { "object": object } })
         .to_string()
 }
 
 /// A paid payment (through a webhook, as Stripe would send it); returns (payment id, receipt URL).
-async fn paid(app: &TestApp, request: Value, intent: &str) -> (String, String) {
+pub(crate) async fn paid(app: &TestApp, request: Value, intent: &str) -> (String, String) {
     let body: Value = app.post_link(&request).await.json().await.unwrap();
     let id = body["payment_id"].as_str().unwrap().to_owned();
     let paid = event(
@@ -26,7 +26,7 @@ async fn paid(app: &TestApp, request: Value, intent: &str) -> (String, String) {
 }
 
 /// The PDF's text as poppler's pdftotext extracts it.
-fn pdf_text(bytes: &[u8]) -> String {
+pub(crate) fn pdf_text(bytes: &[u8]) -> String {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), bytes).unwrap();
     let output = std::process::Command::new("pdftotext")
@@ -40,7 +40,7 @@ fn pdf_text(bytes: &[u8]) -> String {
 }
 
 /// Lines of text with runs of spaces collapsed, so layout changes of a point do not matter.
-fn lines(text: &str) -> Vec<String> {
+pub(crate) fn lines(text: &str) -> Vec<String> {
     text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|l| !l.is_empty()).collect()
 }
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, link_request};
 
 /// A payment paid by card through the stand-in's Checkout page.
-async fn paid_payment(app: &TestApp, opportunity: &str) -> String {
+pub(crate) async fn paid_payment(app: &TestApp, opportunity: &str) -> String {
     let mut request = link_request();
     request["opportunity_id"] = json!(opportunity);
     let link: Value = app.post_link(&request).await.json().await.unwrap();
@@ -18,7 +18,7 @@ async fn paid_payment(app: &TestApp, opportunity: &str) -> String {
     id
 }
 
-async fn refund(app: &TestApp, payment: &str, body: Value, key: Option<&str>) -> (StatusCode, Value) {
+pub(crate) async fn refund(app: &TestApp, payment: &str, body: Value, key: Option<&str>) -> (StatusCode, Value) {
     let mut request = app
         .client
         .post(format!("{}/api/v1/payments/{payment}/refunds", app.address))
@@ -123,6 +123,25 @@ async fn the_same_idempotency_key_twice_makes_one_stripe_refund() {
 }
 
 #[tokio::test]
+async fn a_retry_after_stripes_answer_was_lost_makes_no_second_refund() {
+    let app = TestApp::spawn().await;
+    let payment = paid_payment(&app, "0065g00000AbCdE").await;
+    // Stripe makes the refund, and every answer to it (Remit's own retries included) is lost.
+    app.stripe().lose_answers(3);
+    let (status, body) = refund(&app, &payment, json!({ "amount": "10.00" }), Some("flow-run-7")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(app.stripe().refunds().len(), 1, "Stripe made the refund; Remit could not know");
+
+    let (status, body) = refund(&app, &payment, json!({ "amount": "10.00" }), Some("flow-run-7")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "succeeded");
+    let made = app.stripe().refunds();
+    assert_eq!(made.len(), 1, "the retry asked Stripe with the same Idempotency-Key: {made:?}");
+    assert_eq!(made[0]["metadata"]["remit_refund_id"], body["refund_id"]);
+    app.eventually(&status_of(&payment), "partially_refunded").await;
+}
+
+#[tokio::test]
 async fn a_dashboard_refund_is_recorded_and_refund_events_never_undo_a_later_status() {
     let app = TestApp::spawn().await;
     let payment = paid_payment(&app, "0065g00000AbCdE").await;
@@ -179,4 +198,48 @@ async fn a_refund_the_bank_returns_moves_the_payment_back_to_paid() {
     // What was returned can be refunded again.
     let (status, body) = refund(&app, &payment, json!({}), None).await;
     assert_eq!((status, body["amount_minor"].clone()), (StatusCode::CREATED, json!(12_500)), "{body}");
+}
+
+/// The stand-in's test dashboard, as a person uses it: its page, and one of its buttons pressed.
+async fn dashboard(app: &TestApp, press: Option<(&str, &str)>) -> String {
+    let url = format!("{}/test/dashboard", app.stripe_url());
+    if let Some((action, id)) = press {
+        let response = app.client.post(&url).form(&[("action", action), ("id", id)]).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "a button's post answers with the page again");
+    }
+    app.client.get(&url).send().await.unwrap().text().await.unwrap()
+}
+
+/// The `id` of the first form on the page whose action is `action`.
+fn form_id(page: &str, action: &str) -> String {
+    let marker = format!(r#"name="action" value="{action}"><input type="hidden" name="id" value=""#);
+    let start = page.find(&marker).unwrap_or_else(|| panic!("no {action} button: {page}")) + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_sandbox_dashboard_returns_a_refund_and_disputes_and_decides_a_paid_payment() {
+    let app = TestApp::spawn().await;
+    let payment = paid_payment(&app, "0065g00000AbCdE").await;
+    let page = dashboard(&app, None).await;
+    assert!(page.contains("<h2") && page.contains("125.00 USD"), "{page}");
+
+    let (status, _) = refund(&app, &payment, json!({ "amount": "25.00" }), None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    app.eventually(&status_of(&payment), "partially_refunded").await;
+    let page = dashboard(&app, None).await;
+    let refund_id = form_id(&page, "fail_refund");
+    let page = dashboard(&app, Some(("fail_refund", &refund_id))).await;
+    assert!(page.contains(&format!("Refund {refund_id}: 25.00 USD · failed")), "{page}");
+    app.eventually(&status_of(&payment), "paid").await;
+
+    let charge = form_id(&page, "open_dispute");
+    let page = dashboard(&app, Some(("open_dispute", &charge))).await;
+    app.eventually(&status_of(&payment), "disputed").await;
+    assert!(!page.contains(r#"value="open_dispute""#), "a charge is disputed once: {page}");
+    let dispute = form_id(&page, "lose_dispute");
+    dashboard(&app, Some(("lose_dispute", &dispute))).await;
+    app.eventually(&status_of(&payment), "refunded").await;
+    let disputes = app.stripe().disputes();
+    assert_eq!((disputes.len(), disputes[0]["status"].as_str()), (1, Some("lost")));
 }
