@@ -10,6 +10,7 @@ pub mod http;
 pub mod idempotency;
 pub mod jobs;
 pub mod mail;
+pub mod ops;
 pub mod outbound;
 pub mod outbox;
 pub mod payments;

@@ -54,6 +54,8 @@ impl Services {
     ///
     /// `webhook_url` is where the sandbox's Stripe delivers webhooks (this process's own listener).
     pub async fn start(config: &Config, webhook_url: Option<String>) -> anyhow::Result<Self> {
+        // Before anything records a metric: what is recorded before a recorder is lost.
+        crate::ops::metrics::install();
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await.context("cannot apply database migrations")?;
 

@@ -69,6 +69,8 @@ pub struct Config {
     pub header_timeout: Duration,
     /// Open connections at most (`REMIT_MAX_CONNECTIONS`).
     pub max_connections: usize,
+    /// When set, `/metrics` needs `Authorization: Bearer <it>` (`REMIT_METRICS_TOKEN`).
+    pub metrics_token: Option<SecretString>,
 }
 
 /// Workers per job class: the defaults of DESIGN.md §4, with what `REMIT_WORKERS` names instead.
@@ -179,6 +181,7 @@ impl Config {
             session_lifetime: Duration::from_secs(positive(&env, "REMIT_SESSION_LIFETIME_SECS", "7776000")?),
             header_timeout: Duration::from_secs(positive(&env, "REMIT_HEADER_TIMEOUT_SECS", "10")?),
             max_connections: usize::try_from(positive(&env, "REMIT_MAX_CONNECTIONS", "1024")?).unwrap_or(usize::MAX),
+            metrics_token: env.optional("REMIT_METRICS_TOKEN").map(SecretString::from),
         })
     }
 

@@ -6,6 +6,7 @@ mod client_addr;
 mod csrf;
 mod error;
 mod health;
+mod metrics;
 mod pages;
 mod receipt_downloads;
 mod reminder_stop;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub worker_health: WorkerHealth,
     pub salesforce_health: SalesforceHealth,
     pub csrf_key: csrf::CsrfKey,
+    /// Renders what the process's metrics recorder holds.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     success_pages: success_page::SuccessPages,
     /// Every secret a Stripe webhook may be signed with.
     pub webhook_secrets: Arc<Vec<SecretString>>,
@@ -118,6 +121,7 @@ impl AppState {
             worker_health,
             salesforce_health,
             csrf_key,
+            metrics: crate::ops::metrics::install(),
             success_pages: Default::default(),
             webhook_secrets: Arc::new(webhook_secrets),
         }
@@ -176,7 +180,9 @@ pub fn router(state: AppState, sessions: sessions::Store) -> Router {
             axum::routing::post(webhook_endpoint::stripe)
                 .layer(axum::extract::DefaultBodyLimit::max(webhook_endpoint::MAX_BODY_BYTES)),
         )
+        .route("/metrics", get(metrics::metrics))
         .leptos_routes_with_context(&state, routes, state.provide_page_context(), move || app::shell(options.clone()))
+        .route_layer(axum::middleware::from_fn(metrics::time_requests))
         .fallback(not_found_page)
         .layer(sessions::layer(sessions, &state.config))
         .layer(axum::middleware::from_fn_with_state(state.csrf_key.clone(), csrf::layer))

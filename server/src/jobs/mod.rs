@@ -28,6 +28,15 @@ macro_rules! job_kinds {
         pub fn registry(context: Arc<Context>) -> Registry {
             Registry::default()$(.register::<$job>(context.clone()))*
         }
+
+        /// The class whose workers run jobs of `kind` (`None` for a kind this build does not know).
+        pub fn class_of(kind: &str) -> Option<&'static str> {
+            use crate::outbox::Job;
+            $(if kind == $job::KIND {
+                return Some($job::CLASS);
+            })*
+            None
+        }
     };
 }
 

@@ -117,11 +117,13 @@ impl Mailer {
                 },
             ),
         )?;
-        match &self.transport {
-            Transport::Smtp(smtp) => smtp.send(message).await.map(drop)?,
-            Transport::Files(dir) => write_once(dir, &file_name, &message.formatted()).await?,
-        }
-        Ok(())
+        let sent = match &self.transport {
+            Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(MailError::from),
+            Transport::Files(dir) => write_once(dir, &file_name, &message.formatted()).await.map_err(MailError::from),
+        };
+        let outcome = if sent.is_ok() { "sent" } else { "failed" };
+        metrics::counter!("remit_emails_total", "outcome" => outcome).increment(1);
+        sent
     }
 }
 

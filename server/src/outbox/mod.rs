@@ -424,6 +424,46 @@ pub async fn oldest_due_age_ms(db: &Db) -> Result<Option<i64>, sqlx::Error> {
     Ok(oldest.map(|run_at| now - run_at))
 }
 
+/// Jobs of one kind in one state, as [`census`] counts them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueCount {
+    pub kind: String,
+    /// `pending`, `running` or `dead`.
+    pub status: String,
+    /// Some job of the group has failed before (a pending one is waiting to be retried).
+    pub retried: bool,
+    /// Its run time has come.
+    pub due: bool,
+    pub jobs: i64,
+    /// The earliest run time of the group (Unix ms).
+    pub oldest_run_at: i64,
+}
+
+/// How many jobs wait, run and lie dead, by kind: one grouped read of the queue table.
+pub async fn census(db: &Db) -> Result<Vec<QueueCount>, sqlx::Error> {
+    // Flags as 0/1 integers: SQLite has no boolean to decode.
+    let rows: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT kind, status, retried, due, COUNT(*), MIN(run_at) FROM \
+         (SELECT kind, status, run_at, CASE WHEN attempts > 0 THEN 1 ELSE 0 END AS retried, \
+                 CASE WHEN run_at <= $1 THEN 1 ELSE 0 END AS due FROM outbox WHERE status <> 'done') jobs \
+         GROUP BY kind, status, retried, due",
+    )
+    .bind(now_ms())
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, status, retried, due, jobs, oldest_run_at)| QueueCount {
+            kind,
+            status,
+            retried: retried == 1,
+            due: due == 1,
+            jobs,
+            oldest_run_at,
+        })
+        .collect())
+}
+
 pub async fn list(db: &Db, dead_only: bool) -> Result<Vec<OutboxRow>, sqlx::Error> {
     let filter = if dead_only { "WHERE status = 'dead'" } else { "WHERE status <> 'done'" };
     sqlx::query_as(&format!(

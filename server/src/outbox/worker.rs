@@ -153,6 +153,7 @@ impl Worker {
             by_kind.entry(job.kind.clone()).or_default().push(job);
         }
         for (kind, jobs) in by_kind {
+            let started = std::time::Instant::now();
             let outcomes = match self.registry.runner(&kind).cloned() {
                 Some(runner) => {
                     let span = tracing::info_span!("job", %kind, job = jobs[0].id, attempt = jobs[0].attempts, batch = jobs.len());
@@ -162,6 +163,7 @@ impl Worker {
                     jobs.iter().map(|_| Err(JobError::permanent(format!("no handler for job kind {kind:?}")))).collect()
                 }
             };
+            record_outcomes(self.class, &kind, &outcomes, started.elapsed());
             self.finish(&jobs, outcomes).await?;
         }
         Ok(count)
@@ -225,6 +227,22 @@ impl Worker {
             );
         }
         Ok(())
+    }
+}
+
+/// Counts and times each job by class, kind and outcome. Jobs run in a batch finish together, so
+/// each is timed as the batch took.
+fn record_outcomes(class: &str, kind: &str, outcomes: &[Result<(), JobError>], took: std::time::Duration) {
+    for outcome in outcomes {
+        let outcome = match outcome {
+            Ok(()) => "succeeded",
+            Err(JobError::Deferred(..)) => "deferred",
+            Err(error) if error.is_retryable() => "failed_retryable",
+            Err(_) => "failed_permanently",
+        };
+        let labels = [("class", class.to_owned()), ("kind", kind.to_owned()), ("outcome", outcome.to_owned())];
+        metrics::counter!("remit_jobs_total", &labels).increment(1);
+        metrics::histogram!("remit_job_duration_seconds", &labels).record(took.as_secs_f64());
     }
 }
 

@@ -112,6 +112,11 @@ impl Payments {
         Some(self.public_url.join(&format!("/receipts/{token}.pdf")))
     }
 
+    /// How many payments are in each status (`paid`, `open` …).
+    pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        store::count_by_status(&self.db).await
+    }
+
     pub async fn get(&self, id: &str) -> Result<Option<Payment>, sqlx::Error> {
         store::by_id(&self.db, id).await
     }

@@ -183,6 +183,11 @@ pub async fn of_payer(db: &Db, id: &str, email: &str) -> Result<Option<Payment>,
         .await
 }
 
+/// How many payments are in each status.
+pub async fn count_by_status(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, COUNT(*) FROM payments GROUP BY status").fetch_all(&db.pool).await
+}
+
 /// Up to `limit` payments made with `email` (any case), newest first, after skipping `offset`.
 pub async fn page_of_payer(db: &Db, email: &str, limit: i64, offset: i64) -> Result<Vec<Payment>, sqlx::Error> {
     sqlx::query_as(&format!(

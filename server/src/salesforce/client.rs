@@ -157,11 +157,20 @@ impl SalesforceClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(transport)?;
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                metrics::counter!("remit_salesforce_calls_total", "outcome" => "unreachable").increment(1);
+                return Err(transport(error));
+            }
+        };
         let status = response.status().as_u16();
+        let outcome = if (200..300).contains(&status) { "ok" } else { "error" };
+        metrics::counter!("remit_salesforce_calls_total", "outcome" => outcome).increment(1);
         if let Some(usage) =
             response.headers().get("sforce-limit-info").and_then(|v| v.to_str().ok()).and_then(parse_usage)
         {
+            metrics::gauge!("remit_salesforce_daily_api_remaining").set(usage.limit.saturating_sub(usage.used) as f64);
             *self.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(usage);
         }
         let bytes = response.bytes().await.map_err(transport)?;

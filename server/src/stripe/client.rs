@@ -31,6 +31,20 @@ pub enum StripeError {
     Decode(String),
 }
 
+/// A Stripe call's outcome as its metric says it: ok, or the class of its error.
+fn outcome_of<T>(result: &Result<T, StripeError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(StripeError::Card { .. }) => "card_error",
+        Err(StripeError::InvalidRequest { .. } | StripeError::Idempotency(_)) => "invalid_request",
+        Err(StripeError::Authentication(_)) => "authentication",
+        Err(StripeError::RateLimited) => "rate_limited",
+        Err(StripeError::Server(_)) => "server_error",
+        Err(StripeError::Timeout | StripeError::Transport(_)) => "unreachable",
+        Err(StripeError::Decode(_)) => "unexpected_answer",
+    }
+}
+
 impl StripeError {
     /// Worth another try later: Stripe or the network may be better then.
     pub fn is_retryable(&self) -> bool {
@@ -184,6 +198,7 @@ impl StripeClient {
                 Err(error) if error.is_timeout() => Err(StripeError::Timeout),
                 Err(error) => Err(StripeError::Transport(without_url(&error))),
             };
+            metrics::counter!("remit_stripe_calls_total", "outcome" => outcome_of(&result)).increment(1);
             match result {
                 Err(error) if error.is_retryable() && attempt < self.max_attempts => {
                     let delay = backoff(attempt);

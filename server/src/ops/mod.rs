@@ -1,0 +1,3 @@
+//! What operators see of a running Remit: its metrics (the console of issue 17 will live here too).
+
+pub mod metrics;
