@@ -47,6 +47,31 @@ enum Command {
     /// Check the Salesforce org against the mapping.
     #[command(subcommand)]
     Salesforce(SalesforceCommand),
+    /// Finance's view of the payments.
+    #[command(subcommand)]
+    Payments(PaymentsCommand),
+}
+
+#[derive(Subcommand)]
+enum PaymentsCommand {
+    /// Write the payments as CSV (RFC 4180, amounts in major units) to standard output.
+    Export {
+        /// Only payments in this status (open, paid, refunded, …).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this brand's payments (its key in remit.toml).
+        #[arg(long)]
+        brand: Option<String>,
+        /// Only payments in this currency (ISO 4217).
+        #[arg(long)]
+        currency: Option<String>,
+        /// Created on or after this day (UTC), YYYY-MM-DD.
+        #[arg(long)]
+        from: Option<String>,
+        /// Created on or before this day (UTC), YYYY-MM-DD.
+        #[arg(long)]
+        to: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -146,6 +171,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             if !salesforce_check(&config).await? {
                 return Err(anyhow::anyhow!("the Salesforce org is not ready for Remit; fix the lines above"));
             }
+        }
+        Command::Payments(PaymentsCommand::Export { status, brand, currency, from, to }) => {
+            let request = server::ops::csv::ExportRequest { status, brand, currency, from, to };
+            let filter = request.filter().map_err(|problem| anyhow::anyhow!("{problem}"))?;
+            let services = Services::start(&config, None).await?;
+            let written = server::ops::csv::export(&services.payments, &filter, &mut std::io::stdout().lock()).await?;
+            eprintln!("{written} payment(s) exported");
         }
         Command::ApiKey(command) => api_key(&migrated(&config).await?, command).await?,
         Command::Outbox(command) => outbox_command(&migrated(&config).await?, command).await?,

@@ -32,7 +32,7 @@ pub use refunds::{REASONS as REFUND_REASONS, RawRefundRequest, Refund, RefundErr
 pub use request::{Expiry, LinkRequest, MAX_EXPIRY_DAYS, RawLinkRequest, ValidationError};
 pub use returns::ReturnError;
 pub use status::PaymentStatus;
-pub use store::Payment;
+pub use store::{Payment, PaymentFilter, time_of};
 
 use crate::{
     base_url::BaseUrl,
@@ -110,6 +110,17 @@ impl Payments {
     pub fn receipt_url(&self, payment: &Payment) -> Option<String> {
         let token = payment.receipt_token.as_ref()?;
         Some(self.public_url.join(&format!("/receipts/{token}.pdf")))
+    }
+
+    /// A page of the payments `filter` takes, oldest first, after the payment `after` ends on
+    /// (its created time and id).
+    pub async fn filtered(
+        &self,
+        filter: &PaymentFilter,
+        after: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<Payment>, sqlx::Error> {
+        store::filtered(&self.db, filter, after, limit).await
     }
 
     /// How many payments are in each status (`paid`, `open` …).

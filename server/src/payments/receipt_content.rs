@@ -104,6 +104,11 @@ impl Payments {
         Ok(Refunded { minor, credited })
     }
 
+    /// The receipt's number as printed, once the payment has a receipt.
+    pub fn receipt_number_of(&self, payment: &Payment) -> Option<String> {
+        payment.receipt_number.map(|_| self.receipt_number(payment))
+    }
+
     /// `ACME-000042`.
     pub(super) fn receipt_number(&self, payment: &Payment) -> String {
         format!("{}-{:06}", self.brand_of(payment).key.to_uppercase(), payment.receipt_number.unwrap_or(0))

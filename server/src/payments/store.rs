@@ -183,6 +183,46 @@ pub async fn of_payer(db: &Db, id: &str, email: &str) -> Result<Option<Payment>,
         .await
 }
 
+/// Which payments an export or a list takes; every part is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentFilter {
+    pub status: Option<String>,
+    pub brand: Option<String>,
+    /// ISO 4217, any case.
+    pub currency: Option<String>,
+    /// Created at or after (Unix ms).
+    pub created_from: Option<i64>,
+    /// Created before (Unix ms).
+    pub created_before: Option<i64>,
+}
+
+/// Up to `limit` payments the filter takes, oldest first, after `after` (the created time and id
+/// of the last one of the previous page): pages that stay stable while payments are added.
+pub async fn filtered(
+    db: &Db,
+    filter: &PaymentFilter,
+    after: Option<(i64, &str)>,
+    limit: i64,
+) -> Result<Vec<Payment>, sqlx::Error> {
+    // Every part is bound, a missing one as NULL: one statement whatever the filter.
+    let (after_created, after_id) = after.map_or((None, None), |(created, id)| (Some(created), Some(id)));
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR brand = $2) \
+         AND ($3 IS NULL OR LOWER(currency) = $3) AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5) \
+         AND ($6 IS NULL OR created_at > $6 OR (created_at = $6 AND id > $7)) ORDER BY created_at, id LIMIT $8"
+    ))
+    .bind(&filter.status)
+    .bind(&filter.brand)
+    .bind(filter.currency.as_ref().map(|c| c.to_lowercase()))
+    .bind(filter.created_from)
+    .bind(filter.created_before)
+    .bind(after_created)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+}
+
 /// How many payments are in each status.
 pub async fn count_by_status(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT status, COUNT(*) FROM payments GROUP BY status").fetch_all(&db.pool).await

@@ -12,6 +12,7 @@ mod link_options;
 mod openapi;
 mod pages;
 mod payment_links;
+mod payments_export;
 mod python;
 mod receipts;
 mod refunds;
