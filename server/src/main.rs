@@ -50,6 +50,24 @@ enum Command {
     /// Finance's view of the payments.
     #[command(subcommand)]
     Payments(PaymentsCommand),
+    /// Who may use the operator console.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Add an operator, or change an operator's role.
+    Add {
+        email: String,
+        /// admin (sees and acts) or viewer (sees).
+        #[arg(long, default_value = "viewer")]
+        role: server::ops::operators::Role,
+    },
+    /// List operators (REMIT_OPERATORS first).
+    List,
+    /// Remove an operator added with `add`.
+    Remove { email: String },
 }
 
 #[derive(Subcommand)]
@@ -179,6 +197,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let written = server::ops::csv::export(&services.payments, &filter, &mut std::io::stdout().lock()).await?;
             eprintln!("{written} payment(s) exported");
         }
+        Command::Operator(command) => operator_command(&migrated(&config).await?, &config.operators, command).await?,
         Command::ApiKey(command) => api_key(&migrated(&config).await?, command).await?,
         Command::Outbox(command) => outbox_command(&migrated(&config).await?, command).await?,
     }
@@ -225,6 +244,31 @@ async fn api_key(db: &Db, command: ApiKeyCommand) -> anyhow::Result<()> {
         ApiKeyCommand::Revoke { id } => {
             anyhow::ensure!(api_keys::revoke(db, &id).await?, "no active API key has id {id}");
             println!("API key {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn operator_command(db: &Db, configured: &[String], command: OperatorCommand) -> anyhow::Result<()> {
+    use server::ops::operators;
+    match command {
+        OperatorCommand::Add { email, role } => {
+            let operator = operators::add(db, &email, role).await?;
+            println!("{} is an operator ({})", operator.email, operator.role.as_str());
+        }
+        OperatorCommand::List => {
+            for operator in operators::list(db, configured).await? {
+                let source = if operator.configured { "  (REMIT_OPERATORS)" } else { "" };
+                println!("{:<8} {}{source}", operator.role.as_str(), operator.email);
+            }
+        }
+        OperatorCommand::Remove { email } => {
+            let removed = operators::remove(db, &email).await?;
+            anyhow::ensure!(
+                removed,
+                "{email} is not an operator added with `remit operator add` (REMIT_OPERATORS is changed in the configuration)"
+            );
+            println!("{email} is no longer an operator");
         }
     }
     Ok(())

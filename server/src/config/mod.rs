@@ -71,6 +71,8 @@ pub struct Config {
     pub max_connections: usize,
     /// When set, `/metrics` needs `Authorization: Bearer <it>` (`REMIT_METRICS_TOKEN`).
     pub metrics_token: Option<SecretString>,
+    /// Addresses that are operators (admins) by configuration, lowercase (`REMIT_OPERATORS`).
+    pub operators: Vec<String>,
 }
 
 /// Workers per job class: the defaults of DESIGN.md §4, with what `REMIT_WORKERS` names instead.
@@ -182,6 +184,7 @@ impl Config {
             header_timeout: Duration::from_secs(positive(&env, "REMIT_HEADER_TIMEOUT_SECS", "10")?),
             max_connections: usize::try_from(positive(&env, "REMIT_MAX_CONNECTIONS", "1024")?).unwrap_or(usize::MAX),
             metrics_token: env.optional("REMIT_METRICS_TOKEN").map(SecretString::from),
+            operators: operators(&env)?,
         })
     }
 
@@ -198,6 +201,18 @@ fn positive(env: &Env, name: &str, default: &str) -> Result<u64, ConfigError> {
         return Err(ConfigError::new(name, "must be at least 1 (seconds)"));
     }
     Ok(seconds)
+}
+
+/// Comma-separated email addresses, each checked.
+fn operators(env: &Env) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = env.optional("REMIT_OPERATORS") else { return Ok(Vec::new()) };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|email| {
+            crate::ops::operators::normalized(email).map_err(|problem| ConfigError::new("REMIT_OPERATORS", problem))
+        })
+        .collect()
 }
 
 /// Comma-separated addresses or CIDR blocks: `10.0.0.0/8, 2001:db8::1`.

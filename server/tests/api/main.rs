@@ -10,6 +10,7 @@ mod email;
 mod health;
 mod link_options;
 mod openapi;
+mod operators;
 mod pages;
 mod payment_links;
 mod payments_export;
