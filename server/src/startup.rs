@@ -59,33 +59,7 @@ impl Services {
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await.context("cannot apply database migrations")?;
 
-        let (stripe, webhook_secrets, sandbox) = match &config.stripe {
-            Some(stripe) => (
-                StripeClient::new(stripe.api_base.clone(), stripe.secret_key.clone(), Duration::from_secs(20)),
-                stripe.webhook_secrets.clone(),
-                None,
-            ),
-            None => {
-                let secret: String =
-                    rand::rng().sample_iter(rand::distr::Alphanumeric).take(32).map(char::from).collect();
-                let secret = format!("whsec_{secret}");
-                let options = sandbox::SandboxOptions {
-                    webhook: webhook_url.map(|url| sandbox::WebhookTarget { url, secret: secret.clone() }),
-                    ..sandbox::SandboxOptions::default()
-                };
-                let sandbox =
-                    sandbox::Sandbox::spawn_with(options).await.context("cannot start the sandbox stand-ins")?;
-                tracing::warn!(
-                    stripe = %sandbox.stripe_url,
-                    salesforce = %sandbox.salesforce_url,
-                    stripe_dashboard = %format!("{}/test/dashboard", sandbox.stripe_url),
-                    "SANDBOX MODE: no Stripe or Salesforce settings, so local stand-ins answer instead; no real money moves"
-                );
-                let base = sandbox.stripe_url.parse().context("sandbox URL")?;
-                let key = SecretString::from(sandbox::STRIPE_SECRET_KEY);
-                (StripeClient::new(base, key, Duration::from_secs(20)), vec![SecretString::from(secret)], Some(sandbox))
-            }
-        };
+        let (stripe, webhook_secrets, sandbox) = stripe_or_sandbox(config, webhook_url).await?;
         let wake = Wake::default();
         let payments = Payments::new(
             db.clone(),
@@ -138,6 +112,40 @@ impl Services {
 }
 
 /// The outbox workers `REMIT_WORKERS` asks for, each running the jobs of its class.
+
+/// Stripe as configured, or (in sandbox mode) the stand-ins, started here, with a webhook secret
+/// of their own and delivery to `webhook_url`.
+async fn stripe_or_sandbox(
+    config: &Config,
+    webhook_url: Option<String>,
+) -> anyhow::Result<(StripeClient, Vec<SecretString>, Option<sandbox::Sandbox>)> {
+    Ok(match &config.stripe {
+        Some(stripe) => (
+            StripeClient::new(stripe.api_base.clone(), stripe.secret_key.clone(), Duration::from_secs(20)),
+            stripe.webhook_secrets.clone(),
+            None,
+        ),
+        None => {
+            let secret: String = rand::rng().sample_iter(rand::distr::Alphanumeric).take(32).map(char::from).collect();
+            let secret = format!("whsec_{secret}");
+            let options = sandbox::SandboxOptions {
+                webhook: webhook_url.map(|url| sandbox::WebhookTarget { url, secret: secret.clone() }),
+                ..sandbox::SandboxOptions::default()
+            };
+            let sandbox = sandbox::Sandbox::spawn_with(options).await.context("cannot start the sandbox stand-ins")?;
+            tracing::warn!(
+                stripe = %sandbox.stripe_url,
+                salesforce = %sandbox.salesforce_url,
+                stripe_dashboard = %format!("{}/test/dashboard", sandbox.stripe_url),
+                "SANDBOX MODE: no Stripe or Salesforce settings, so local stand-ins answer instead; no real money moves"
+            );
+            let base = sandbox.stripe_url.parse().context("sandbox URL")?;
+            let key = SecretString::from(sandbox::STRIPE_SECRET_KEY);
+            (StripeClient::new(base, key, Duration::from_secs(20)), vec![SecretString::from(secret)], Some(sandbox))
+        }
+    })
+}
+
 fn workers(
     db: &Db,
     registry: &Arc<Registry>,

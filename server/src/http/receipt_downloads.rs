@@ -26,8 +26,7 @@ pub async fn download_own(
     session: Session,
     request: Request<Body>,
 ) -> Response {
-    let email = super::sessions::signed_in_payer(&session, state.config.session_lifetime).await.ok().flatten();
-    let (Some(payment_id), Some(email)) = (file.strip_suffix(".pdf"), email) else {
+    let Some((payment_id, email)) = own_file(&state, &session, &file).await else {
         return not_found_page(State(state), request).await;
     };
     let receipt = state.payments.receipt_of_payer(payment_id, &email, if_none_match(&request)).await;
@@ -52,12 +51,19 @@ pub async fn download_own_credit_note(
     session: Session,
     request: Request<Body>,
 ) -> Response {
-    let email = super::sessions::signed_in_payer(&session, state.config.session_lifetime).await.ok().flatten();
-    let (Some(refund_id), Some(email)) = (file.strip_suffix(".pdf"), email) else {
+    let Some((refund_id, email)) = own_file(&state, &session, &file).await else {
         return not_found_page(State(state), request).await;
     };
     let note = state.payments.credit_note_of_payer(refund_id, &email, if_none_match(&request)).await;
     serve(state, request, note).await
+}
+
+/// The id a signed-in payer's `{id}.pdf` names, with the payer's address; `None` when no one is
+/// signed in or the name is not a PDF's.
+async fn own_file<'a>(state: &AppState, session: &Session, file: &'a str) -> Option<(&'a str, String)> {
+    let id = file.strip_suffix(".pdf")?;
+    let email = super::sessions::signed_in_payer(session, state.config.session_lifetime).await.ok().flatten()?;
+    Some((id, email))
 }
 
 fn if_none_match(request: &Request<Body>) -> Option<&str> {
