@@ -111,8 +111,6 @@ impl Services {
     }
 }
 
-/// The outbox workers `REMIT_WORKERS` asks for, each running the jobs of its class.
-
 /// Stripe as configured, or (in sandbox mode) the stand-ins, started here, with a webhook secret
 /// of their own and delivery to `webhook_url`.
 async fn stripe_or_sandbox(
@@ -146,6 +144,7 @@ async fn stripe_or_sandbox(
     })
 }
 
+/// The outbox workers `REMIT_WORKERS` asks for, each running the jobs of its class.
 fn workers(
     db: &Db,
     registry: &Arc<Registry>,
