@@ -595,12 +595,16 @@ pub async fn create_refund(State(stripe): State<Stripe>, headers: HeaderMap, bod
                 "amount_too_large",
             ));
         }
+        // As Stripe does: a card refund succeeds at once, a bank account's stays pending until the
+        // bank completes it (or returns it).
+        let by_bank = charge["payment_method_details"]["type"] == "us_bank_account";
         let refund = object(
             "refund",
             json!({
                 "id": random_id("re_", 24), "amount": amount, "charge": charge_id, "created": now(),
                 "currency": charge["currency"], "metadata": params.map("metadata"),
-                "payment_intent": charge["payment_intent"], "reason": reason, "status": "succeeded",
+                "payment_intent": charge["payment_intent"], "reason": reason,
+                "status": if by_bank { "pending" } else { "succeeded" },
             }),
         );
         let mut charge = charge;

@@ -51,7 +51,10 @@ fn charge_section(charge: &Value, refunds: &[&Value], disputes: &[&Value]) -> St
     for refund in refunds {
         let refund_id = text(&refund["id"]);
         html += &format!("<p>Refund {refund_id}: {} · {}</p>", money(&refund["amount"]), text(&refund["status"]));
-        if refund["status"] == "succeeded" {
+        if refund["status"] == "pending" {
+            html += &button("complete_refund", &refund_id, &format!("The bank completes refund {refund_id}"));
+        }
+        if matches!(refund["status"].as_str(), Some("pending" | "succeeded")) {
             html += &button("fail_refund", &refund_id, &format!("The bank returns refund {refund_id}"));
         }
     }
@@ -87,6 +90,7 @@ pub async fn act(State(stripe): State<Stripe>, Form(form): Form<Action>) -> Resp
     {
         let mut state = stripe.lock();
         match form.action.as_str() {
+            "complete_refund" => money_back::complete_refund(&mut state, &form.id),
             "fail_refund" => money_back::fail_refund(&mut state, &form.id),
             "open_dispute" => money_back::open_dispute(&mut state, &form.id),
             "win_dispute" => money_back::close_dispute(&mut state, &form.id, true),

@@ -92,6 +92,12 @@ impl Stripe {
         self.webhooks.flush(self);
     }
 
+    /// The bank completes a pending refund (`refund.updated`, succeeded).
+    pub fn complete_refund(&self, id: &str) {
+        money_back::complete_refund(&mut self.lock(), id);
+        self.webhooks.flush(self);
+    }
+
     /// The payer's bank disputes a paid charge (`charge.dispute.created`).
     pub fn open_dispute(&self, charge_id: &str) {
         money_back::open_dispute(&mut self.lock(), charge_id);

@@ -29,6 +29,18 @@ pub fn fail_refund(state: &mut StripeState, id: &str) {
     stripe_queue(state, event);
 }
 
+/// The bank completes a pending refund (a bank account's): `refund.updated`, now succeeded.
+pub fn complete_refund(state: &mut StripeState, id: &str) {
+    let Some(refund) = state.refunds.get_mut(id) else { return };
+    if refund["status"] != "pending" {
+        return;
+    }
+    refund["status"] = json!("succeeded");
+    let refund = refund.clone();
+    let event = state.event("refund.updated", &refund);
+    stripe_queue(state, event);
+}
+
 /// As Stripe's test card 4000 0000 0000 0259 does: the payer's bank disputes the charge as
 /// fraudulent, with evidence due in a week.
 pub fn open_dispute(state: &mut StripeState, charge_id: &str) {

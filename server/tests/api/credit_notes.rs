@@ -213,3 +213,47 @@ async fn the_payer_downloads_their_own_credit_notes_from_the_account_and_no_one_
         assert_eq!(app.get(path).await.status(), 404, "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_bank_refund_waits_pending_and_gets_its_credit_note_once_the_bank_completes_it() {
+    let app = TestApp::spawn().await;
+    let mut request = link_request();
+    request["opportunity_id"] = json!("0065g00000Bank1");
+    let link: Value = app.post_link(&request).await.json().await.unwrap();
+    let location = app.checkout_location(link["url"].as_str().unwrap()).await;
+    app.client.post(location).form(&[("outcome", "debit_settles")]).send().await.unwrap();
+    let payment = link["payment_id"].as_str().unwrap().to_owned();
+    let status_of = format!("SELECT status FROM payments WHERE id = '{payment}'");
+    app.eventually(&status_of, "paid").await;
+
+    let (status, body) = refund(&app, &payment, json!({ "amount": "25.00" }), None).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::CREATED, Some("pending")), "{body}");
+    // The refund's events have been applied (Stripe counts a pending refund on the charge).
+    app.eventually(&status_of, "partially_refunded").await;
+    app.outbox_idle().await;
+    let pending = refunds_of(&app, &payment).await;
+    assert!(pending[0]["credit_note_url"].is_null(), "no credit note while the bank has not refunded: {pending:?}");
+    assert!(credit_note_mails(&app).is_empty());
+
+    let first = app.stripe().refunds()[0]["id"].as_str().unwrap().to_owned();
+    app.stripe().complete_refund(&first);
+    let completed = credited(&app, &payment, 1).await;
+    assert_eq!(
+        (completed[0]["status"].as_str(), completed[0]["credit_note_number"].as_str()),
+        (Some("succeeded"), Some("REMIT-CN-000001"))
+    );
+
+    // One the bank returns while pending never gets a credit note.
+    let (_, second) = refund(&app, &payment, json!({ "amount": "10.00" }), None).await;
+    let second_id = second["refund_id"].as_str().unwrap();
+    let made = app.stripe().refunds();
+    let returned = made.iter().find(|r| r["metadata"]["remit_refund_id"] == second_id).unwrap()["id"].as_str().unwrap();
+    app.stripe().fail_refund(returned);
+    app.eventually(&format!("SELECT status FROM refunds WHERE id = '{second_id}'"), "failed").await;
+    app.outbox_idle().await;
+    let refunds = refunds_of(&app, &payment).await;
+    let second = refunds.iter().find(|r| r["refund_id"] == second["refund_id"]).unwrap();
+    assert_eq!((second["status"].as_str(), second["credit_note_number"].is_null()), (Some("failed"), true), "{second}");
+    app.eventually(&status_of, "partially_refunded").await;
+    assert_eq!(credit_note_mails(&app).len(), 1);
+}
