@@ -121,7 +121,7 @@ impl Payments {
 
     async fn render_receipt(&self, payment: &Payment, refunded: &Refunded) -> Result<ReceiptPdf, ReceiptError> {
         let number = self.receipt_number(payment);
-        let currency = payment.currency();
+        let collected = payment.collected_currency();
         let description = self.display_name(payment);
         let method = match self.receipt_methods.get(&payment.id) {
             Some(method) => method,
@@ -160,8 +160,9 @@ impl Payments {
                     void: refund.is_void(),
                 })
                 .collect(),
+            // Refunds are in what was collected, which may differ from what the link asked.
             refunded_in_all: needs_refunded_in_all(&refunded.credited, refunded.minor)
-                .then(|| format!("{} {currency}", currency.format_major(refunded.minor))),
+                .then(|| format!("{} {collected}", collected.format_major(refunded.minor))),
             reference: payment.stripe_payment_intent_id.as_deref(),
         };
         let bytes = receipts::render(&receipt).map_err(ReceiptError::Render)?;
