@@ -104,22 +104,29 @@ pub async fn enqueue_all<J: Job>(conn: &mut sqlx::AnyConnection, jobs: &[J]) -> 
         // Notifications are sent at commit, and one per class however many jobs were enqueued.
         sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(J::CLASS).execute(&mut *conn).await?;
     }
+    // Jobs of one key coalesce: one row a key in the statement (PostgreSQL refuses to update a
+    // row twice in one statement), and into a twin already waiting.
+    let mut keys = std::collections::BTreeSet::new();
+    let jobs: Vec<(String, &J)> = jobs
+        .iter()
+        .map(|job| (format!("{}:{}", J::KIND, job.dedupe_key()), job))
+        .filter(|(key, _)| keys.insert(key.clone()))
+        .collect();
     let rows: Vec<String> = (0..jobs.len())
         .map(|n| format!("($1, ${}, ${}, 'pending', 0, $2, $3, $3, $3)", 2 * n + 4, 2 * n + 5))
         .collect();
-    // A second job of one key in one statement would meet the first: those coalesce too.
+    // Coalescing touches the waiting twin rather than leaving it be: the row stays locked until
+    // this transaction commits, so no worker claims the twin (its claim skips locked rows) and
+    // reads the state this transaction is still changing — it would run on the old state, and
+    // nothing would run on the new.
     let sql = format!(
         "INSERT INTO outbox (kind, payload, dedupe_key, status, attempts, max_attempts, run_at, created_at, updated_at) \
-         VALUES {} ON CONFLICT (dedupe_key) WHERE status = 'pending' DO NOTHING",
+         VALUES {} ON CONFLICT (dedupe_key) WHERE status = 'pending' DO UPDATE SET updated_at = excluded.updated_at",
         rows.join(", ")
     );
     let mut query = sqlx::query(&sql).bind(J::KIND).bind(MAX_ATTEMPTS).bind(now_ms());
-    for job in jobs {
-        query = query.bind(serde_json::to_string(job).expect("jobs serialize")).bind(format!(
-            "{}:{}",
-            J::KIND,
-            job.dedupe_key()
-        ));
+    for (key, job) in jobs {
+        query = query.bind(serde_json::to_string(job).expect("jobs serialize")).bind(key);
     }
     query.execute(conn).await?;
     Ok(())

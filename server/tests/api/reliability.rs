@@ -391,3 +391,28 @@ async fn a_paid_amount_that_differs_is_recorded_shown_and_tasked_never_a_silent_
     let description = tasks[0]["Description"].as_str().unwrap();
     assert!(description.contains("120.00 USD") && description.contains("125.00 USD"), "{description}");
 }
+
+/// The race behind a sync that ran on a payment's old state and none after it: an event applied
+/// in a transaction coalesced its sync into one already waiting, a worker claimed that one and
+/// read the payment before the transaction committed. On PostgreSQL the coalesced twin now stays
+/// locked until the commit, so no claim takes it early. (On SQLite the one writer already keeps a
+/// claim from running inside another transaction; this test would only wait there.)
+#[tokio::test]
+async fn a_waiting_job_an_open_transaction_coalesces_into_is_not_claimed_before_it_commits() {
+    let app = TestApp::spawn_with(Mode::Live, &[("REMIT_WORKERS", "events=0,sync=0,mail=0,receipts=0")]).await;
+    if app.db.dialect != server::db::Dialect::Postgres {
+        return;
+    }
+    let job = server::jobs::SyncPayment { payment_id: "payment-being-changed".into() };
+    let kinds = ["sync_payment"];
+    let lease = Duration::from_secs(300);
+    outbox::enqueue(&mut app.db.pool.acquire().await.unwrap(), &job).await.unwrap();
+
+    let mut changing = app.db.writes.begin().await.unwrap();
+    outbox::enqueue(&mut changing, &job).await.unwrap();
+    let early = outbox::claim(&app.db, "w1", &kinds, 10, lease).await.unwrap();
+    assert!(early.is_empty(), "claimed while the change it must sync was uncommitted: {early:?}");
+    changing.commit().await.unwrap();
+    let claimed = outbox::claim(&app.db, "w1", &kinds, 10, lease).await.unwrap();
+    assert_eq!(claimed.len(), 1, "one job for the key, claimed once the change is committed");
+}
