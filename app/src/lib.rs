@@ -1,11 +1,13 @@
 //! Remit's pages: server-rendered Leptos components that need no JavaScript.
 //!
 //! The app knows nothing of SQL, Stripe or Salesforce. The server provides, as Leptos context, a
-//! [`SiteContext`] (brand and run mode) and the [`PaymentPages`] backend that server functions call.
+//! [`SiteContext`] (brand and run mode), the [`PaymentPages`] backend that the payer pages' server
+//! functions call, and the [`ops::Console`] the operator console's call.
 
 mod account;
 pub mod backend;
 mod layout;
+pub mod ops;
 mod pages;
 mod pay;
 mod reminders;
@@ -59,6 +61,14 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/account") view=account::AccountPage ssr=SsrMode::Async />
                 <Route path=path!("/account/sign-in") view=account::SignInPage ssr=SsrMode::Async />
                 <Route path=path!("/account/sign-in/:token") view=account::ConfirmPage ssr=SsrMode::Async />
+                <Route path=path!("/ops") view=ops::OverviewPage ssr=SsrMode::Async />
+                <Route path=path!("/ops/sign-in") view=ops::SignInPage ssr=SsrMode::Async />
+                <Route path=path!("/ops/sign-in/:token") view=ops::ConfirmPage ssr=SsrMode::Async />
+                <Route path=path!("/ops/payments") view=ops::PaymentsPage ssr=SsrMode::Async />
+                <Route path=path!("/ops/payments/:id") view=ops::PaymentPage ssr=SsrMode::Async />
+                <Route path=path!("/ops/outbox") view=ops::OutboxPage ssr=SsrMode::Async />
+                <Route path=path!("/ops/api-keys") view=ops::ApiKeysPage ssr=SsrMode::Async />
+                <Route path=path!("/ops/finance") view=ops::FinancePage ssr=SsrMode::Async />
                 <Route path=path!("/sandbox/salesforce") view=sandbox::SalesforcePage ssr=SsrMode::Async />
             </Routes>
         </Router>

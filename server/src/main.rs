@@ -181,7 +181,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Unmatched => {
             let services = Services::start(&config, None).await?;
-            for (id, kind, received_at) in services.payments.unmatched_events().await? {
+            for (id, kind, received_at, _) in services.payments.unmatched_events().await? {
                 println!("{id}  {kind}  received_at_ms={received_at}");
             }
         }
@@ -191,7 +191,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
         }
         Command::Payments(PaymentsCommand::Export { status, brand, currency, from, to }) => {
-            let request = server::ops::csv::ExportRequest { status, brand, currency, from, to };
+            let request = server::ops::csv::ExportRequest { search: None, status, brand, currency, from, to };
             let filter = request.filter().map_err(|problem| anyhow::anyhow!("{problem}"))?;
             let services = Services::start(&config, None).await?;
             let written = server::ops::csv::export(&services.payments, &filter, &mut std::io::stdout().lock()).await?;
@@ -290,7 +290,7 @@ async fn outbox_command(db: &Db, command: OutboxCommand) -> anyhow::Result<()> {
         }
         OutboxCommand::Replay { id, all_dead } => {
             anyhow::ensure!(id.is_some() || all_dead, "name a job id or pass --all-dead");
-            let replayed = outbox::replay(db, id).await?;
+            let replayed = outbox::replay(db, id.map_or(outbox::Replay::All, outbox::Replay::One)).await?;
             println!("{replayed} job(s) queued again");
         }
     }

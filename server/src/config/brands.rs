@@ -135,6 +135,11 @@ impl Brands {
         &self.brands[&self.default_key]
     }
 
+    /// Every brand, by key.
+    pub fn all(&self) -> impl Iterator<Item = &Brand> {
+        self.brands.values()
+    }
+
     pub fn get(&self, key: &str) -> Option<&Brand> {
         self.brands.get(key)
     }

@@ -361,6 +361,6 @@ async fn cancel_payment(
     _caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<PaymentBody>, ApiError> {
-    let payment = state.payments.cancel(&id).await?;
+    let payment = state.payments.cancel(&id, "canceled through the API").await?;
     Ok(Json(PaymentBody::new(&state, payment)))
 }

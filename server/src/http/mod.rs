@@ -7,6 +7,7 @@ mod csrf;
 mod error;
 mod health;
 mod metrics;
+mod ops_console;
 mod pages;
 mod receipt_downloads;
 mod reminder_stop;
@@ -55,6 +56,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub site: SiteContext,
     pub pages: app::Backend,
+    console: Arc<ops_console::ConsoleBackend>,
     pub payments: Payments,
     pub worker_health: WorkerHealth,
     pub salesforce_health: SalesforceHealth,
@@ -100,6 +102,14 @@ impl AppState {
             default_brand: brand_view(config.brands.default_brand()),
         };
         let leptos_options = LeptosOptions::builder().output_name("remit").build();
+        let console = Arc::new(ops_console::ConsoleBackend {
+            db: db.clone(),
+            payments: payments.clone(),
+            accounts: accounts.clone(),
+            configured_operators: config.operators.clone(),
+            salesforce_health: salesforce_health.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
+        });
         let pages: app::Backend = Arc::new(pages::PageBackend {
             payments: payments.clone(),
             accounts,
@@ -117,6 +127,7 @@ impl AppState {
             leptos_options,
             site,
             pages,
+            console,
             payments,
             worker_health,
             salesforce_health,
@@ -130,9 +141,11 @@ impl AppState {
     fn provide_page_context(&self) -> impl Fn() + Clone + Send + Sync + 'static {
         let site = self.site.clone();
         let pages = self.pages.clone();
+        let console: app::ops::Console = self.console.clone();
         move || {
             provide_context(site.clone());
             provide_context(pages.clone());
+            provide_context(console.clone());
         }
     }
 }
@@ -181,6 +194,7 @@ pub fn router(state: AppState, sessions: sessions::Store) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(webhook_endpoint::MAX_BODY_BYTES)),
         )
         .route("/metrics", get(metrics::metrics))
+        .route("/ops/payments.csv", get(ops_console::payments_csv))
         .leptos_routes_with_context(&state, routes, state.provide_page_context(), move || app::shell(options.clone()))
         .route_layer(axum::middleware::from_fn(metrics::time_requests))
         .fallback(not_found_page)

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     Cause,
-    accounts::{Accounts, SignInError},
+    accounts::{Accounts, Scope, SignInError},
     db::now_ms,
     payments::{
         CheckoutError, Payment, PaymentStatus, Payments,
@@ -129,14 +129,14 @@ impl PaymentPages for PageBackend {
     }
 
     async fn sign_in_link_valid(&self, token: &str) -> Result<bool, PageError> {
-        self.accounts.link_is_valid(token).await.map_err(unavailable("sign-in link"))
+        self.accounts.link_is_valid(token, Scope::Payer).await.map_err(unavailable("sign-in link"))
     }
 
     async fn confirm_sign_in(&self, request: &Parts, token: &str, csrf: &str) -> Result<bool, PageError> {
         if !csrf_matches(request, csrf) {
             return Ok(false);
         }
-        let Some(email) = self.accounts.redeem(token).await.map_err(unavailable("sign-in"))? else {
+        let Some(email) = self.accounts.redeem(token, Scope::Payer).await.map_err(unavailable("sign-in"))? else {
             return Ok(false);
         };
         sessions::sign_in(&session(request)?, email).await.map_err(unavailable("sign-in"))?;
@@ -228,7 +228,7 @@ impl PaymentPages for PageBackend {
 
 /// Logs why a page's data cannot be had, with the cause chain, and hands the page an error that
 /// keeps the cause but shows none of it.
-fn unavailable<E: Into<Cause>>(page: &'static str) -> impl FnOnce(E) -> PageError {
+pub(super) fn unavailable<E: Into<Cause>>(page: &'static str) -> impl FnOnce(E) -> PageError {
     move |error| {
         let error = PageError::new(error);
         if let Some(cause) = std::error::Error::source(&error) {
@@ -289,21 +289,21 @@ fn failure_in_words(code: &str) -> String {
     .to_owned()
 }
 
-fn session(request: &Parts) -> Result<Session, PageError> {
+pub(super) fn session(request: &Parts) -> Result<Session, PageError> {
     request.extensions.get::<Session>().cloned().ok_or_else(|| unavailable("any")("no session layer"))
 }
 
 /// This request's CSRF token, for the forms of a page (see `csrf.rs`).
-fn csrf_token(request: &Parts) -> Result<String, PageError> {
+pub(super) fn csrf_token(request: &Parts) -> Result<String, PageError> {
     let token = request.extensions.get::<CsrfToken>().ok_or_else(|| unavailable("any")("no CSRF layer"))?;
     Ok(token.0.clone())
 }
 
-fn csrf_matches(request: &Parts, presented: &str) -> bool {
+pub(super) fn csrf_matches(request: &Parts, presented: &str) -> bool {
     csrf::matches(request.extensions.get::<CsrfToken>(), presented)
 }
 
-fn status_in_words(status: PaymentStatus) -> &'static str {
+pub(super) fn status_in_words(status: PaymentStatus) -> &'static str {
     match status {
         PaymentStatus::Open => "Open",
         PaymentStatus::Processing => "Processing",

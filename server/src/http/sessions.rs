@@ -40,6 +40,79 @@ pub async fn signed_in_payer(
     Ok(Some(email))
 }
 
+// The console's sign-in lives under keys of its own: a payer's sign-in is not an operator's,
+// and signing out of one leaves the other.
+const OPERATOR_EMAIL: &str = "operator_email";
+const OPERATOR_SIGNED_IN_AT: &str = "operator_signed_in_at";
+/// What the console's last action did, shown once on the next page.
+const OPERATOR_NOTICE: &str = "operator_notice";
+/// A new API key, shown once on the next page.
+const OPERATOR_NEW_KEY: &str = "operator_new_key";
+
+/// Signs the session in to the console as `email`, with a new session id.
+pub async fn sign_in_operator(
+    session: &tower_sessions::Session,
+    email: String,
+) -> Result<(), tower_sessions::session::Error> {
+    session.cycle_id().await?;
+    session.insert(OPERATOR_EMAIL, email).await?;
+    session.insert(OPERATOR_SIGNED_IN_AT, now_ms()).await
+}
+
+/// The operator the session is signed in to the console as, while the sign-in is younger than
+/// `lifetime`.
+pub async fn signed_in_operator(
+    session: &tower_sessions::Session,
+    lifetime: std::time::Duration,
+) -> Result<Option<String>, tower_sessions::session::Error> {
+    let Some(email) = session.get::<String>(OPERATOR_EMAIL).await? else { return Ok(None) };
+    let signed_in_at = session.get::<i64>(OPERATOR_SIGNED_IN_AT).await?.unwrap_or(0);
+    let lifetime_ms = i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX);
+    if now_ms().saturating_sub(signed_in_at) > lifetime_ms {
+        sign_out_operator(session).await?;
+        return Ok(None);
+    }
+    Ok(Some(email))
+}
+
+pub async fn sign_out_operator(session: &tower_sessions::Session) -> Result<(), tower_sessions::session::Error> {
+    for key in [OPERATOR_EMAIL, OPERATOR_SIGNED_IN_AT, OPERATOR_NOTICE, OPERATOR_NEW_KEY] {
+        session.remove_value(key).await?;
+    }
+    Ok(())
+}
+
+/// Leaves word of what an action did for the next console page: (text, is a problem).
+pub async fn tell_operator(
+    session: &tower_sessions::Session,
+    text: String,
+    problem: bool,
+) -> Result<(), tower_sessions::session::Error> {
+    session.insert(OPERATOR_NOTICE, (text, problem)).await
+}
+
+/// The word an action left, once.
+pub async fn take_operator_notice(
+    session: &tower_sessions::Session,
+) -> Result<Option<(String, bool)>, tower_sessions::session::Error> {
+    session.remove(OPERATOR_NOTICE).await
+}
+
+/// Keeps a new API key (name, key) for the next page to show, once.
+pub async fn hand_over_key(
+    session: &tower_sessions::Session,
+    name: String,
+    key: String,
+) -> Result<(), tower_sessions::session::Error> {
+    session.insert(OPERATOR_NEW_KEY, (name, key)).await
+}
+
+pub async fn take_new_key(
+    session: &tower_sessions::Session,
+) -> Result<Option<(String, String)>, tower_sessions::session::Error> {
+    session.remove(OPERATOR_NEW_KEY).await
+}
+
 /// The session store of whichever database Remit runs on.
 #[derive(Clone, Debug)]
 pub enum Store {

@@ -37,6 +37,16 @@ macro_rules! job_kinds {
             })*
             None
         }
+
+        /// The kinds whose jobs `class`'s workers run.
+        pub fn kinds_of(class: &str) -> Vec<&'static str> {
+            use crate::outbox::Job;
+            let mut kinds = Vec::new();
+            $(if class == $job::CLASS {
+                kinds.push($job::KIND);
+            })*
+            kinds
+        }
     };
 }
 

@@ -13,7 +13,7 @@ use lettre::{
 };
 use secrecy::ExposeSecret;
 
-pub use templates::{credit_note, payment_link, receipt, reminder, sign_in};
+pub use templates::{credit_note, operator_sign_in, payment_link, receipt, reminder, sign_in};
 
 use crate::config::{ConfigError, MailConfig};
 

@@ -6,7 +6,7 @@ use lettre::message::Mailbox;
 
 use super::{Email, MailError};
 use crate::{
-    config::{ReminderStep, ReminderTemplate},
+    config::{Brand, ReminderStep, ReminderTemplate},
     payments::{IssuedCreditNote, Payment, Payments, ReceiptPdf},
 };
 
@@ -26,6 +26,22 @@ struct Letter<'a> {
 }
 
 impl<'a> Letter<'a> {
+    /// A letter from a brand about no payment in particular.
+    fn from_brand(brand: &'a Brand, link: String) -> Self {
+        Self {
+            brand_name: &brand.name,
+            primary_color: brand.primary_color.to_string(),
+            on_primary_color: brand.primary_color.best_text(),
+            payer_name: None,
+            description: String::new(),
+            amount: String::new(),
+            link,
+            support_email: None,
+            legal_footer: brand.legal_footer.as_deref(),
+            valid_until: None,
+        }
+    }
+
     fn new(payments: &'a Payments, payment: &'a Payment, link: String) -> Self {
         let brand = payments.brand_of(payment);
         Self {
@@ -70,6 +86,8 @@ letter_template!(CreditNoteHtml, "credit_note.html", credited: &'a str, number: 
 letter_template!(CreditNoteText, "credit_note.txt", credited: &'a str, number: &'a str);
 letter_template!(SignInHtml, "sign_in.html");
 letter_template!(SignInText, "sign_in.txt");
+letter_template!(OperatorSignInHtml, "operator_sign_in.html");
+letter_template!(OperatorSignInText, "operator_sign_in.txt");
 
 letter_template!(ReminderHtml, "reminder_reminder.html", stop_url: &'a str);
 letter_template!(ReminderText, "reminder_reminder.txt", stop_url: &'a str);
@@ -138,6 +156,22 @@ pub fn credit_note(payments: &Payments, note: &IssuedCreditNote, pdf: ReceiptPdf
         text: rendered(&CreditNoteText { letter: &letter, credited: &credited, number })?,
         message_id: format!("<credit-note.{}@remit>", note.refund.id),
         attachments: vec![(pdf.filename, "application/pdf".into(), pdf.bytes)],
+        from: None,
+        reply_to: None,
+        unsubscribe: None,
+    })
+}
+
+/// An operator's single-use link to the console, from the default brand.
+pub fn operator_sign_in(brand: &Brand, to: &str, link: String) -> Result<Email, MailError> {
+    let letter = Letter::from_brand(brand, link);
+    Ok(Email {
+        to: to.parse()?,
+        subject: format!("Sign in to Remit operations ({})", letter.brand_name),
+        html: rendered(&OperatorSignInHtml { letter: &letter })?,
+        text: rendered(&OperatorSignInText { letter: &letter })?,
+        message_id: format!("<operator-sign-in.{}@remit>", uuid::Uuid::new_v4()),
+        attachments: Vec::new(),
         from: None,
         reply_to: None,
         unsubscribe: None,

@@ -8,6 +8,8 @@ use crate::payments::{Currency, Payment, PaymentFilter, PaymentStatus, Payments}
 /// What an export is asked for, as typed: `--status paid --currency jpy --from 2026-12-01 --to 2026-12-31`.
 #[derive(Debug, Default, Clone)]
 pub struct ExportRequest {
+    /// A payer's email or one of the payment's ids.
+    pub search: Option<String>,
     pub status: Option<String>,
     pub brand: Option<String>,
     pub currency: Option<String>,
@@ -44,6 +46,7 @@ impl ExportRequest {
             return Err("to is before from".into());
         }
         Ok(PaymentFilter {
+            search: self.search.clone(),
             status: self.status.clone(),
             brand: self.brand.clone(),
             currency: self.currency.clone(),
@@ -56,25 +59,39 @@ impl ExportRequest {
 /// Payments read from the database at a time while exporting.
 const PAGE: i64 = 500;
 
+/// Where the next page of an export starts: after this created time and payment id.
+pub type Cursor = Option<(i64, String)>;
+
 /// Writes the CSV of every payment `filter` takes to `out`, a page at a time (the export of a
 /// year never sits in memory); returns how many payments it wrote.
 pub async fn export(payments: &Payments, filter: &PaymentFilter, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
     out.write_all(header().as_bytes())?;
     let mut written = 0;
-    let mut after: Option<(i64, String)> = None;
+    let mut after: Cursor = None;
     loop {
-        let page = payments.filtered(filter, after.as_ref().map(|(at, id)| (*at, id.as_str())), PAGE).await?;
-        for payment in &page {
-            out.write_all(row(payment, payments.receipt_number_of(payment)).as_bytes())?;
-        }
-        written += page.len() as u64;
-        match page.last() {
-            Some(last) if page.len() as i64 == PAGE => after = Some((last.created_at, last.id.clone())),
-            _ => break,
+        let (rows, count, next) = page(payments, filter, &after).await?;
+        out.write_all(rows.as_bytes())?;
+        written += count;
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
         }
     }
     out.flush()?;
     Ok(written)
+}
+
+/// One page of an export, after `after`: its rows, how many, and where the next page starts
+/// (`None` after the last).
+pub async fn page(
+    payments: &Payments,
+    filter: &PaymentFilter,
+    after: &Cursor,
+) -> Result<(String, u64, Cursor), sqlx::Error> {
+    let page = payments.filtered(filter, after.as_ref().map(|(at, id)| (*at, id.as_str())), PAGE).await?;
+    let rows: String = page.iter().map(|payment| row(payment, payments.receipt_number_of(payment))).collect();
+    let next = page.last().filter(|_| page.len() as i64 == PAGE).map(|last| (last.created_at, last.id.clone()));
+    Ok((rows, page.len() as u64, next))
 }
 
 pub const HEADER: &[&str] = &[
@@ -160,6 +177,7 @@ mod tests {
     fn an_export_request_names_what_is_wrong_and_takes_whole_days() {
         let ask = |status: Option<&str>, currency: Option<&str>, from: Option<&str>, to: Option<&str>| {
             ExportRequest {
+                search: None,
                 status: status.map(Into::into),
                 brand: None,
                 currency: currency.map(Into::into),

@@ -471,6 +471,42 @@ pub async fn census(db: &Db) -> Result<Vec<QueueCount>, sqlx::Error> {
         .collect())
 }
 
+/// A job about a payment, waiting, dead or done, as the console's timeline shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRecord {
+    pub kind: String,
+    /// pending, running, dead, or done.
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    /// When it finished (done), or last changed.
+    pub at: i64,
+}
+
+/// The jobs whose dedupe key is one of `keys` or starts with one and a colon (a payment's
+/// jobs are keyed by its id, its reminders by id and step), oldest first.
+pub async fn jobs_about(db: &Db, keys: &[String]) -> Result<Vec<JobRecord>, sqlx::Error> {
+    let mut jobs = Vec::new();
+    for key in keys {
+        let prefix = format!("{}:%", key.replace(['%', '_'], ""));
+        jobs.extend(
+            sqlx::query_as::<_, JobRecord>(
+                "SELECT kind, status, attempts, last_error, created_at, updated_at AS at FROM outbox \
+                 WHERE dedupe_key = $1 OR dedupe_key LIKE $2 \
+                 UNION ALL SELECT kind, 'done' AS status, attempts, last_error, created_at, finished_at AS at \
+                 FROM outbox_done WHERE dedupe_key = $1 OR dedupe_key LIKE $2",
+            )
+            .bind(key)
+            .bind(&prefix)
+            .fetch_all(&db.pool)
+            .await?,
+        );
+    }
+    jobs.sort_by_key(|job| (job.created_at, job.at));
+    Ok(jobs)
+}
+
 pub async fn list(db: &Db, dead_only: bool) -> Result<Vec<OutboxRow>, sqlx::Error> {
     let filter = if dead_only { "WHERE status = 'dead'" } else { "WHERE status <> 'done'" };
     sqlx::query_as(&format!(
@@ -480,17 +516,36 @@ pub async fn list(db: &Db, dead_only: bool) -> Result<Vec<OutboxRow>, sqlx::Erro
     .await
 }
 
-/// Puts dead letters back in the queue (all of them, or one by id); returns how many.
-pub async fn replay(db: &Db, id: Option<i64>) -> Result<u64, sqlx::Error> {
+/// Which dead letters to replay.
+#[derive(Debug, Clone, Copy)]
+pub enum Replay<'a> {
+    All,
+    One(i64),
+    /// Those of these kinds (a class's, say): compile-time job names, never user input.
+    Kinds(&'a [&'a str]),
+}
+
+/// Puts dead letters back in the queue; returns how many.
+pub async fn replay(db: &Db, which: Replay<'_>) -> Result<u64, sqlx::Error> {
     let now = now_ms();
-    let dead: Vec<(i64,)> = match id {
-        Some(id) => {
+    let dead: Vec<(i64,)> = match which {
+        Replay::One(id) => {
             sqlx::query_as("SELECT id FROM outbox WHERE id = $1 AND status = 'dead'")
                 .bind(id)
                 .fetch_all(&db.pool)
                 .await?
         }
-        None => sqlx::query_as("SELECT id FROM outbox WHERE status = 'dead' ORDER BY id").fetch_all(&db.pool).await?,
+        Replay::All => {
+            sqlx::query_as("SELECT id FROM outbox WHERE status = 'dead' ORDER BY id").fetch_all(&db.pool).await?
+        }
+        Replay::Kinds(kinds) => {
+            sqlx::query_as(&format!(
+                "SELECT id FROM outbox WHERE status = 'dead' AND kind IN ({}) ORDER BY id",
+                kind_list(kinds)
+            ))
+            .fetch_all(&db.pool)
+            .await?
+        }
     };
     let mut replayed = 0;
     for (id,) in dead {

@@ -439,8 +439,43 @@ pub fn worth_asking_stripe(object: &Value) -> bool {
     object["object"] != "payment_intent" && !own_metadata
 }
 
+/// Why an event matched no payment, in words for an operator.
+pub fn unmatched_reason(event: &Value) -> String {
+    let object = &event["data"]["object"];
+    let kind = object["object"].as_str().unwrap_or("object");
+    let id = object["id"].as_str().unwrap_or("?");
+    if let Some(payment) = object["metadata"]["remit_payment_id"].as_str() {
+        return format!("its {kind} names Remit payment {payment}, which this database does not have");
+    }
+    if object["metadata"].as_object().is_some_and(|m| !m.is_empty()) {
+        return format!("another system's: the {kind}'s metadata has no remit_payment_id");
+    }
+    match (kind, object["payment_intent"].as_str()) {
+        ("checkout.session", _) => format!("Checkout session {id} is not one Remit made"),
+        ("payment_intent", _) => format!("payment intent {id} is not one of Remit's payments"),
+        (_, Some(intent)) => format!("payment intent {intent} of this {kind} is not one of Remit's payments"),
+        _ => format!("a {kind} without a payment intent: nothing ties it to a payment"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unmatched_event_says_why() {
+        use super::unmatched_reason;
+        let event = |object: serde_json::Value| json!({ "data": { "object": object } });
+        let named = event(json!({ "object": "charge", "id": "ch_1", "metadata": { "remit_payment_id": "p-9" } }));
+        assert!(unmatched_reason(&named).contains("names Remit payment p-9"));
+        let foreign = event(json!({ "object": "payment_intent", "id": "pi_1", "metadata": { "order": "42" } }));
+        assert!(unmatched_reason(&foreign).starts_with("another system's"));
+        let session = event(json!({ "object": "checkout.session", "id": "cs_1", "metadata": {} }));
+        assert_eq!(unmatched_reason(&session), "Checkout session cs_1 is not one Remit made");
+        let charge = event(json!({ "object": "charge", "id": "ch_2", "payment_intent": "pi_7" }));
+        assert!(unmatched_reason(&charge).contains("payment intent pi_7 of this charge"));
+        let payout = event(json!({ "object": "payout", "id": "po_1" }));
+        assert!(unmatched_reason(&payout).contains("a payout without a payment intent"));
+    }
+
     #[test]
     fn refund_events_and_charge_refunded_may_settle_a_refund() {
         use super::may_settle_a_refund;
@@ -617,42 +652,7 @@ mod tests {
     }
 
     fn stored(status: PaymentStatus) -> Payment {
-        Payment {
-            id: "p1".into(),
-            opportunity_id: "006000000000001AAA".into(),
-            account_id: None,
-            contact_id: None,
-            brand: "acme".into(),
-            record_type: None,
-            description: None,
-            payer_email: "ana@example.com".into(),
-            payer_name: None,
-            amount_minor: 12_500,
-            currency: "USD".into(),
-            status: status.as_str().into(),
-            pay_token: "t".into(),
-            receipt_token: None,
-            receipt_number: None,
-            stripe_customer_id: None,
-            stripe_checkout_session_id: Some("cs_1".into()),
-            stripe_payment_intent_id: None,
-            failure_reason: None,
-            failed_attempts: 0,
-            paid_at: None,
-            paid_amount_minor: None,
-            paid_currency: None,
-            checkout_options: None,
-            expires_at: None,
-            reminders: "on".into(),
-            reminder_step: 0,
-            link_emailed_at: None,
-            next_reminder_at: None,
-            last_reminder_at: None,
-            reminders_stopped_at: None,
-            refunded_minor: 0,
-            created_at: 0,
-            updated_at: 0,
-        }
+        Payment::sample(status)
     }
 
     fn event(event_type: &str, object: Value) -> Value {

@@ -288,8 +288,9 @@ impl Payments {
         self.wake.job::<jobs::EmailPaymentLink>();
     }
 
-    /// Cancels an unpaid payment (expiring its Checkout session). Canceling twice is harmless.
-    pub async fn cancel(&self, id: &str) -> Result<Payment, LinkError> {
+    /// Cancels an unpaid payment (expiring its Checkout session), `cause` saying who asked for
+    /// the audit log. Canceling twice is harmless.
+    pub async fn cancel(&self, id: &str, cause: &str) -> Result<Payment, LinkError> {
         let payment = store::by_id(&self.db, id).await?.ok_or(LinkError::NotFound)?;
         let status = payment.status();
         if status == PaymentStatus::Canceled {
@@ -305,7 +306,7 @@ impl Payments {
                 payment_id: id,
                 from: Some(status),
                 to: PaymentStatus::Canceled,
-                cause: "canceled through the API",
+                cause,
                 event_id: None,
             };
             store::audit(&mut tx, &entry).await?;
@@ -314,6 +315,27 @@ impl Payments {
         tx.commit().await?;
         self.wake.job::<jobs::SyncPayment>();
         store::by_id(&self.db, id).await?.ok_or(LinkError::NotFound)
+    }
+
+    /// Emails the pay link of an unpaid payment again (an operator asked).
+    pub async fn resend_link(&self, id: &str) -> Result<Payment, LinkError> {
+        let payment = store::by_id(&self.db, id).await?.ok_or(LinkError::NotFound)?;
+        refuse_unless_payable(&payment)?;
+        let mut tx = self.db.writes.begin().await?;
+        outbox::enqueue(&mut tx, &jobs::EmailPaymentLink { payment_id: id.to_owned() }).await?;
+        tx.commit().await?;
+        self.wake.job::<jobs::EmailPaymentLink>();
+        Ok(payment)
+    }
+
+    /// Pushes a payment's current state to Salesforce again (an operator asked).
+    pub async fn resync(&self, id: &str) -> Result<Payment, LinkError> {
+        let payment = store::by_id(&self.db, id).await?.ok_or(LinkError::NotFound)?;
+        let mut tx = self.db.writes.begin().await?;
+        outbox::enqueue(&mut tx, &jobs::SyncPayment { payment_id: id.to_owned() }).await?;
+        tx.commit().await?;
+        self.wake.job::<jobs::SyncPayment>();
+        Ok(payment)
     }
 
     /// The Checkout page for a pay link: the payment's open session when it has one with time

@@ -28,7 +28,7 @@ pub use ids::{EmailAddress, SalesforceId, checksum};
 pub use links::{CheckoutError, LinkError, LinkOutcome};
 pub use money::{Currency, MAX_AMOUNT_MINOR, MoneyError};
 pub use receipt_content::{ReceiptAnswer, ReceiptError, ReceiptPdf};
-pub use refunds::{REASONS as REFUND_REASONS, RawRefundRequest, Refund, RefundError, RefundRequest};
+pub use refunds::{REASONS as REFUND_REASONS, RawRefundRequest, Refund, RefundError, RefundRequest, refundable};
 pub use request::{Expiry, LinkRequest, MAX_EXPIRY_DAYS, RawLinkRequest, ValidationError};
 pub use returns::ReturnError;
 pub use status::PaymentStatus;
@@ -84,6 +84,16 @@ impl Payments {
             inbox,
             wake,
         }
+    }
+
+    /// The configured brands.
+    pub fn brands(&self) -> &Brands {
+        &self.brands
+    }
+
+    /// Stripe calls of this process that failed on Stripe's side in the last hour.
+    pub fn stripe_failures_in_last_hour(&self) -> usize {
+        self.stripe.failures_in_last_hour()
     }
 
     /// The brand the payment is shown under.
@@ -145,8 +155,41 @@ impl Payments {
         store::page_of_payer(&self.db, email, limit, offset).await
     }
 
-    /// Events kept because they matched no payment, newest first: (id, type, received_at).
-    pub async fn unmatched_events(&self) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    /// Events kept because they matched no payment, newest first: (id, type, received_at, payload).
+    pub async fn unmatched_events(&self) -> Result<Vec<(String, String, i64, String)>, sqlx::Error> {
         store::unmatched_events(&self.db).await
+    }
+
+    /// A page of the payments `filter` takes, newest first.
+    pub async fn newest_filtered(
+        &self,
+        filter: &PaymentFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Payment>, sqlx::Error> {
+        store::newest_filtered(&self.db, filter, limit, offset).await
+    }
+
+    /// (status, currency, count, amount in minor units) of the payments created since `since`.
+    pub async fn totals_since(&self, since: i64) -> Result<Vec<(String, String, i64, i64)>, sqlx::Error> {
+        store::totals_since(&self.db, since).await
+    }
+
+    /// A payment's Stripe events: (id, type, received at, outcome).
+    pub async fn events_of(&self, payment_id: &str) -> Result<Vec<(String, String, i64, Option<String>)>, sqlx::Error> {
+        store::events_of(&self.db, payment_id).await
+    }
+
+    /// A payment's state changes: (from, to, cause, event id, at).
+    pub async fn audit_of(
+        &self,
+        payment_id: &str,
+    ) -> Result<Vec<(Option<String>, String, String, Option<String>, i64)>, sqlx::Error> {
+        store::audit_of(&self.db, payment_id).await
+    }
+
+    /// When the last Stripe event was received, and when reconciliation last ran (Unix ms).
+    pub async fn last_heard(&self) -> Result<(Option<i64>, Option<i64>), sqlx::Error> {
+        Ok((store::last_event_received(&self.db).await?, store::last_reconciliation(&self.db).await?))
     }
 }

@@ -63,6 +63,47 @@ const COLUMNS: &str = "id, opportunity_id, account_id, contact_id, brand, record
     last_reminder_at, reminders_stopped_at, refunded_minor, created_at, updated_at";
 
 impl Payment {
+    /// A USD 125.00 payment of brand `acme` in `status`, for unit tests.
+    #[cfg(test)]
+    pub fn sample(status: PaymentStatus) -> Payment {
+    Payment {
+        id: "p1".into(),
+        opportunity_id: "006000000000001AAA".into(),
+        account_id: None,
+        contact_id: None,
+        brand: "acme".into(),
+        record_type: None,
+        description: None,
+        payer_email: "ana@example.com".into(),
+        payer_name: None,
+        amount_minor: 12_500,
+        currency: "USD".into(),
+        status: status.as_str().into(),
+        pay_token: "t".into(),
+        receipt_token: None,
+        receipt_number: None,
+        stripe_customer_id: None,
+        stripe_checkout_session_id: Some("cs_1".into()),
+        stripe_payment_intent_id: None,
+        failure_reason: None,
+        failed_attempts: 0,
+        paid_at: None,
+        paid_amount_minor: None,
+        paid_currency: None,
+        checkout_options: None,
+        expires_at: None,
+        reminders: "on".into(),
+        reminder_step: 0,
+        link_emailed_at: None,
+        next_reminder_at: None,
+        last_reminder_at: None,
+        reminders_stopped_at: None,
+        refunded_minor: 0,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
     pub fn status(&self) -> PaymentStatus {
         PaymentStatus::parse(&self.status).unwrap_or(PaymentStatus::Open)
     }
@@ -186,6 +227,9 @@ pub async fn of_payer(db: &Db, id: &str, email: &str) -> Result<Option<Payment>,
 /// Which payments an export or a list takes; every part is optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PaymentFilter {
+    /// A payer's email (any case), or a Remit, Opportunity, Checkout session, payment intent or
+    /// customer id.
+    pub search: Option<String>,
     pub status: Option<String>,
     pub brand: Option<String>,
     /// ISO 4217, any case.
@@ -196,6 +240,26 @@ pub struct PaymentFilter {
     pub created_before: Option<i64>,
 }
 
+/// The condition of a [`PaymentFilter`] on binds `$1`–`$6`; every part is bound, a missing one as
+/// NULL: one statement whatever the filter.
+const FILTER: &str = "($1 IS NULL OR status = $1) AND ($2 IS NULL OR brand = $2) \
+     AND ($3 IS NULL OR LOWER(currency) = $3) AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5) \
+     AND ($6 IS NULL OR LOWER(payer_email) = LOWER($6) OR id = $6 OR opportunity_id = $6 \
+          OR stripe_checkout_session_id = $6 OR stripe_payment_intent_id = $6 OR stripe_customer_id = $6)";
+
+fn bind_filter<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
+    filter: &'q PaymentFilter,
+) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(&filter.status)
+        .bind(&filter.brand)
+        .bind(filter.currency.as_ref().map(|c| c.to_lowercase()))
+        .bind(filter.created_from)
+        .bind(filter.created_before)
+        .bind(&filter.search)
+}
+
 /// Up to `limit` payments the filter takes, oldest first, after `after` (the created time and id
 /// of the last one of the previous page): pages that stay stable while payments are added.
 pub async fn filtered(
@@ -204,21 +268,35 @@ pub async fn filtered(
     after: Option<(i64, &str)>,
     limit: i64,
 ) -> Result<Vec<Payment>, sqlx::Error> {
-    // Every part is bound, a missing one as NULL: one statement whatever the filter.
     let (after_created, after_id) = after.map_or((None, None), |(created, id)| (Some(created), Some(id)));
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR brand = $2) \
-         AND ($3 IS NULL OR LOWER(currency) = $3) AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5) \
-         AND ($6 IS NULL OR created_at > $6 OR (created_at = $6 AND id > $7)) ORDER BY created_at, id LIMIT $8"
-    ))
-    .bind(&filter.status)
-    .bind(&filter.brand)
-    .bind(filter.currency.as_ref().map(|c| c.to_lowercase()))
-    .bind(filter.created_from)
-    .bind(filter.created_before)
-    .bind(after_created)
-    .bind(after_id)
-    .bind(limit)
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payments WHERE {FILTER} \
+         AND ($7 IS NULL OR created_at > $7 OR (created_at = $7 AND id > $8)) ORDER BY created_at, id LIMIT $9"
+    );
+    bind_filter(sqlx::query_as(&sql), filter).bind(after_created).bind(after_id).bind(limit).fetch_all(&db.pool).await
+}
+
+/// Up to `limit` payments the filter takes, newest first, after skipping `offset`: the console's
+/// pages, which people read from the top.
+pub async fn newest_filtered(
+    db: &Db,
+    filter: &PaymentFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Payment>, sqlx::Error> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM payments WHERE {FILTER} ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8");
+    bind_filter(sqlx::query_as(&sql), filter).bind(limit).bind(offset).fetch_all(&db.pool).await
+}
+
+/// Payments created since `since` (Unix ms) by status and currency: (status, currency, how many,
+/// their amounts in minor units).
+pub async fn totals_since(db: &Db, since: i64) -> Result<Vec<(String, String, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT status, UPPER(currency), COUNT(*), CAST(SUM(amount_minor) AS BIGINT) FROM payments \
+         WHERE created_at >= $1 GROUP BY status, UPPER(currency) ORDER BY status, UPPER(currency)",
+    )
+    .bind(since)
     .fetch_all(&db.pool)
     .await
 }
@@ -701,10 +779,41 @@ pub async fn applied_events(conn: &mut AnyConnection, payment_id: &str) -> Resul
 }
 
 /// Events kept because they matched no payment, newest first: (id, type, received_at).
-pub async fn unmatched_events(db: &Db) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+/// The events that matched no payment, newest first: (id, type, received at, payload).
+pub async fn unmatched_events(db: &Db) -> Result<Vec<(String, String, i64, String)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, event_type, received_at FROM stripe_events WHERE outcome = 'unmatched' ORDER BY received_at DESC",
+        "SELECT id, event_type, received_at, payload FROM stripe_events WHERE outcome = 'unmatched' \
+         ORDER BY received_at DESC",
     )
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// A payment's events, as received: (id, type, received at, outcome).
+pub async fn events_of(db: &Db, payment_id: &str) -> Result<Vec<(String, String, i64, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, event_type, received_at, outcome FROM stripe_events WHERE payment_id = $1 ORDER BY received_at, id",
+    )
+    .bind(payment_id)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// When the last Stripe event came (Unix ms), if any ever did.
+pub async fn last_event_received(db: &Db) -> Result<Option<i64>, sqlx::Error> {
+    let (at,): (Option<i64>,) = sqlx::query_as("SELECT MAX(received_at) FROM stripe_events").fetch_one(&db.pool).await?;
+    Ok(at)
+}
+
+/// A payment's audit trail, oldest first: (from, to, cause, event id, at).
+pub async fn audit_of(
+    db: &Db,
+    payment_id: &str,
+) -> Result<Vec<(Option<String>, String, String, Option<String>, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT from_status, to_status, cause, event_id, at FROM audit_log WHERE payment_id = $1 ORDER BY at, id",
+    )
+    .bind(payment_id)
     .fetch_all(&db.pool)
     .await
 }
@@ -737,6 +846,16 @@ pub async fn take_reconciliation(db: &Db, owner: &str, until_ms: i64) -> Result<
     sqlx::query_as("SELECT created_gte, resume_after, pass_started_at FROM reconciliation WHERE name = 'stripe_events'")
         .fetch_optional(&db.pool)
         .await
+}
+
+/// When reconciliation last finished or gave up a pass (Unix ms), if it ever ran.
+pub async fn last_reconciliation(db: &Db) -> Result<Option<i64>, sqlx::Error> {
+    let at: Option<(i64,)> = sqlx::query_as(
+        "SELECT updated_at FROM reconciliation WHERE name = 'stripe_events' AND pass_started_at IS NOT NULL",
+    )
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(at.map(|(at,)| at))
 }
 
 /// Records where the pass got to and gives the lease back.

@@ -1,4 +1,8 @@
-use std::time::Duration;
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
 
 use rand::Rng;
 use reqwest::{Method, StatusCode};
@@ -74,7 +78,12 @@ pub struct StripeClient {
     base: Url,
     secret_key: SecretString,
     max_attempts: u32,
+    /// When recent calls failed on Stripe's side or the network's, for the console's last hour.
+    failures: Arc<Mutex<VecDeque<Instant>>>,
 }
+
+/// How far back [`StripeClient::failures_in_last_hour`] looks.
+const FAILURE_WINDOW: Duration = Duration::from_secs(3600);
 
 impl std::fmt::Debug for StripeClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,7 +93,29 @@ impl std::fmt::Debug for StripeClient {
 
 impl StripeClient {
     pub fn new(base: Url, secret_key: SecretString, timeout: Duration) -> Self {
-        Self { http: crate::outbound::client(timeout), base, secret_key, max_attempts: 3 }
+        Self {
+            http: crate::outbound::client(timeout),
+            base,
+            secret_key,
+            max_attempts: 3,
+            failures: Arc::default(),
+        }
+    }
+
+    /// Calls of this process that Stripe (or the way to it) failed in the last hour: server
+    /// errors, rate limits, timeouts, refused keys. Declined cards and refused requests are
+    /// answers, not failures.
+    pub fn failures_in_last_hour(&self) -> usize {
+        self.recent_failures().len()
+    }
+
+    /// The failures of the last hour, older ones forgotten.
+    fn recent_failures(&self) -> MutexGuard<'_, VecDeque<Instant>> {
+        let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while failures.front().is_some_and(|at| at.elapsed() > FAILURE_WINDOW) {
+            failures.pop_front();
+        }
+        failures
     }
 
     pub async fn create_customer(&self, form: &Form, idempotency_key: &str) -> Result<Customer, StripeError> {
@@ -198,7 +229,11 @@ impl StripeClient {
                 Err(error) if error.is_timeout() => Err(StripeError::Timeout),
                 Err(error) => Err(StripeError::Transport(without_url(&error))),
             };
-            metrics::counter!("remit_stripe_calls_total", "outcome" => outcome_of(&result)).increment(1);
+            let outcome = outcome_of(&result);
+            metrics::counter!("remit_stripe_calls_total", "outcome" => outcome).increment(1);
+            if !matches!(outcome, "ok" | "card_error" | "invalid_request") {
+                self.recent_failures().push_back(Instant::now());
+            }
             match result {
                 Err(error) if error.is_retryable() && attempt < self.max_attempts => {
                     let delay = backoff(attempt);

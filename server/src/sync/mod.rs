@@ -49,16 +49,25 @@ pub struct SalesforceSync {
 
 /// Whether Salesforce answers, as the syncs have found: shared with `/readyz`.
 #[derive(Clone, Default)]
-pub struct SalesforceHealth(Arc<Mutex<Breaker>>);
+pub struct SalesforceHealth {
+    breaker: Arc<Mutex<Breaker>>,
+    /// What the org last said of its daily API use (shown in the console).
+    usage: Arc<Mutex<Option<crate::salesforce::ApiUsage>>>,
+}
 
 impl SalesforceHealth {
     fn lock(&self) -> std::sync::MutexGuard<'_, Breaker> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.breaker.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Since when Salesforce has not answered; `None` while it does.
     pub fn unreachable_since(&self) -> Option<SystemTime> {
         self.lock().unreachable_since()
+    }
+
+    /// API requests used today out of the daily limit, as Salesforce last said.
+    pub fn api_usage(&self) -> Option<crate::salesforce::ApiUsage> {
+        *self.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -312,6 +321,7 @@ impl SalesforceSync {
 
     fn note_api_usage(&self) {
         let Some(usage) = self.client.api_usage() else { return };
+        *self.health.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(usage);
         let mapping = &self.records.mapping;
         if usage.share() >= mapping.slow_down_at {
             tracing::warn!(

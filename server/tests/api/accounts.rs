@@ -23,14 +23,14 @@ fn browser_forwarded_for(client: &str) -> reqwest::Client {
         .unwrap()
 }
 
-async fn csrf(app: &TestApp, browser: &reqwest::Client, path: &str) -> String {
+pub(crate) async fn csrf(app: &TestApp, browser: &reqwest::Client, path: &str) -> String {
     let html = browser.get(format!("{}{path}", app.address)).send().await.unwrap().text().await.unwrap();
     let start = html.find(r#"name="csrf" value=""#).unwrap_or_else(|| panic!("no CSRF field: {html}"))
         + r#"name="csrf" value=""#.len();
     html[start..start + 64].to_owned()
 }
 
-async fn post_form(app: &TestApp, browser: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post_form(app: &TestApp, browser: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
     browser.post(format!("{}{path}", app.address)).header("Accept", "text/html").form(form).send().await.unwrap()
 }
 

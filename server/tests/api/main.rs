@@ -13,6 +13,7 @@ mod openapi;
 mod operators;
 mod pages;
 mod payment_links;
+mod ops_console;
 mod payments_export;
 mod python;
 mod receipts;

@@ -12,7 +12,7 @@ use crate::{
 const DECEMBER_FIRST: i64 = 1_796_083_200_000;
 const HALF_PAST_NINE: i64 = DECEMBER_FIRST + 34_200_000;
 
-async fn export(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+pub(crate) async fn export(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_remit"))
         .args(["payments", "export"])
         .args(args)
@@ -27,7 +27,7 @@ async fn export(app: &TestApp, args: &[&str]) -> (bool, String, String) {
 }
 
 /// A paid payment created and paid at known times, so its line can be written out in full.
-async fn paid_at_known_times(app: &TestApp, opportunity: &str, amount: &str, currency: &str, day: i64) -> String {
+pub(crate) async fn paid_at_known_times(app: &TestApp, opportunity: &str, amount: &str, currency: &str, day: i64) -> String {
     let mut request = link_request();
     request["opportunity_id"] = json!(opportunity);
     request["amount"] = json!(amount);

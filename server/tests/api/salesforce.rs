@@ -278,7 +278,7 @@ async fn a_permanent_error_dead_letters_with_salesforces_message_and_replays_onc
     app.stop().await;
     std::fs::write(&path, "").unwrap();
     let fixed = app.spawn_sharing_database_with(&[("REMIT_CONFIG", path.to_str().unwrap())]).await;
-    assert_eq!(server::outbox::replay(&fixed.db, None).await.unwrap(), 1);
+    assert_eq!(server::outbox::replay(&fixed.db, server::outbox::Replay::All).await.unwrap(), 1);
     opportunity_shows(&fixed, "Pending").await;
     fixed.outbox_idle().await;
     assert_eq!(fixed.count("SELECT COUNT(*) FROM outbox WHERE status = 'dead'").await, 0);
@@ -303,7 +303,7 @@ async fn a_missing_opportunity_is_resolved_by_its_stripe_customer_or_dead_letter
         "Opportunity",
         json!({ "Name": "Merged", "OwnerId": "0055g00000IntUsAAJ", "StageName": "Prospecting", "Stripe_Customer_ID__c": customer }),
     );
-    server::outbox::replay(&app.db, None).await.unwrap();
+    server::outbox::replay(&app.db, server::outbox::Replay::All).await.unwrap();
     app.outbox_idle().await;
     let record = app.salesforce().records("Opportunity").into_iter().find(|o| o["Id"] == survivor.as_str()).unwrap();
     assert_eq!(record["Payment_Status__c"], "Pending");
