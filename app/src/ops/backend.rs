@@ -153,16 +153,35 @@ pub struct FinanceView {
 /// An action an admin takes from the console.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
-    ResendLink { payment: String },
-    Cancel { payment: String },
-    Resync { payment: String },
+    ResendLink {
+        payment: String,
+    },
+    Cancel {
+        payment: String,
+    },
+    Resync {
+        payment: String,
+    },
     /// `amount` in major units as typed ("" for all that is left); `key` names the form it came
     /// from, so a form sent twice refunds once.
-    Refund { payment: String, amount: String, reason: String, key: String },
-    Replay { job: i64 },
-    ReplayClass { class: String },
-    CreateKey { name: String },
-    RevokeKey { key: String },
+    Refund {
+        payment: String,
+        amount: String,
+        reason: String,
+        key: String,
+    },
+    Replay {
+        job: i64,
+    },
+    ReplayClass {
+        class: String,
+    },
+    CreateKey {
+        name: String,
+    },
+    RevokeKey {
+        key: String,
+    },
 }
 
 /// What became of an action.
@@ -198,8 +217,11 @@ pub trait OpsConsole: Send + Sync + 'static {
 
     async fn overview(&self, request: &http::request::Parts) -> Result<Gate<Overview>, PageError>;
 
-    async fn payments(&self, request: &http::request::Parts, query: PaymentQuery)
-    -> Result<Gate<PaymentList>, PageError>;
+    async fn payments(
+        &self,
+        request: &http::request::Parts,
+        query: PaymentQuery,
+    ) -> Result<Gate<PaymentList>, PageError>;
 
     async fn payment(&self, request: &http::request::Parts, id: &str) -> Result<Gate<PaymentDetail>, PageError>;
 
@@ -207,8 +229,11 @@ pub trait OpsConsole: Send + Sync + 'static {
 
     async fn api_keys(&self, request: &http::request::Parts) -> Result<Gate<ApiKeysView>, PageError>;
 
-    async fn finance(&self, request: &http::request::Parts, query: PaymentQuery)
-    -> Result<Gate<FinanceView>, PageError>;
+    async fn finance(
+        &self,
+        request: &http::request::Parts,
+        query: PaymentQuery,
+    ) -> Result<Gate<FinanceView>, PageError>;
 
     async fn act(&self, request: &http::request::Parts, action: Action, csrf: &str) -> Result<Acted, PageError>;
 }

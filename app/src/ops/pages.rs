@@ -4,12 +4,12 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
+use super::{
+    ActionButton, ApiKeysView, FinanceView, Gate, Operator, OpsFrame, OutboxView, Overview, PaymentDetail, PaymentList,
+    PaymentQuery, Table, gated,
+};
 #[cfg(feature = "ssr")]
 use super::{console, request};
-use super::{
-    ActionButton, ApiKeysView, FinanceView, Gate, OpsFrame, Operator, OutboxView, Overview, PaymentDetail,
-    PaymentList, PaymentQuery, Table, gated,
-};
 
 #[server(prefix = "/fn", endpoint = "ops-overview")]
 pub async fn load_overview() -> Result<Gate<Overview>, ServerFnError> {

@@ -31,8 +31,7 @@ use crate::{
     outbox,
     payments::{
         Currency, LinkError, Payment, PaymentFilter, PaymentStatus, Payments, RawRefundRequest, RefundError,
-        events::unmatched_reason,
-        refundable,
+        events::unmatched_reason, refundable,
     },
     sync::SalesforceHealth,
     telemetry,
@@ -311,9 +310,7 @@ impl ConsoleBackend {
     async fn refund(&self, payment: &str, amount: &str, reason: String, key: &str) -> Result<String, String> {
         let amount = amount.trim();
         let raw = RawRefundRequest {
-            amount: (!amount.is_empty())
-                .then(|| serde_json::value::to_raw_value(amount).ok())
-                .flatten(),
+            amount: (!amount.is_empty()).then(|| serde_json::value::to_raw_value(amount).ok()).flatten(),
             amount_minor: None,
             reason: Some(reason).filter(|r| !r.is_empty()),
             note: None,
@@ -322,9 +319,15 @@ impl ConsoleBackend {
         match self.payments.refund(payment, raw, key).await {
             Ok(refund) => {
                 let currency = Currency::parse(&refund.currency).map_err(|e| e.to_string())?;
-                Ok(format!("Refund of {} {currency} asked of Stripe ({}).", currency.format_major(refund.amount_minor), refund.status))
+                Ok(format!(
+                    "Refund of {} {currency} asked of Stripe ({}).",
+                    currency.format_major(refund.amount_minor),
+                    refund.status
+                ))
             }
-            Err(RefundError::Invalid(invalid)) => Err(format!("Nothing was refunded: {} {}.", invalid.field, invalid.message)),
+            Err(RefundError::Invalid(invalid)) => {
+                Err(format!("Nothing was refunded: {} {}.", invalid.field, invalid.message))
+            }
             Err(error @ (RefundError::NotFound | RefundError::NotRefundable(_) | RefundError::NothingLeft)) => {
                 Err(format!("Nothing was refunded: {error}."))
             }
@@ -337,12 +340,15 @@ impl ConsoleBackend {
         let now = now_ms();
         let midnight = now - now.rem_euclid(DAY_MS);
         let mut windows = Vec::new();
-        for (label, since) in [("today", midnight), ("in the last 7 days", now - 7 * DAY_MS), ("in the last 30 days", now - 30 * DAY_MS)] {
+        for (label, since) in
+            [("today", midnight), ("in the last 7 days", now - 7 * DAY_MS), ("in the last 30 days", now - 30 * DAY_MS)]
+        {
             let rows = self.payments.totals_since(since).await?;
             let rows = rows
                 .into_iter()
                 .map(|(status, currency, count, minor)| {
-                    let status = PaymentStatus::parse(&status).map_or(status.clone(), |s| status_in_words(s).to_owned());
+                    let status =
+                        PaymentStatus::parse(&status).map_or(status.clone(), |s| status_in_words(s).to_owned());
                     vec![status, currency.clone(), count.to_string(), major(&currency, minor)]
                 })
                 .collect();
@@ -373,7 +379,10 @@ impl ConsoleBackend {
         );
         let health = vec![
             ("Last Stripe webhook".to_owned(), last_event.map_or_else(|| "never".to_owned(), when)),
-            ("Last reconciliation with Stripe".to_owned(), last_reconciliation.map_or_else(|| "never".to_owned(), when)),
+            (
+                "Last reconciliation with Stripe".to_owned(),
+                last_reconciliation.map_or_else(|| "never".to_owned(), when),
+            ),
             ("Salesforce".to_owned(), salesforce),
             ("Salesforce API use".to_owned(), usage),
             (
@@ -404,7 +413,13 @@ impl ConsoleBackend {
             ("Remit id", payment.id.clone()),
             ("Status", status_in_words(status).to_owned()),
             ("Amount", payment.amount_display()),
-            ("Payer", payment.payer_name.as_ref().map_or(payment.payer_email.clone(), |n| format!("{n} <{}>", payment.payer_email))),
+            (
+                "Payer",
+                payment
+                    .payer_name
+                    .as_ref()
+                    .map_or(payment.payer_email.clone(), |n| format!("{n} <{}>", payment.payer_email)),
+            ),
             ("Brand", self.payments.brand_of(payment).name.clone()),
             ("Opportunity", payment.opportunity_id.clone()),
             ("Created", when(payment.created_at)),
@@ -413,7 +428,11 @@ impl ConsoleBackend {
         let optional = [
             ("Paid", payment.paid_at.map(when)),
             ("Collected", payment.paid_amount_minor.map(|m| format!("{} {collected}", collected.format_major(m)))),
-            ("Refunded", (payment.refunded_minor > 0).then(|| format!("{} {collected}", collected.format_major(payment.refunded_minor)))),
+            (
+                "Refunded",
+                (payment.refunded_minor > 0)
+                    .then(|| format!("{} {collected}", collected.format_major(payment.refunded_minor))),
+            ),
             ("Last failure", payment.failure_reason.clone()),
             ("Link expires", payment.expires_at.map(when)),
             ("Account", payment.account_id.clone()),
@@ -462,7 +481,8 @@ impl ConsoleBackend {
             let cause = event.map_or(cause.clone(), |event| format!("{cause} ({event})"));
             entries.push((at, vec![format!("State: {moved}"), cause]));
         }
-        let keys: Vec<String> = std::iter::once(payment.id.clone()).chain(refunds.iter().map(|r| r.id.clone())).collect();
+        let keys: Vec<String> =
+            std::iter::once(payment.id.clone()).chain(refunds.iter().map(|r| r.id.clone())).collect();
         for job in outbox::jobs_about(&self.db, &keys).await? {
             let mut detail = format!("{} after {} attempt(s)", job.status, job.attempts);
             if let Some(error) = job.last_error {
@@ -471,13 +491,19 @@ impl ConsoleBackend {
             entries.push((job.at, vec![job_in_words(&job.kind).to_owned(), detail]));
         }
         for action in audit::of_subject(&self.db, &payment.id).await? {
-            entries.push((action.at, vec![format!("Operator: {}", action.action), format!("{}: {}", action.operator, action.detail)]));
+            entries.push((
+                action.at,
+                vec![format!("Operator: {}", action.action), format!("{}: {}", action.operator, action.detail)],
+            ));
         }
         entries.sort_by_key(|(at, _)| *at);
-        Ok(entries.into_iter().map(|(at, mut row)| {
-            row.insert(0, when(at));
-            row
-        }).collect())
+        Ok(entries
+            .into_iter()
+            .map(|(at, mut row)| {
+                row.insert(0, when(at));
+                row
+            })
+            .collect())
     }
 
     async fn outbox_now(&self) -> Result<OutboxView, Cause> {
@@ -507,7 +533,8 @@ impl ConsoleBackend {
             .into_iter()
             .take(200)
             .map(|(id, kind, received, payload)| {
-                let reason = serde_json::from_str(&payload).map_or_else(|_| "unreadable payload".into(), |e| unmatched_reason(&e));
+                let reason = serde_json::from_str(&payload)
+                    .map_or_else(|_| "unreadable payload".into(), |e| unmatched_reason(&e));
                 vec![id, kind, when(received), reason]
             })
             .collect();

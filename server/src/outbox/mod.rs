@@ -484,21 +484,23 @@ pub struct JobRecord {
     pub at: i64,
 }
 
-/// The jobs whose dedupe key is one of `keys` or starts with one and a colon (a payment's
-/// jobs are keyed by its id, its reminders by id and step), oldest first.
+/// The jobs whose own key is one of `keys`, or one of them, a colon and more (a payment's jobs
+/// are keyed by its id, its reminders by id and step), oldest first. Dedupe keys are the kind,
+/// a colon, and the job's own key.
 pub async fn jobs_about(db: &Db, keys: &[String]) -> Result<Vec<JobRecord>, sqlx::Error> {
     let mut jobs = Vec::new();
     for key in keys {
-        let prefix = format!("{}:%", key.replace(['%', '_'], ""));
+        let key = key.replace(['%', '_'], "");
+        let (exact, longer) = (format!("%:{key}"), format!("%:{key}:%"));
         jobs.extend(
             sqlx::query_as::<_, JobRecord>(
                 "SELECT kind, status, attempts, last_error, created_at, updated_at AS at FROM outbox \
-                 WHERE dedupe_key = $1 OR dedupe_key LIKE $2 \
+                 WHERE dedupe_key LIKE $1 OR dedupe_key LIKE $2 \
                  UNION ALL SELECT kind, 'done' AS status, attempts, last_error, created_at, finished_at AS at \
-                 FROM outbox_done WHERE dedupe_key = $1 OR dedupe_key LIKE $2",
+                 FROM outbox_done WHERE dedupe_key LIKE $1 OR dedupe_key LIKE $2",
             )
-            .bind(key)
-            .bind(&prefix)
+            .bind(&exact)
+            .bind(&longer)
             .fetch_all(&db.pool)
             .await?,
         );

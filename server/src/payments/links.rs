@@ -302,13 +302,8 @@ impl Payments {
         }
         let mut tx = self.db.writes.begin().await?;
         if store::cancel(&mut tx, id).await? {
-            let entry = Audit {
-                payment_id: id,
-                from: Some(status),
-                to: PaymentStatus::Canceled,
-                cause,
-                event_id: None,
-            };
+            let entry =
+                Audit { payment_id: id, from: Some(status), to: PaymentStatus::Canceled, cause, event_id: None };
             store::audit(&mut tx, &entry).await?;
             outbox::enqueue(&mut tx, &jobs::SyncPayment { payment_id: id.to_owned() }).await?;
         }

@@ -66,43 +66,43 @@ impl Payment {
     /// A USD 125.00 payment of brand `acme` in `status`, for unit tests.
     #[cfg(test)]
     pub fn sample(status: PaymentStatus) -> Payment {
-    Payment {
-        id: "p1".into(),
-        opportunity_id: "006000000000001AAA".into(),
-        account_id: None,
-        contact_id: None,
-        brand: "acme".into(),
-        record_type: None,
-        description: None,
-        payer_email: "ana@example.com".into(),
-        payer_name: None,
-        amount_minor: 12_500,
-        currency: "USD".into(),
-        status: status.as_str().into(),
-        pay_token: "t".into(),
-        receipt_token: None,
-        receipt_number: None,
-        stripe_customer_id: None,
-        stripe_checkout_session_id: Some("cs_1".into()),
-        stripe_payment_intent_id: None,
-        failure_reason: None,
-        failed_attempts: 0,
-        paid_at: None,
-        paid_amount_minor: None,
-        paid_currency: None,
-        checkout_options: None,
-        expires_at: None,
-        reminders: "on".into(),
-        reminder_step: 0,
-        link_emailed_at: None,
-        next_reminder_at: None,
-        last_reminder_at: None,
-        reminders_stopped_at: None,
-        refunded_minor: 0,
-        created_at: 0,
-        updated_at: 0,
+        Payment {
+            id: "p1".into(),
+            opportunity_id: "006000000000001AAA".into(),
+            account_id: None,
+            contact_id: None,
+            brand: "acme".into(),
+            record_type: None,
+            description: None,
+            payer_email: "ana@example.com".into(),
+            payer_name: None,
+            amount_minor: 12_500,
+            currency: "USD".into(),
+            status: status.as_str().into(),
+            pay_token: "t".into(),
+            receipt_token: None,
+            receipt_number: None,
+            stripe_customer_id: None,
+            stripe_checkout_session_id: Some("cs_1".into()),
+            stripe_payment_intent_id: None,
+            failure_reason: None,
+            failed_attempts: 0,
+            paid_at: None,
+            paid_amount_minor: None,
+            paid_currency: None,
+            checkout_options: None,
+            expires_at: None,
+            reminders: "on".into(),
+            reminder_step: 0,
+            link_emailed_at: None,
+            next_reminder_at: None,
+            last_reminder_at: None,
+            reminders_stopped_at: None,
+            refunded_minor: 0,
+            created_at: 0,
+            updated_at: 0,
+        }
     }
-}
 
     pub fn status(&self) -> PaymentStatus {
         PaymentStatus::parse(&self.status).unwrap_or(PaymentStatus::Open)
@@ -801,7 +801,8 @@ pub async fn events_of(db: &Db, payment_id: &str) -> Result<Vec<(String, String,
 
 /// When the last Stripe event came (Unix ms), if any ever did.
 pub async fn last_event_received(db: &Db) -> Result<Option<i64>, sqlx::Error> {
-    let (at,): (Option<i64>,) = sqlx::query_as("SELECT MAX(received_at) FROM stripe_events").fetch_one(&db.pool).await?;
+    let (at,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(received_at) FROM stripe_events").fetch_one(&db.pool).await?;
     Ok(at)
 }
 

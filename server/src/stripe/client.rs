@@ -93,13 +93,7 @@ impl std::fmt::Debug for StripeClient {
 
 impl StripeClient {
     pub fn new(base: Url, secret_key: SecretString, timeout: Duration) -> Self {
-        Self {
-            http: crate::outbound::client(timeout),
-            base,
-            secret_key,
-            max_attempts: 3,
-            failures: Arc::default(),
-        }
+        Self { http: crate::outbound::client(timeout), base, secret_key, max_attempts: 3, failures: Arc::default() }
     }
 
     /// Calls of this process that Stripe (or the way to it) failed in the last hour: server

@@ -30,7 +30,12 @@ pub(crate) async fn csrf(app: &TestApp, browser: &reqwest::Client, path: &str) -
     html[start..start + 64].to_owned()
 }
 
-pub(crate) async fn post_form(app: &TestApp, browser: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post_form(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
     browser.post(format!("{}{path}", app.address)).header("Accept", "text/html").form(form).send().await.unwrap()
 }
 

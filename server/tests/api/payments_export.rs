@@ -27,7 +27,13 @@ pub(crate) async fn export(app: &TestApp, args: &[&str]) -> (bool, String, Strin
 }
 
 /// A paid payment created and paid at known times, so its line can be written out in full.
-pub(crate) async fn paid_at_known_times(app: &TestApp, opportunity: &str, amount: &str, currency: &str, day: i64) -> String {
+pub(crate) async fn paid_at_known_times(
+    app: &TestApp,
+    opportunity: &str,
+    amount: &str,
+    currency: &str,
+    day: i64,
+) -> String {
     let mut request = link_request();
     request["opportunity_id"] = json!(opportunity);
     request["amount"] = json!(amount);
