@@ -20,7 +20,7 @@ pub type DailyTotals = BTreeMap<(String, String, String), DayTotal>;
 pub fn add(totals: &mut DailyTotals, payments: &[Payment]) {
     for payment in payments {
         let Some(paid_at) = payment.paid_at() else { continue };
-        let key = (paid_at.date().to_string(), payment.brand.clone(), payment.collected_currency().code().to_owned());
+        let key = (paid_at.date().to_string(), payment.brand.clone(), payment.collected_currency().to_string());
         let total = totals.entry(key).or_default();
         total.payments += 1;
         total.collected += payment.collected_minor();
@@ -50,7 +50,7 @@ mod tests {
         add(&mut totals, &[usd, yen, open]);
         add(&mut totals, &[second_usd]);
         let key = |day: &str, currency: &str| (day.to_owned(), "acme".to_owned(), currency.to_owned());
-        assert_eq!(totals.len(), 2);
+        assert_eq!(totals.len(), 2, "{totals:?}");
         assert_eq!(totals[&key("2026-12-01", "USD")], DayTotal { payments: 2, collected: 25_000, refunded: 2_500 });
         assert_eq!(totals[&key("2026-12-02", "JPY")], DayTotal { payments: 1, collected: 13_000, refunded: 0 });
     }
