@@ -11,19 +11,7 @@ use crate::{
 };
 
 #[cfg(feature = "ssr")]
-fn request() -> Result<http::request::Parts, ServerFnError> {
-    use_context::<http::request::Parts>().ok_or_else(|| ServerFnError::new("no request"))
-}
-
-#[cfg(feature = "ssr")]
-fn see_other(location: &str) {
-    if let (Some(response), Ok(value)) =
-        (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(location))
-    {
-        response.insert_header(http::header::LOCATION, value);
-        response.set_status(http::StatusCode::SEE_OTHER);
-    }
-}
+use crate::response::{request, see_other};
 
 /// The CSRF token of this request's session, for the forms of a page.
 #[server(prefix = "/fn", endpoint = "csrf-token")]
@@ -150,9 +138,7 @@ pub fn ConfirmPage() -> impl IntoView {
 #[component]
 fn LinkExpired() -> impl IntoView {
     #[cfg(feature = "ssr")]
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(http::StatusCode::GONE);
-    }
+    crate::response::set_status(http::StatusCode::GONE);
     view! {
         <Layout title="Link expired">
             <h1>"This sign-in link has expired"</h1>

@@ -11,6 +11,8 @@ pub mod ops;
 mod pages;
 mod pay;
 mod reminders;
+#[cfg(feature = "ssr")]
+mod response;
 mod returns;
 mod sandbox;
 pub mod site;

@@ -34,9 +34,7 @@ pub fn HomePage() -> impl IntoView {
 #[component]
 pub fn NotFound() -> impl IntoView {
     #[cfg(feature = "ssr")]
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(http::StatusCode::NOT_FOUND);
-    }
+    crate::response::set_status(http::StatusCode::NOT_FOUND);
     view! {
         <Layout title="Page not found">
             <h1>"Page not found"</h1>
@@ -50,9 +48,7 @@ pub fn NotFound() -> impl IntoView {
 #[component]
 pub fn Unavailable() -> impl IntoView {
     #[cfg(feature = "ssr")]
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(http::StatusCode::SERVICE_UNAVAILABLE);
-    }
+    crate::response::set_status(http::StatusCode::SERVICE_UNAVAILABLE);
     view! {
         <Layout title="Temporarily unavailable">
             <h1>"Temporarily unavailable"</h1>

@@ -4,6 +4,8 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
+#[cfg(feature = "ssr")]
+use crate::response::see_other;
 use crate::{
     backend::{PayState, PayView},
     layout::Layout,
@@ -32,16 +34,6 @@ pub async fn start_checkout(token: String, csrf: String) -> Result<(), ServerFnE
     };
     see_other(&target);
     Ok(())
-}
-
-#[cfg(feature = "ssr")]
-fn see_other(location: &str) {
-    use http::{HeaderValue, StatusCode, header::LOCATION};
-    let response = expect_context::<leptos_axum::ResponseOptions>();
-    if let Ok(value) = HeaderValue::from_str(location) {
-        response.insert_header(LOCATION, value);
-        response.set_status(StatusCode::SEE_OTHER);
-    }
 }
 
 #[cfg(feature = "ssr")]
@@ -84,10 +76,8 @@ fn PayContent(view: PayView, csrf: String, problem: Option<String>) -> impl Into
         PayState::Expired => ("Payment link expired".to_owned(), "This payment link has expired".to_owned()),
     };
     #[cfg(feature = "ssr")]
-    if view.state == PayState::Expired
-        && let Some(response) = use_context::<leptos_axum::ResponseOptions>()
-    {
-        response.set_status(http::StatusCode::GONE);
+    if view.state == PayState::Expired {
+        crate::response::set_status(http::StatusCode::GONE);
     }
     let problem = problem.map(|p| match p.as_str() {
         "unavailable" => "We could not reach our payment provider. Nothing was charged; please try again in a moment.",

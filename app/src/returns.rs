@@ -11,9 +11,7 @@ use crate::{
 };
 
 #[cfg(feature = "ssr")]
-fn request() -> Result<http::request::Parts, ServerFnError> {
-    use_context::<http::request::Parts>().ok_or_else(|| ServerFnError::new("no request"))
-}
+use crate::response::request;
 
 #[server(prefix = "/fn", endpoint = "success-view")]
 pub async fn load_success(session_id: String) -> Result<Option<ReturnView>, ServerFnError> {

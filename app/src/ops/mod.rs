@@ -15,33 +15,13 @@ pub use backend::{
 pub use pages::{ApiKeysPage, FinancePage, OutboxPage, OverviewPage, PaymentPage, PaymentsPage};
 pub use sign_in::{ConfirmPage, SignInPage};
 
-use crate::{layout::Layout, pages::Unavailable};
-
 #[cfg(feature = "ssr")]
-fn request() -> Result<http::request::Parts, ServerFnError> {
-    use_context::<http::request::Parts>().ok_or_else(|| ServerFnError::new("no request"))
-}
+use crate::response::{request, see_other, set_status};
+use crate::{layout::Layout, pages::Unavailable};
 
 #[cfg(feature = "ssr")]
 fn console() -> Console {
     expect_context::<Console>()
-}
-
-#[cfg(feature = "ssr")]
-fn set_status(status: http::StatusCode) {
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(status);
-    }
-}
-
-#[cfg(feature = "ssr")]
-fn see_other(location: &str) {
-    if let (Some(response), Ok(value)) =
-        (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(location))
-    {
-        response.insert_header(http::header::LOCATION, value);
-        response.set_status(http::StatusCode::SEE_OTHER);
-    }
 }
 
 /// Every console form posts here: the action it names, for the subject it names. Answers with a
