@@ -46,13 +46,22 @@ impl ExportRequest {
             return Err("to is before from".into());
         }
         Ok(PaymentFilter {
-            search: self.search.clone(),
+            search: self.search.as_deref().map(searched_id),
             status: self.status.clone(),
             brand: self.brand.clone(),
             currency: self.currency.clone(),
             created_from: from,
             created_before: to.map(|to| to + 24 * 3600 * 1000),
         })
+    }
+}
+
+/// The term as payments store it: Salesforce shows 15-character ids in its pages and URLs,
+/// Remit keeps the 18-character form (nothing else Remit searches by is 15 letters and digits).
+fn searched_id(term: &str) -> String {
+    match crate::payments::SalesforceId::parse(term) {
+        Ok(id) if term.len() == 15 => id.as_str().to_owned(),
+        _ => term.to_owned(),
     }
 }
 
@@ -193,6 +202,16 @@ mod tests {
         assert!(ask(None, Some("XYZ"), None, None).unwrap_err().starts_with("currency"));
         assert!(ask(None, None, Some("01/12/2026"), None).unwrap_err().contains("not a date"));
         assert_eq!(ask(None, None, Some("2026-12-02"), Some("2026-12-01")).unwrap_err(), "to is before from");
+    }
+
+    #[test]
+    fn a_15_character_opportunity_id_is_searched_in_its_18_character_form() {
+        let search =
+            |term: &str| ExportRequest { search: Some(term.into()), ..Default::default() }.filter().unwrap().search;
+        assert_eq!(search("0065g00000AbCdE").as_deref(), Some("0065g00000AbCdEAAV"));
+        assert_eq!(search("0065g00000AbCdEAAV").as_deref(), Some("0065g00000AbCdEAAV"));
+        assert_eq!(search("ana@example.com").as_deref(), Some("ana@example.com"));
+        assert_eq!(search("cs_test_a1B2c3D4e5").as_deref(), Some("cs_test_a1B2c3D4e5"));
     }
 
     #[test]
