@@ -333,7 +333,9 @@ pub async fn settle_abandoned(db: &Db, kinds: &[&str]) -> Result<u64, sqlx::Erro
     .bind(now)
     .execute(&db.writes)
     .await?;
-    if merged.rows_affected() > 0 {
+    if dead.rows_affected() > 0 {
+        bury_older_twins(db).await?;
+    } else if merged.rows_affected() > 0 {
         archive_done(db).await?;
     }
     Ok(merged.rows_affected() + dead.rows_affected())
@@ -407,9 +409,27 @@ pub async fn fail(
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             merge_into_twin(db, claimed, worker_id, Some(error)).await
         }
+        Ok(_) if dead => bury_older_twins(db).await,
         Ok(_) => archive_done(db).await.map(drop),
         Err(other) => Err(other),
     }
+}
+
+/// Keeps one dead letter per dedupe key, the newest: jobs of one key do the same work (they read
+/// current state when they run), so older dead twins would only be the same failure listed
+/// again, and replaying any one would do all of their work. The older ones are archived with a
+/// note saying so.
+async fn bury_older_twins(db: &Db) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'done', updated_at = $1, \
+         last_error = 'a newer dead letter of the same work replaces it; ' || COALESCE(last_error, '') \
+         WHERE status = 'dead' AND EXISTS (SELECT 1 FROM outbox t WHERE t.dedupe_key = outbox.dedupe_key \
+                                           AND t.status = 'dead' AND t.id > outbox.id)",
+    )
+    .bind(now_ms())
+    .execute(&db.writes)
+    .await?;
+    archive_done(db).await.map(drop)
 }
 
 /// After the first failure 1 s, then 2 s, 4 s … capped at 30 minutes, each with up to 50 % random

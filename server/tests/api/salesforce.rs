@@ -293,6 +293,30 @@ async fn a_missing_opportunity_is_resolved_by_its_stripe_customer_or_dead_letter
     let payment = body["payment_id"].as_str().unwrap();
     app.eventually(&format!("SELECT status FROM outbox WHERE dedupe_key = 'sync_payment:{payment}'"), "dead").await;
 
+    // Another sync of the payment fails the same way: one dead letter stays, the newest.
+    let (first,): (i64,) =
+        sqlx::query_as("SELECT id FROM outbox WHERE status = 'dead'").fetch_one(&app.db.pool).await.unwrap();
+    let mut conn = app.db.writes.acquire().await.unwrap();
+    server::outbox::enqueue(&mut conn, &server::jobs::SyncPayment { payment_id: payment.into() }).await.unwrap();
+    drop(conn);
+    app.outbox_idle().await;
+    // The older letter is archived just after the newer one dies.
+    for _ in 0..200 {
+        if app.count(&format!("SELECT COUNT(*) FROM outbox_done WHERE id = {first}")).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let dead: Vec<(i64,)> =
+        sqlx::query_as("SELECT id FROM outbox WHERE status = 'dead'").fetch_all(&app.db.pool).await.unwrap();
+    assert_eq!(dead.len(), 1, "one dead letter for the one failing sync");
+    assert!(dead[0].0 > first, "the newest stays");
+    let (note,): (String,) = sqlx::query_as(&format!("SELECT last_error FROM outbox_done WHERE id = {first}"))
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(note.starts_with("a newer dead letter of the same work replaces it; Opportunity"), "{note}");
+
     // The Opportunity was merged into one that carries the same Stripe customer.
     let (customer,): (String,) = sqlx::query_as("SELECT stripe_customer_id FROM payments WHERE id = $1")
         .bind(payment)
