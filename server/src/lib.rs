@@ -19,6 +19,7 @@ pub mod salesforce;
 pub mod secrets;
 pub mod startup;
 pub mod stripe;
+pub mod subscriptions;
 pub mod sync;
 pub mod telemetry;
 
