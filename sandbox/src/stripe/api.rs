@@ -16,7 +16,7 @@ use super::{
     state::{StripeState, now, object, random_id},
 };
 
-type ApiResult = Result<Response, ApiError>;
+pub(super) type ApiResult = Result<Response, ApiError>;
 
 /// Stripe takes a secret key as a bearer token (or basic-auth user) and an optional pinned version.
 fn authorize(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -49,7 +49,7 @@ fn authorize(headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// Runs a POST once per Idempotency-Key: a repeat with the same parameters gets the first answer
 /// back; a repeat with other parameters is refused, as Stripe does.
-fn idempotent(
+pub(super) fn idempotent(
     stripe: &Stripe,
     headers: &HeaderMap,
     path: &str,
@@ -85,7 +85,11 @@ fn idempotent(
     Ok((status, Json(body)).into_response())
 }
 
-fn read(stripe: &Stripe, headers: &HeaderMap, run: impl FnOnce(&StripeState) -> Result<Value, ApiError>) -> ApiResult {
+pub(super) fn read(
+    stripe: &Stripe,
+    headers: &HeaderMap,
+    run: impl FnOnce(&StripeState) -> Result<Value, ApiError>,
+) -> ApiResult {
     authorize(headers)?;
     let state = stripe.lock();
     Ok(Json(run(&state)?).into_response())

@@ -111,8 +111,13 @@ fn render(stripe: &Stripe, id: &str, error: Option<&str>) -> Response {
 }
 
 fn shell(title: &str, body: &str) -> String {
+    hosted_page(&format!("{title} · Sandbox Checkout"), body)
+}
+
+/// A page Stripe hosts for the payer (Checkout, an invoice), as plain HTML.
+pub(super) fn hosted_page(title: &str, body: &str) -> String {
     format!(
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{title} · Sandbox Checkout</title>
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem;color:#1a1f36}}
 button{{display:block;width:100%;margin:.5rem 0;padding:.8rem;font:inherit;border:0;border-radius:6px;background:#635bff;color:#fff;cursor:pointer}}
 .test{{background:#ffde92;color:#5c3d00;padding:.25rem .5rem;display:inline-block;border-radius:4px}}.amount{{font-size:2rem;font-weight:700}}.error{{color:#b3093c}}</style>

@@ -1,5 +1,5 @@
 //! The Stripe stand-in: customers, Checkout sessions with a hosted test payment page, payment
-//! intents, charges, events, and signed webhook delivery. Requests use Stripe's format, answers
+//! intents, charges, invoices with a hosted invoice page, events, and signed webhook delivery. Requests use Stripe's format, answers
 //! use Stripe's object shapes and error bodies.
 
 mod api;
@@ -7,6 +7,7 @@ mod checkout;
 mod dashboard;
 mod delivery;
 mod error;
+mod invoices;
 mod money_back;
 mod params;
 mod state;
@@ -117,6 +118,26 @@ impl Stripe {
         disputes
     }
 
+    /// An invoice in Stripe's shape.
+    pub fn invoice(&self, id: &str) -> Option<serde_json::Value> {
+        self.lock().invoices.get(id).cloned()
+    }
+
+    /// Every invoice, oldest first.
+    pub fn invoices(&self) -> Vec<serde_json::Value> {
+        let mut invoices: Vec<serde_json::Value> = self.lock().invoices.values().cloned().collect();
+        invoices.sort_by_key(|i| i["created"].as_i64());
+        invoices
+    }
+
+    /// The payer pays an open invoice on its hosted page, by a card that succeeds or is declined
+    /// (`invoice.paid` or `invoice.payment_failed`). False when no such invoice is open.
+    pub fn pay_invoice(&self, id: &str, succeeds: bool) -> bool {
+        let paid = invoices::pay(&mut self.lock(), id, succeeds).is_some();
+        self.webhooks.flush(self);
+        paid
+    }
+
     /// The next `count` API answers to POSTs are lost after Stripe acted on them, as when a
     /// connection drops: the caller gets Stripe's 500 `api_error` and cannot know what happened.
     pub fn lose_answers(&self, count: u64) {
@@ -142,6 +163,13 @@ impl Stripe {
             .route("/v1/refunds", post(api::create_refund))
             .route("/v1/refunds/{id}", get(api::retrieve_refund))
             .route("/v1/events", get(api::list_events))
+            .route("/v1/invoiceitems", post(invoices::create_invoice_item))
+            .route("/v1/invoices", post(invoices::create_invoice))
+            .route("/v1/invoices/{id}", get(invoices::retrieve_invoice))
+            .route("/v1/invoices/{id}/finalize", post(invoices::finalize_invoice))
+            .route("/v1/invoices/{id}/send", post(invoices::send_invoice))
+            .route("/v1/invoices/{id}/void", post(invoices::void_invoice))
+            .route("/i/{id}", get(invoices::page).post(invoices::submit))
             .route("/c/pay/{id}", get(checkout::page).post(checkout::submit))
             .route("/test/dashboard", get(dashboard::page).post(dashboard::act))
             .fallback(unknown_url)

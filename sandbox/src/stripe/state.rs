@@ -20,6 +20,10 @@ pub struct StripeState {
     pub charges: BTreeMap<String, Value>,
     pub refunds: BTreeMap<String, Value>,
     pub disputes: BTreeMap<String, Value>,
+    pub invoices: BTreeMap<String, Value>,
+    pub invoice_items: BTreeMap<String, Value>,
+    /// Invoices finalized so far: the sequence of their numbers.
+    pub invoice_numbers: u64,
     /// Oldest first.
     pub events: Vec<Value>,
     /// Events recorded but not yet handed to webhook delivery.
@@ -46,6 +50,8 @@ fn fixture(name: &str) -> Value {
         "line_item" => include_str!("../../fixtures/stripe/line_item.json"),
         "refund" => include_str!("../../fixtures/stripe/refund.json"),
         "dispute" => include_str!("../../fixtures/stripe/dispute.json"),
+        "invoice" => include_str!("../../fixtures/stripe/invoice.json"),
+        "invoiceitem" => include_str!("../../fixtures/stripe/invoiceitem.json"),
         _ => unreachable!("no fixture {name}"),
     };
     serde_json::from_str(text).expect("fixtures are valid JSON")

@@ -12,6 +12,27 @@ use url::Url;
 
 use super::{CheckoutSession, Customer, Event, Form, List, PaymentIntent, STRIPE_VERSION, SearchResult};
 
+/// The steps of an invoice's life that Remit takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceStep {
+    /// Draft → open: numbered, payable at its hosted page.
+    Finalize,
+    /// Stripe emails it to the customer.
+    Send,
+    /// Open → void: it can no longer be paid.
+    Void,
+}
+
+impl InvoiceStep {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Finalize => "finalize",
+            Self::Send => "send",
+            Self::Void => "void",
+        }
+    }
+}
+
 /// What went wrong with a Stripe call, in Stripe's own classes.
 #[derive(Debug, thiserror::Error)]
 pub enum StripeError {
@@ -162,6 +183,32 @@ impl StripeClient {
 
     pub async fn retrieve_charge(&self, id: &str) -> Result<super::Charge, StripeError> {
         self.get(&format!("/v1/charges/{id}"), &[]).await
+    }
+
+    pub async fn create_invoice(&self, form: &Form, idempotency_key: &str) -> Result<super::Invoice, StripeError> {
+        self.post("/v1/invoices", form, idempotency_key).await
+    }
+
+    pub async fn create_invoice_item(
+        &self,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<super::InvoiceItem, StripeError> {
+        self.post("/v1/invoiceitems", form, idempotency_key).await
+    }
+
+    pub async fn retrieve_invoice(&self, id: &str) -> Result<super::Invoice, StripeError> {
+        self.get(&format!("/v1/invoices/{id}"), &[]).await
+    }
+
+    /// `finalize`, `send` or `void`: the invoice's next step, which answers with the invoice.
+    pub async fn invoice_step(
+        &self,
+        id: &str,
+        step: InvoiceStep,
+        idempotency_key: &str,
+    ) -> Result<super::Invoice, StripeError> {
+        self.post(&format!("/v1/invoices/{id}/{}", step.as_str()), &Form::new(), idempotency_key).await
     }
 
     /// Events created at or after `created_gte` (Unix seconds), newest first, a page at a time.

@@ -8,7 +8,7 @@ mod form;
 pub mod signature;
 mod types;
 
-pub use client::{StripeClient, StripeError};
+pub use client::{InvoiceStep, StripeClient, StripeError};
 pub use form::Form;
 pub use types::*;
 

@@ -112,3 +112,27 @@ pub struct Refund {
     pub status: String,
     pub payment_intent: Option<String>,
 }
+
+/// An invoice, as Remit reads it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Invoice {
+    pub id: String,
+    /// `draft`, `open`, `paid`, `uncollectible` or `void`.
+    pub status: Option<String>,
+    pub customer: Option<String>,
+    pub amount_due: i64,
+    pub currency: String,
+    /// The page where the payer pays; set once the invoice is finalized.
+    pub hosted_invoice_url: Option<String>,
+    pub number: Option<String>,
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+/// A pending charge on a customer, billed by the next invoice it joins.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvoiceItem {
+    pub id: String,
+    pub amount: i64,
+    pub invoice: Option<String>,
+}

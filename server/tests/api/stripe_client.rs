@@ -9,7 +9,7 @@ use std::{
 use axum::{Router, http::HeaderMap, http::StatusCode, response::IntoResponse, routing::post};
 use secrecy::SecretString;
 use serde_json::json;
-use server::stripe::{Form, StripeClient, StripeError};
+use server::stripe::{Form, InvoiceStep, StripeClient, StripeError};
 
 /// A server that answers each request with the next canned reply and records the headers it got.
 async fn scripted(replies: Vec<(StatusCode, serde_json::Value)>) -> (String, Arc<Mutex<Vec<HeaderMap>>>) {
@@ -190,4 +190,83 @@ async fn the_stand_in_refuses_checkout_options_stripe_refuses_naming_the_paramet
     }
     let good = session().set("submit_type", "donate").set("custom_text[submit][message]", "x".repeat(1200));
     assert!(stripe.create_checkout_session(&good, "good").await.is_ok());
+}
+
+#[tokio::test]
+async fn an_invoice_is_issued_paid_on_its_hosted_page_and_only_an_open_one_is_voided() {
+    let sandbox = sandbox::Sandbox::spawn().await.unwrap();
+    let stripe = StripeClient::new(
+        sandbox.stripe_url.parse().unwrap(),
+        SecretString::from(sandbox::STRIPE_SECRET_KEY),
+        Duration::from_secs(5),
+    );
+    let customer = stripe.create_customer(&Form::new().set("email", "ap@example.com"), "c1").await.unwrap();
+    let draft = || {
+        Form::new()
+            .set("customer", &customer.id)
+            .set("collection_method", "send_invoice")
+            .set("days_until_due", 30)
+            .set("currency", "jpy")
+            .set("metadata[remit_payment_id]", "pay-1")
+    };
+    let no_due_date = stripe
+        .create_invoice(&Form::new().set("customer", &customer.id).set("collection_method", "send_invoice"), "i0")
+        .await
+        .unwrap_err();
+    assert!(matches!(&no_due_date, StripeError::InvalidRequest { param: Some(p), .. } if p == "days_until_due"));
+
+    let invoice = stripe.create_invoice(&draft(), "i1").await.unwrap();
+    assert_eq!((invoice.status.as_deref(), invoice.amount_due), (Some("draft"), 0));
+    let item = |invoice: &str| {
+        Form::new()
+            .set("customer", &customer.id)
+            .set("invoice", invoice)
+            .set("amount", 5000)
+            .set("currency", "jpy")
+            .set("description", "Workshop")
+    };
+    let usd = stripe.create_invoice_item(&item(&invoice.id).set("currency", "usd"), "ii0").await.unwrap_err();
+    assert!(matches!(&usd, StripeError::InvalidRequest { param: Some(p), .. } if p == "currency"), "{usd:?}");
+    let added = stripe.create_invoice_item(&item(&invoice.id), "ii1").await.unwrap();
+    assert_eq!(added.invoice.as_deref(), Some(invoice.id.as_str()));
+    let open = stripe.invoice_step(&invoice.id, InvoiceStep::Finalize, "f1").await.unwrap();
+    assert_eq!((open.status.as_deref(), open.amount_due), (Some("open"), 5000));
+    let url = open.hosted_invoice_url.clone().expect("a finalized invoice has a hosted page");
+    assert!(open.number.is_some());
+    stripe.invoice_step(&invoice.id, InvoiceStep::Send, "s1").await.unwrap();
+    let late_item = stripe.create_invoice_item(&item(&invoice.id), "ii2").await.unwrap_err();
+    assert!(matches!(late_item, StripeError::InvalidRequest { .. }), "items join drafts only");
+
+    // The payer's card is declined once, then pays.
+    let http = reqwest::Client::new();
+    let page = http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("5000 JPY") && page.contains("Pay with card •••• 4242 (succeeds)"), "{page}");
+    let declined = http.post(&url).form(&[("outcome", "card_declined")]).send().await.unwrap().text().await.unwrap();
+    assert!(declined.contains("Your card was declined."));
+    let paid = http.post(&url).form(&[("outcome", "card_succeeds")]).send().await.unwrap().text().await.unwrap();
+    assert!(paid.contains("This invoice has been paid."));
+    let invoice_now = sandbox.stripe.invoice(&invoice.id).unwrap();
+    assert_eq!((invoice_now["status"].as_str(), invoice_now["attempt_count"].as_i64()), (Some("paid"), Some(2)));
+    let types: Vec<String> = stripe
+        .list_events(0, None)
+        .await
+        .unwrap()
+        .data
+        .into_iter()
+        .filter(|e| e.data.object["id"] == invoice.id.as_str())
+        .map(|e| e.event_type)
+        .collect();
+    for expected in ["invoice.created", "invoice.finalized", "invoice.sent", "invoice.payment_failed", "invoice.paid"] {
+        assert!(types.iter().any(|t| t == expected), "{expected} in {types:?}");
+    }
+    let paid_void = stripe.invoice_step(&invoice.id, InvoiceStep::Void, "v1").await.unwrap_err();
+    assert!(matches!(paid_void, StripeError::InvalidRequest { .. }), "a paid invoice cannot be voided");
+
+    let second = stripe.create_invoice(&draft(), "i2").await.unwrap();
+    stripe.create_invoice_item(&item(&second.id), "ii3").await.unwrap();
+    stripe.invoice_step(&second.id, InvoiceStep::Finalize, "f2").await.unwrap();
+    let void = stripe.invoice_step(&second.id, InvoiceStep::Void, "v2").await.unwrap();
+    assert_eq!(void.status.as_deref(), Some("void"));
+    let gone = http.get(void.hosted_invoice_url.unwrap()).send().await.unwrap().text().await.unwrap();
+    assert!(gone.contains("no longer payable"));
 }
