@@ -100,7 +100,7 @@ fn FilterForm(
                 <div class="field wide">
                     <label for="q">"Search"</label>
                     <input id="q" name="q" type="search" value=query.q.clone()
-                        placeholder="Email, Opportunity, Remit, session, intent or customer id" />
+                        placeholder="Email, Opportunity, Remit, session, intent, customer or invoice id" />
                 </div>
             })}
             {(!statuses.is_empty()).then(|| view! {

@@ -41,6 +41,8 @@ pub struct Fields {
     pub opportunity_payment_status: String,
     pub opportunity_payment_link: String,
     pub opportunity_stripe_customer_id: String,
+    pub opportunity_invoice_id: String,
+    pub opportunity_invoice_url: String,
     pub account_stripe_customer_id: String,
     pub payment_external_id: String,
     pub payment_opportunity: String,
@@ -56,6 +58,9 @@ pub struct Fields {
     pub payment_refunded_amount: String,
     pub payment_reminders_sent: String,
     pub payment_last_reminder_at: String,
+    pub payment_invoice_id: String,
+    /// One-time or Invoice: how the payment is collected.
+    pub payment_kind: String,
     /// Task's external id: one Task per cause, upserted, never created twice.
     pub task_attempt_id: String,
 }
@@ -92,6 +97,8 @@ impl Default for Fields {
             opportunity_payment_status: "Payment_Status__c".into(),
             opportunity_payment_link: "Payment_Link__c".into(),
             opportunity_stripe_customer_id: "Stripe_Customer_ID__c".into(),
+            opportunity_invoice_id: "Stripe_Invoice_ID__c".into(),
+            opportunity_invoice_url: "Stripe_Invoice_URL__c".into(),
             account_stripe_customer_id: "Stripe_Customer_ID__c".into(),
             payment_external_id: "Remit_Payment_ID__c".into(),
             payment_opportunity: "Opportunity__c".into(),
@@ -107,6 +114,8 @@ impl Default for Fields {
             payment_refunded_amount: "Refunded_Amount__c".into(),
             payment_reminders_sent: "Reminders_Sent__c".into(),
             payment_last_reminder_at: "Last_Reminder_At__c".into(),
+            payment_invoice_id: "Stripe_Invoice_ID__c".into(),
+            payment_kind: "Kind__c".into(),
             task_attempt_id: "Remit_Attempt_ID__c".into(),
         }
     }
@@ -164,6 +173,8 @@ impl SalesforceMapping {
             mapped(opportunity, &f.opportunity_payment_status, Picklist, "fields.opportunity_payment_status"),
             mapped(opportunity, &f.opportunity_payment_link, Url, "fields.opportunity_payment_link"),
             mapped(opportunity, &f.opportunity_stripe_customer_id, Text, "fields.opportunity_stripe_customer_id"),
+            mapped(opportunity, &f.opportunity_invoice_id, Text, "fields.opportunity_invoice_id"),
+            mapped(opportunity, &f.opportunity_invoice_url, Url, "fields.opportunity_invoice_url"),
             standard(opportunity, "StageName", Picklist),
             standard(opportunity, "CloseDate", Date),
             standard(opportunity, "Amount", Number),
@@ -182,6 +193,8 @@ impl SalesforceMapping {
             mapped(payment, &f.payment_refunded_amount, Number, "fields.payment_refunded_amount"),
             mapped(payment, &f.payment_reminders_sent, Number, "fields.payment_reminders_sent"),
             mapped(payment, &f.payment_last_reminder_at, DateTime, "fields.payment_last_reminder_at"),
+            mapped(payment, &f.payment_invoice_id, Text, "fields.payment_invoice_id"),
+            mapped(payment, &f.payment_kind, Picklist, "fields.payment_kind"),
             mapped(task, &f.task_attempt_id, ExternalId, "fields.task_attempt_id"),
             standard(task, "Subject", Text),
             standard(task, "Priority", Picklist),

@@ -98,7 +98,7 @@ impl PaymentBody {
             expires_at: payment.expires_at.and_then(rfc3339),
             next_reminder_at: payment.next_reminder_at.filter(|_| payment.reminders == "on").and_then(rfc3339),
             reminders_sent: payment.reminder_step,
-            url: state.payments.pay_url(&payment),
+            url: state.payments.link_url(&payment),
             receipt_url: state.payments.receipt_url(&payment),
             currency: payment.currency().to_string(),
             paid_amount_minor: payment.paid_amount_minor,
@@ -291,7 +291,7 @@ async fn new_link(state: &AppState, body: &[u8]) -> Result<(StatusCode, serde_js
         .map_err(|e| ApiError::BadRequest(format!("The body is not valid JSON for this operation: {e}")))?;
     let request = raw.validate().map_err(ApiError::Validation)?;
     let outcome = state.payments.request_link(request).await?;
-    let url = state.payments.pay_url(&outcome.payment);
+    let url = state.payments.link_url(&outcome.payment);
     let payment = outcome.payment;
     let body = LinkBody {
         message: format!("Here is your payment link: {url}"),

@@ -439,6 +439,8 @@ impl ConsoleBackend {
             ("Stripe customer", payment.stripe_customer_id.clone()),
             ("Checkout session", payment.stripe_checkout_session_id.clone()),
             ("Payment intent", payment.stripe_payment_intent_id.clone()),
+            ("Invoice", payment.stripe_invoice_id.clone()),
+            ("Hosted invoice page", payment.hosted_invoice_url.clone()),
         ];
         facts.extend(optional.into_iter().filter_map(|(label, value)| Some((label, value?))));
         Ok(PaymentDetail {

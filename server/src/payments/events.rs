@@ -70,6 +70,13 @@ pub fn facts_of(event_type: &str, object: &Value, created: i64) -> Vec<Fact> {
             amount: collected("amount_received").or_else(|| collected("amount")),
         }],
         "payment_intent.payment_failed" => vec![failed_attempt(object, &id, created)],
+        // A payment collected by invoice: the invoice's own events say it.
+        "invoice.paid" => vec![Fact::Paid { at: created, payment_intent: None, amount: collected("amount_paid") }],
+        "invoice.payment_failed" => vec![Fact::Failed {
+            attempt: format!("{id}#{}", object["attempt_count"].as_i64().unwrap_or(0)),
+            reason: "invoice_payment_failed".into(),
+            at: created,
+        }],
         "charge.refunded" => {
             vec![Fact::Refunded { amount_refunded: object["amount_refunded"].as_i64().unwrap_or(0) }]
         }
@@ -642,6 +649,25 @@ mod tests {
             5,
         ));
         assert_eq!(derive(100, &facts).status, PaymentStatus::Paid);
+    }
+
+    #[test]
+    fn an_invoice_paid_after_a_failed_attempt_is_paid_with_that_one_failure() {
+        let invoice = |status: &str, attempts: i64| {
+            json!({ "id": "in_1", "object": "invoice", "status": status, "attempt_count": attempts,
+                    "amount_paid": if status == "paid" { 12_500 } else { 0 }, "currency": "usd" })
+        };
+        let events = [
+            ("invoice.finalized", invoice("open", 0), 10),
+            ("invoice.payment_failed", invoice("open", 1), 20),
+            ("invoice.payment_failed", invoice("open", 1), 20),
+            ("invoice.paid", invoice("paid", 2), 30),
+            ("invoice.voided", invoice("void", 0), 5),
+        ];
+        let derived = run(&events);
+        assert_eq!((derived.status, derived.failed_attempts), (PaymentStatus::Paid, 1));
+        assert_eq!(derived.paid_amount, Some((12_500, "usd".to_owned())));
+        assert_eq!(derived.failures[0].attempt, "in_1#1");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! Checkout.
 
 use super::{
-    CheckoutOptions, Expiry, LinkRequest, Payment, PaymentStatus, Payments, SalesforceId, ValidationError,
+    CheckoutOptions, Collection, Expiry, LinkRequest, Payment, PaymentStatus, Payments, SalesforceId, ValidationError,
     customers::{CustomerError, customer_for_account},
     store::{self, Audit, NewPayment, Terms},
 };
@@ -91,8 +91,13 @@ impl Payments {
         };
         let options = request.checkout_options.clone().over(&brand.checkout);
         let options = (!options.is_empty()).then(|| serde_json::to_string(&options).expect("options serialize"));
-        let expires_at = expires_at(request.expiry, brand.link_expires_in_days, now_ms())?;
+        // An invoice is due when its own terms say, not when the brand's links expire.
+        let expires_at = match request.collection {
+            Collection::Checkout => expires_at(request.expiry, brand.link_expires_in_days, now_ms())?,
+            Collection::Invoice { .. } => None,
+        };
         let terms = Terms {
+            collection: request.collection,
             checkout_options: options.as_deref(),
             expires_at,
             amount_minor: request.amount_minor,
@@ -113,15 +118,16 @@ impl Payments {
             send_reminders: request.send_reminders,
             terms,
         };
-        if let Some(payment) = self.reopen_expired(&new, request.send_email).await? {
-            return Ok(LinkOutcome { payment, created: false });
-        }
-        if let Some(payment) = self.insert_unless_live(&new, request.send_email).await? {
-            return Ok(LinkOutcome { payment, created: true });
-        }
-        let existing = store::live_for_opportunity(&self.db, new.opportunity_id).await?.ok_or(LinkError::NotFound)?;
-        let payment = self.update_terms(existing, &new.terms, request.send_email).await?;
-        Ok(LinkOutcome { payment, created: false })
+        let (payment, created) = if let Some(payment) = self.reopen_expired(&new, request.send_email).await? {
+            (payment, false)
+        } else if let Some(payment) = self.insert_unless_live(&new, request.send_email).await? {
+            (payment, true)
+        } else {
+            let existing =
+                store::live_for_opportunity(&self.db, new.opportunity_id).await?.ok_or(LinkError::NotFound)?;
+            (self.update_terms(existing, &new.terms, request.send_email).await?, false)
+        };
+        Ok(LinkOutcome { payment: self.ensure_invoice(payment).await?, created })
     }
 
     /// Inserts a new payment unless the Opportunity has a live one; the audit row and the jobs
@@ -192,6 +198,9 @@ impl Payments {
         }
         if let Some(session) = &existing.stripe_checkout_session_id {
             self.expire_session(session, &existing).await?;
+        }
+        if let Some(invoice) = &existing.stripe_invoice_id {
+            self.void_invoice(invoice, &existing).await?;
         }
         let status = existing.status();
         let mut tx = self.db.writes.begin().await?;
@@ -300,6 +309,9 @@ impl Payments {
         if let Some(session) = &payment.stripe_checkout_session_id {
             self.expire_session(session, &payment).await?;
         }
+        if let Some(invoice) = &payment.stripe_invoice_id {
+            self.void_invoice(invoice, &payment).await?;
+        }
         let mut tx = self.db.writes.begin().await?;
         if store::cancel(&mut tx, id).await? {
             let entry =
@@ -333,9 +345,29 @@ impl Payments {
         Ok(payment)
     }
 
+    /// Where a pay link's button leads: an invoice payment's hosted invoice page, else Checkout.
+    pub async fn checkout_url(&self, token: &str) -> Result<String, CheckoutError> {
+        let payment = store::by_pay_token(&self.db, token).await?.ok_or(CheckoutError::NotFound)?;
+        if payment.collection() == Collection::Checkout {
+            return self.checkout_session_url(token).await;
+        }
+        if !payment.status().is_payable() {
+            return Err(CheckoutError::NotPayable(payment.status()));
+        }
+        let payment = match payment.hosted_invoice_url {
+            Some(_) => payment,
+            None => self.ensure_invoice(payment).await.map_err(|error| match error {
+                LinkError::Stripe(e) => CheckoutError::Stripe(e),
+                LinkError::Database(e) => CheckoutError::Database(e),
+                _ => CheckoutError::Changing,
+            })?,
+        };
+        payment.hosted_invoice_url.ok_or(CheckoutError::Changing)
+    }
+
     /// The Checkout page for a pay link: the payment's open session when it has one with time
     /// left, else a new one.
-    pub async fn checkout_url(&self, token: &str) -> Result<String, CheckoutError> {
+    async fn checkout_session_url(&self, token: &str) -> Result<String, CheckoutError> {
         // A session is recorded only if the payment did not change while Stripe made it (its
         // terms could have, and the session would ask the old amount): else it is expired and
         // made again from what the payment says now.

@@ -9,6 +9,7 @@ mod customers;
 pub mod events;
 mod ids;
 mod inbox;
+mod invoices;
 mod links;
 pub mod locale;
 mod money;
@@ -29,10 +30,12 @@ pub use links::{CheckoutError, LinkError, LinkOutcome};
 pub use money::{Currency, MAX_AMOUNT_MINOR, MoneyError};
 pub use receipt_content::{ReceiptAnswer, ReceiptError, ReceiptPdf};
 pub use refunds::{REASONS as REFUND_REASONS, RawRefundRequest, Refund, RefundError, RefundRequest, refundable};
-pub use request::{Expiry, LinkRequest, MAX_EXPIRY_DAYS, RawLinkRequest, ValidationError};
+pub use request::{
+    DEFAULT_DAYS_UNTIL_DUE, Expiry, LinkRequest, MAX_DAYS_UNTIL_DUE, MAX_EXPIRY_DAYS, RawLinkRequest, ValidationError,
+};
 pub use returns::ReturnError;
 pub use status::PaymentStatus;
-pub use store::{Payment, PaymentFilter, time_of};
+pub use store::{Collection, Payment, PaymentFilter, time_of};
 
 use crate::{
     base_url::BaseUrl,
@@ -109,6 +112,14 @@ impl Payments {
     /// The stable link of a payment: `{public}/pay/{token}`.
     pub fn pay_url(&self, payment: &Payment) -> String {
         self.public_url.join(&format!("/pay/{}", payment.pay_token))
+    }
+
+    /// The link Salesforce hands the payer: an issued invoice's hosted page, else the pay link.
+    pub fn link_url(&self, payment: &Payment) -> String {
+        match (&payment.hosted_invoice_url, payment.collection()) {
+            (Some(url), Collection::Invoice { .. }) => url.clone(),
+            _ => self.pay_url(payment),
+        }
     }
 
     /// Where a payer stops the reminders of this payment (one click, RFC 8058).

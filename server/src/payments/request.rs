@@ -3,10 +3,14 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{CheckoutOptions, Currency, EmailAddress, SalesforceId};
+use super::{CheckoutOptions, Collection, Currency, EmailAddress, SalesforceId};
 
 /// The longest a link may stay payable.
 pub const MAX_EXPIRY_DAYS: u32 = 365;
+
+/// The most days an invoice may give the payer, and what it gives when the request says nothing.
+pub const MAX_DAYS_UNTIL_DUE: i64 = 365;
+pub const DEFAULT_DAYS_UNTIL_DUE: i64 = 30;
 
 /// The JSON body of `POST /api/v1/payment-links`, before any check.
 #[derive(Debug, Deserialize)]
@@ -38,6 +42,10 @@ pub struct RawLinkRequest {
     pub terms_of_service_url: Option<String>,
     pub collect_billing_address: Option<bool>,
     pub collect_phone: Option<bool>,
+    /// `checkout` (the default) or `invoice`.
+    pub collection: Option<String>,
+    /// With `collection: "invoice"`: the days the payer has, from when it is sent.
+    pub days_until_due: Option<i64>,
 }
 
 /// When a link stops taking payments, as the request put it.
@@ -64,6 +72,7 @@ pub struct LinkRequest {
     pub send_email: bool,
     pub send_reminders: bool,
     pub expiry: Option<Expiry>,
+    pub collection: Collection,
     /// The link's own options; the brand's fill in what these leave out.
     pub checkout_options: CheckoutOptions,
 }
@@ -111,6 +120,50 @@ fn expiry(at: Option<&str>, in_days: Option<u32>) -> Result<Option<Expiry>, Vali
     }
 }
 
+/// How the request asks to be paid; an invoice goes to an Account's Stripe customer, is due on a
+/// day of its own and is paid on Stripe's invoice page, so Checkout's options and a link expiry
+/// do not apply to it.
+fn collection(raw: &RawLinkRequest, checkout_options: &CheckoutOptions) -> Result<Collection, ValidationError> {
+    match raw.collection.as_deref().unwrap_or("checkout") {
+        "checkout" if raw.days_until_due.is_some() => {
+            Err(invalid("days_until_due", "applies only with collection \"invoice\""))
+        }
+        "checkout" => Ok(Collection::Checkout),
+        "invoice" => {
+            let days_until_due = raw.days_until_due.unwrap_or(DEFAULT_DAYS_UNTIL_DUE);
+            if !(1..=MAX_DAYS_UNTIL_DUE).contains(&days_until_due) {
+                return Err(invalid("days_until_due", format!("must be 1 to {MAX_DAYS_UNTIL_DUE}")));
+            }
+            if raw.account_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
+                return Err(invalid(
+                    "account_id",
+                    "is required with collection \"invoice\": an invoice goes to the Account's Stripe customer",
+                ));
+            }
+            if raw.expires_at.is_some() {
+                return Err(invalid(
+                    "expires_at",
+                    "does not apply to an invoice, which is due days_until_due after it is sent",
+                ));
+            }
+            if raw.expires_in_days.is_some() {
+                return Err(invalid(
+                    "expires_in_days",
+                    "does not apply to an invoice, which is due days_until_due after it is sent",
+                ));
+            }
+            if !checkout_options.is_empty() {
+                return Err(invalid(
+                    "collection",
+                    "Checkout's options (payment_methods, submit_type, locale, …) do not apply to an invoice",
+                ));
+            }
+            Ok(Collection::Invoice { days_until_due })
+        }
+        other => Err(invalid("collection", format!("{other:?} is not one of checkout, invoice"))),
+    }
+}
+
 impl RawLinkRequest {
     fn take_checkout_options(&mut self) -> CheckoutOptions {
         CheckoutOptions {
@@ -127,6 +180,7 @@ impl RawLinkRequest {
 
     pub fn validate(mut self) -> Result<LinkRequest, ValidationError> {
         let checkout_options = self.take_checkout_options().validate()?;
+        let collection = collection(&self, &checkout_options)?;
         let opportunity_id = salesforce_id("opportunity_id", self.opportunity_id.as_deref())?
             .ok_or_else(|| invalid("opportunity_id", "is required"))?;
         if opportunity_id.key_prefix() != "006" {
@@ -173,6 +227,7 @@ impl RawLinkRequest {
             send_email: self.send_email.unwrap_or(false),
             send_reminders: self.send_reminders.unwrap_or(true),
             expiry,
+            collection,
             checkout_options,
         })
     }
@@ -194,6 +249,34 @@ mod tests {
         assert_eq!(parse(&format!("{{{BASE},\"amount\":\"1234.56\"}}")).unwrap().amount_minor, 123_456);
         assert_eq!(parse(&format!("{{{BASE},\"amount_minor\":5000}}")).unwrap().amount_minor, 5000);
         assert_eq!(parse(&format!("{{{BASE},\"amount\":1e3}}")).unwrap_err().field, "amount");
+    }
+
+    #[test]
+    fn an_invoice_asks_for_an_account_and_days_and_nothing_of_checkout() {
+        const INVOICE: &str = r#""opportunity_id":"006000000000001","account_id":"001000000000001","currency":"usd","payer_email":"ap@example.com","amount":10,"collection":"invoice""#;
+        assert_eq!(parse(&format!("{{{INVOICE}}}")).unwrap().collection, Collection::Invoice { days_until_due: 30 });
+        let with = |extra: &str| parse(&format!("{{{INVOICE},{extra}}}"));
+        assert_eq!(with(r#""days_until_due":14"#).unwrap().collection, Collection::Invoice { days_until_due: 14 });
+        for (extra, field) in [
+            (r#""days_until_due":0"#, "days_until_due"),
+            (r#""days_until_due":366"#, "days_until_due"),
+            (r#""expires_in_days":5"#, "expires_in_days"),
+            (r#""expires_at":"2030-01-01T00:00:00Z""#, "expires_at"),
+            (r#""submit_type":"donate""#, "collection"),
+        ] {
+            assert_eq!(with(extra).unwrap_err().field, field, "{extra}");
+        }
+        let no_account = r#"{"opportunity_id":"006000000000001","currency":"usd","payer_email":"a@b.co","amount":10,"collection":"invoice"}"#;
+        assert_eq!(parse(no_account).unwrap_err().field, "account_id");
+        assert_eq!(
+            parse(&format!("{{{BASE},\"amount\":10,\"collection\":\"cheque\"}}")).unwrap_err().field,
+            "collection"
+        );
+        assert_eq!(
+            parse(&format!("{{{BASE},\"amount\":10,\"days_until_due\":5}}")).unwrap_err().field,
+            "days_until_due"
+        );
+        assert_eq!(parse(&format!("{{{BASE},\"amount\":10}}")).unwrap().collection, Collection::Checkout);
     }
 
     #[test]

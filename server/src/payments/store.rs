@@ -52,6 +52,13 @@ pub struct Payment {
     pub reminders_stopped_at: Option<i64>,
     /// Refunded so far, as Stripe's events say (minor units).
     pub refunded_minor: i64,
+    /// `checkout` or `invoice` (see [`Collection`]).
+    pub collection: String,
+    pub days_until_due: Option<i64>,
+    pub stripe_invoice_id: Option<String>,
+    pub hosted_invoice_url: Option<String>,
+    /// Bumped by each change of terms: an invoice is issued once per version.
+    pub terms_version: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -60,7 +67,8 @@ const COLUMNS: &str = "id, opportunity_id, account_id, contact_id, brand, record
     payer_email, payer_name, amount_minor, currency, status, pay_token, receipt_token, receipt_number, stripe_customer_id, \
     stripe_checkout_session_id, stripe_payment_intent_id, failure_reason, failed_attempts, paid_at, paid_amount_minor, \
     paid_currency, checkout_options, expires_at, reminders, reminder_step, link_emailed_at, next_reminder_at, \
-    last_reminder_at, reminders_stopped_at, refunded_minor, created_at, updated_at";
+    last_reminder_at, reminders_stopped_at, refunded_minor, collection, days_until_due, stripe_invoice_id, \
+    hosted_invoice_url, terms_version, created_at, updated_at";
 
 impl Payment {
     /// A USD 125.00 payment of brand `acme` in `status`, for unit tests.
@@ -99,6 +107,11 @@ impl Payment {
             last_reminder_at: None,
             reminders_stopped_at: None,
             refunded_minor: 0,
+            collection: "checkout".into(),
+            days_until_due: None,
+            stripe_invoice_id: None,
+            hosted_invoice_url: None,
+            terms_version: 0,
             created_at: 0,
             updated_at: 0,
         }
@@ -106,6 +119,13 @@ impl Payment {
 
     pub fn status(&self) -> PaymentStatus {
         PaymentStatus::parse(&self.status).unwrap_or(PaymentStatus::Open)
+    }
+
+    pub fn collection(&self) -> Collection {
+        match (self.collection.as_str(), self.days_until_due) {
+            ("invoice", Some(days)) => Collection::Invoice { days_until_due: days },
+            _ => Collection::Checkout,
+        }
     }
 
     pub fn currency(&self) -> Currency {
@@ -228,7 +248,7 @@ pub async fn of_payer(db: &Db, id: &str, email: &str) -> Result<Option<Payment>,
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PaymentFilter {
     /// A payer's email (any case), or a Remit, Opportunity, Checkout session, payment intent or
-    /// customer id.
+    /// customer or invoice id.
     pub search: Option<String>,
     pub status: Option<String>,
     pub brand: Option<String>,
@@ -245,7 +265,7 @@ pub struct PaymentFilter {
 const FILTER: &str = "($1 IS NULL OR status = $1) AND ($2 IS NULL OR brand = $2) \
      AND ($3 IS NULL OR LOWER(currency) = $3) AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5) \
      AND ($6 IS NULL OR LOWER(payer_email) = LOWER($6) OR id = $6 OR opportunity_id = $6 \
-          OR stripe_checkout_session_id = $6 OR stripe_payment_intent_id = $6 OR stripe_customer_id = $6)";
+          OR stripe_checkout_session_id = $6 OR stripe_payment_intent_id = $6 OR stripe_customer_id = $6 OR stripe_invoice_id = $6)";
 
 fn bind_filter<'q, O>(
     query: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
@@ -322,6 +342,7 @@ pub async fn page_of_payer(db: &Db, email: &str, limit: i64, offset: i64) -> Res
 
 /// The fields a link request sets, and a repeated one may change on an unpaid payment.
 pub struct Terms<'a> {
+    pub collection: Collection,
     pub amount_minor: i64,
     pub currency: &'a str,
     pub description: Option<&'a str>,
@@ -339,13 +360,33 @@ pub struct Terms<'a> {
 impl Terms<'_> {
     /// Whether the payment already carries these terms (the customer aside: it never changes).
     pub fn are_those_of(&self, payment: &Payment) -> bool {
-        payment.amount_minor == self.amount_minor
+        payment.collection() == self.collection
+            && payment.amount_minor == self.amount_minor
             && payment.currency == self.currency
             && payment.description.as_deref() == self.description
             && payment.payer_email == self.payer_email
             && payment.payer_name.as_deref() == self.payer_name
             && payment.brand == self.brand
             && payment.checkout_options.as_deref() == self.checkout_options
+    }
+}
+
+/// How a payment is collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collection {
+    /// The pay link opens Stripe Checkout.
+    Checkout,
+    /// Remit issues a Stripe invoice, due this many days after it is sent.
+    Invoice { days_until_due: i64 },
+}
+
+impl Collection {
+    /// As stored: the `collection` and `days_until_due` columns.
+    fn columns(self) -> (&'static str, Option<i64>) {
+        match self {
+            Self::Checkout => ("checkout", None),
+            Self::Invoice { days_until_due } => ("invoice", Some(days_until_due)),
+        }
     }
 }
 
@@ -368,8 +409,8 @@ pub async fn insert_unless_live(conn: &mut AnyConnection, new: &NewPayment<'_>) 
     let inserted = sqlx::query(&format!(
         "INSERT INTO payments (id, opportunity_id, account_id, contact_id, brand, record_type, description, \
          payer_email, payer_name, amount_minor, currency, status, pay_token, stripe_customer_id, checkout_options, \
-         expires_at, reminders, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
+         expires_at, reminders, collection, days_until_due, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $19, $20, $18, $18) \
          ON CONFLICT (opportunity_id) WHERE status NOT IN ({closed}) DO NOTHING"
     ))
     .bind(new.id)
@@ -390,19 +431,23 @@ pub async fn insert_unless_live(conn: &mut AnyConnection, new: &NewPayment<'_>) 
     .bind(terms.expires_at)
     .bind(if new.send_reminders { "on" } else { "off" })
     .bind(now_ms())
+    .bind(terms.collection.columns().0)
+    .bind(terms.collection.columns().1)
     .execute(conn)
     .await?;
     Ok(inserted.rows_affected() == 1)
 }
 
-/// New terms for a payment that is still payable (its old Checkout session forgotten); false
-/// when it moved on meanwhile.
+/// New terms for a payment that is still payable (its old Checkout session and invoice
+/// forgotten, its terms version one up); false when it moved on meanwhile.
 pub async fn update_terms(conn: &mut AnyConnection, id: &str, terms: &Terms<'_>) -> Result<bool, sqlx::Error> {
     let payable = states_where(PaymentStatus::is_payable);
     let updated = sqlx::query(&format!(
         "UPDATE payments SET amount_minor = $1, currency = $2, description = $3, payer_email = $4, payer_name = $5, \
          brand = $6, stripe_customer_id = COALESCE($7, stripe_customer_id), stripe_checkout_session_id = NULL, \
-         checkout_options = $10, expires_at = $11, updated_at = {later} WHERE id = $9 AND status IN ({payable})",
+         checkout_options = $10, expires_at = $11, collection = $12, days_until_due = $13, stripe_invoice_id = NULL, \
+         hosted_invoice_url = NULL, terms_version = terms_version + 1, updated_at = {later} \
+         WHERE id = $9 AND status IN ({payable})",
         later = strictly_later_than("$8")
     ))
     .bind(terms.amount_minor)
@@ -416,6 +461,8 @@ pub async fn update_terms(conn: &mut AnyConnection, id: &str, terms: &Terms<'_>)
     .bind(id)
     .bind(terms.checkout_options)
     .bind(terms.expires_at)
+    .bind(terms.collection.columns().0)
+    .bind(terms.collection.columns().1)
     .execute(conn)
     .await?;
     Ok(updated.rows_affected() == 1)
@@ -592,6 +639,30 @@ pub async fn record_checkout_session(db: &Db, payment: &Payment, session_id: &st
     .bind(&payment.id)
     .bind(payment.updated_at)
     .execute(&db.writes)
+    .await?;
+    Ok(recorded.rows_affected() == 1)
+}
+
+/// Records the invoice issued for `version` of a payable payment's terms; false when the terms
+/// changed meanwhile (that invoice is then voided) or an invoice is recorded already.
+pub async fn record_invoice(
+    conn: &mut AnyConnection,
+    payment: &Payment,
+    invoice_id: &str,
+    hosted_url: &str,
+) -> Result<bool, sqlx::Error> {
+    let payable = states_where(PaymentStatus::is_payable);
+    let recorded = sqlx::query(&format!(
+        "UPDATE payments SET stripe_invoice_id = $1, hosted_invoice_url = $2, updated_at = {later} \
+         WHERE id = $4 AND terms_version = $5 AND stripe_invoice_id IS NULL AND status IN ({payable})",
+        later = strictly_later_than("$3")
+    ))
+    .bind(invoice_id)
+    .bind(hosted_url)
+    .bind(now_ms())
+    .bind(&payment.id)
+    .bind(payment.terms_version)
+    .execute(conn)
     .await?;
     Ok(recorded.rows_affected() == 1)
 }

@@ -249,7 +249,8 @@ fn expected(kind: FieldUse) -> &'static str {
     }
 }
 
-/// The values Remit writes into a picklist field: status labels, and Task's priority and status.
+/// The values Remit writes into a picklist field: status labels, kinds, and Task's priority and
+/// status.
 fn picklist_values(mapping: &SalesforceMapping, labels: &StatusLabels, written: &WrittenField) -> Vec<String> {
     let f = &mapping.fields;
     let objects = &mapping.objects;
@@ -259,6 +260,9 @@ fn picklist_values(mapping: &SalesforceMapping, labels: &StatusLabels, written: 
         let mut values: Vec<String> = PaymentStatus::ALL.iter().map(|s| labels.label(*s)).collect();
         values.dedup();
         return values;
+    }
+    if written.object == objects.payment && written.field == f.payment_kind {
+        return super::records::KIND_LABELS.map(str::to_owned).to_vec();
     }
     match (written.object == objects.task, written.field) {
         (true, "Priority") => vec!["High".into()],

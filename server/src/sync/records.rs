@@ -9,7 +9,7 @@ use time::{Date, Weekday, format_description::well_known::Rfc3339};
 use crate::{
     config::{ConfigError, SalesforceMapping},
     payments::{
-        Currency, Payment, PaymentStatus, Payments,
+        Collection, Currency, Payment, PaymentStatus, Payments,
         events::{Dispute, FailedAttempt},
     },
     salesforce::{CompositeResult, Subrequest},
@@ -112,6 +112,17 @@ pub struct News<'a> {
     pub disputes: Vec<&'a Dispute>,
 }
 
+/// Payment__c's `Kind__c` values Remit writes, in the package's words.
+pub const KIND_LABELS: [&str; 2] = ["One-time", "Invoice"];
+
+/// How the payment is collected, as `Kind__c` says it.
+pub fn kind_label(payment: &Payment) -> &'static str {
+    match payment.collection() {
+        Collection::Checkout => KIND_LABELS[0],
+        Collection::Invoice { .. } => KIND_LABELS[1],
+    }
+}
+
 impl Records {
     fn path(&self, rest: &str) -> String {
         format!("/services/data/v{}/{rest}", self.api_version)
@@ -139,6 +150,8 @@ impl Records {
             (&fields.payment_refunded_amount, major(payment.collected_currency(), payment.refunded_minor)),
             (&fields.payment_reminders_sent, json!(payment.reminder_step)),
             (&fields.payment_last_reminder_at, json!(payment.last_reminder_at.and_then(rfc3339_ms))),
+            (&fields.payment_invoice_id, json!(payment.stripe_invoice_id)),
+            (&fields.payment_kind, json!(kind_label(payment))),
         ] {
             record.insert(field.clone(), value);
         }
@@ -154,6 +167,10 @@ impl Records {
         update.insert(fields.opportunity_payment_link.clone(), json!(self.payments.pay_url(payment)));
         if let Some(customer) = &payment.stripe_customer_id {
             update.insert(fields.opportunity_stripe_customer_id.clone(), json!(customer));
+        }
+        if payment.collection() != Collection::Checkout {
+            update.insert(fields.opportunity_invoice_id.clone(), json!(payment.stripe_invoice_id));
+            update.insert(fields.opportunity_invoice_url.clone(), json!(payment.hosted_invoice_url));
         }
         if let Some(stage) = won_stage {
             update.insert("StageName".into(), json!(stage));

@@ -8,6 +8,7 @@ mod api_contract;
 mod credit_notes;
 mod email;
 mod health;
+mod invoices;
 mod link_options;
 mod openapi;
 mod operators;
