@@ -22,6 +22,8 @@ pub mod stripe;
 pub mod subscriptions;
 pub mod sync;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 
 pub use startup::Application;
 

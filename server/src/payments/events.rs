@@ -592,19 +592,9 @@ mod tests {
         derive(12_500, &facts)
     }
 
-    /// A scenario, and a random multiset of its events (each at least once) in random order.
-    fn deliveries() -> impl Strategy<Value = (u8, Vec<(&'static str, Value, i64)>)> {
-        (0u8..8, proptest::collection::vec(any::<prop::sample::Index>(), 0..10)).prop_flat_map(|(kind, extra)| {
-            let events = scenario(kind);
-            let mut delivered = events.clone();
-            delivered.extend(extra.iter().map(|i| events[i.index(events.len())].clone()));
-            (Just(kind), Just(delivered).prop_shuffle())
-        })
-    }
-
     proptest! {
         #[test]
-        fn any_interleaving_duplication_or_reordering_ends_where_in_order_delivery_ends((kind, delivered) in deliveries()) {
+        fn any_interleaving_duplication_or_reordering_ends_where_in_order_delivery_ends((kind, delivered) in crate::testing::deliveries(8, scenario)) {
             prop_assert_eq!(run(&delivered), run(&scenario(kind)));
         }
     }

@@ -464,19 +464,9 @@ mod tests {
         events.iter().filter_map(|(t, o, at)| fact_of(t, o, *at)).collect()
     }
 
-    /// A story, and a random multiset of its events (each at least once) in random order.
-    fn deliveries() -> impl Strategy<Value = (u8, Vec<(&'static str, Value, i64)>)> {
-        (0u8..4, proptest::collection::vec(any::<prop::sample::Index>(), 0..10)).prop_flat_map(|(kind, extra)| {
-            let events = scenario(kind);
-            let mut delivered = events.clone();
-            delivered.extend(extra.iter().map(|i| events[i.index(events.len())].clone()));
-            (Just(kind), Just(delivered).prop_shuffle())
-        })
-    }
-
     proptest! {
         #[test]
-        fn any_duplication_or_reordering_ends_where_in_order_delivery_ends((kind, delivered) in deliveries()) {
+        fn any_duplication_or_reordering_ends_where_in_order_delivery_ends((kind, delivered) in crate::testing::deliveries(4, scenario)) {
             let (in_order, delivered) = (facts(&scenario(kind)), facts(&delivered));
             prop_assert_eq!(subscriptions(&delivered), subscriptions(&in_order));
             prop_assert_eq!(invoices(&delivered), invoices(&in_order));
