@@ -546,13 +546,13 @@ impl ConsoleBackend {
     /// The daily totals of the payments `filter` takes, newest day first, read a page at a time.
     async fn daily_totals(&self, filter: &PaymentFilter) -> Result<Vec<Row>, sqlx::Error> {
         let mut totals = finance::DailyTotals::new();
-        let mut after: Option<(i64, String)> = None;
+        let mut at = None;
         loop {
-            let page = self.payments.filtered(filter, after.as_ref().map(|(at, id)| (*at, id.as_str())), 500).await?;
+            let (page, next) = self.payments.filtered_page(filter, &at).await?;
             finance::add(&mut totals, &page);
-            match page.last() {
-                Some(last) if page.len() == 500 => after = Some((last.created_at, last.id.clone())),
-                _ => break,
+            match next {
+                Some(next) => at = next,
+                None => break,
             }
         }
         let names = self.brands();
@@ -598,13 +598,13 @@ pub async fn payments_csv(
     };
     let payments = console.payments.clone();
     // The header, then one chunk per page, until a page is the last.
-    let pages = futures::stream::unfold(Some(None), move |cursor: Option<crate::ops::csv::Cursor>| {
+    let pages = futures::stream::unfold(Some(None), move |cursor: Option<crate::payments::PageCursor>| {
         let (payments, filter) = (payments.clone(), filter.clone());
         async move {
-            let after = cursor?;
-            let head = if after.is_none() { crate::ops::csv::header() } else { String::new() };
-            match crate::ops::csv::page(&payments, &filter, &after).await {
-                Ok((rows, _, next)) => Some((Ok(head + &rows), next.map(Some))),
+            let at = cursor?;
+            let head = if at.is_none() { crate::ops::csv::header() } else { String::new() };
+            match crate::ops::csv::page(&payments, &filter, &at).await {
+                Ok((rows, _, next)) => Some((Ok(head + &rows), next)),
                 Err(error) => {
                     tracing::error!(error = %telemetry::chain(&error), "CSV export cut short");
                     Some((Err(error), None))

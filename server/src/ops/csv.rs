@@ -3,7 +3,7 @@
 //! currency's own decimals. Written by hand: it is one small, fixed format, and a CSV crate would
 //! still leave the amounts and dates to us.
 
-use crate::payments::{Currency, Payment, PaymentFilter, PaymentStatus, Payments};
+use crate::payments::{Currency, PageCursor, Payment, PaymentFilter, PaymentStatus, Payments};
 
 /// What an export is asked for, as typed: `--status paid --currency jpy --from 2026-12-01 --to 2026-12-31`.
 #[derive(Debug, Default, Clone)]
@@ -65,24 +65,18 @@ fn searched_id(term: &str) -> String {
     }
 }
 
-/// Payments read from the database at a time while exporting.
-const PAGE: i64 = 500;
-
-/// Where the next page of an export starts: after this created time and payment id.
-pub type Cursor = Option<(i64, String)>;
-
 /// Writes the CSV of every payment `filter` takes to `out`, a page at a time (the export of a
 /// year never sits in memory); returns how many payments it wrote.
 pub async fn export(payments: &Payments, filter: &PaymentFilter, out: &mut impl std::io::Write) -> anyhow::Result<u64> {
     out.write_all(header().as_bytes())?;
     let mut written = 0;
-    let mut after: Cursor = None;
+    let mut at: PageCursor = None;
     loop {
-        let (rows, count, next) = page(payments, filter, &after).await?;
+        let (rows, count, next) = page(payments, filter, &at).await?;
         out.write_all(rows.as_bytes())?;
         written += count;
         match next {
-            Some(next) => after = Some(next),
+            Some(next) => at = next,
             None => break,
         }
     }
@@ -90,16 +84,15 @@ pub async fn export(payments: &Payments, filter: &PaymentFilter, out: &mut impl 
     Ok(written)
 }
 
-/// One page of an export, after `after`: its rows, how many, and where the next page starts
-/// (`None` after the last).
+/// One page of an export, from `at`: its rows, how many, and where the next page starts (`None`
+/// after the last).
 pub async fn page(
     payments: &Payments,
     filter: &PaymentFilter,
-    after: &Cursor,
-) -> Result<(String, u64, Cursor), sqlx::Error> {
-    let page = payments.filtered(filter, after.as_ref().map(|(at, id)| (*at, id.as_str())), PAGE).await?;
+    at: &PageCursor,
+) -> Result<(String, u64, Option<PageCursor>), sqlx::Error> {
+    let (page, next) = payments.filtered_page(filter, at).await?;
     let rows: String = page.iter().map(|payment| row(payment, payments.receipt_number_of(payment))).collect();
-    let next = page.last().filter(|_| page.len() as i64 == PAGE).map(|last| (last.created_at, last.id.clone()));
     Ok((rows, page.len() as u64, next))
 }
 

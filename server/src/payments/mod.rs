@@ -63,6 +63,13 @@ pub struct Payments {
     inbox: inbox::Inbox,
 }
 
+/// Where a page of [`Payments::filtered_page`] starts: after this created time and payment id,
+/// or (`None`) at the start.
+pub type PageCursor = Option<(i64, String)>;
+
+/// Payments read from the database at a time by [`Payments::filtered_page`].
+const FILTERED_PAGE: i64 = 500;
+
 impl Payments {
     pub fn new(
         db: Db,
@@ -133,15 +140,21 @@ impl Payments {
         Some(self.public_url.join(&format!("/receipts/{token}.pdf")))
     }
 
-    /// A page of the payments `filter` takes, oldest first, after the payment `after` ends on
-    /// (its created time and id).
-    pub async fn filtered(
+    /// A page of the payments `filter` takes, oldest first, from `at` (the start, or where the
+    /// page before ended), and where the next page starts (`None` after the last). Pages stay
+    /// stable while payments are added; an export or a total of a year never sits in memory.
+    pub async fn filtered_page(
         &self,
         filter: &PaymentFilter,
-        after: Option<(i64, &str)>,
-        limit: i64,
-    ) -> Result<Vec<Payment>, sqlx::Error> {
-        store::filtered(&self.db, filter, after, limit).await
+        at: &PageCursor,
+    ) -> Result<(Vec<Payment>, Option<PageCursor>), sqlx::Error> {
+        let after = at.as_ref().map(|(created, id)| (*created, id.as_str()));
+        let page = store::filtered(&self.db, filter, after, FILTERED_PAGE).await?;
+        let next = (page.len() as i64 == FILTERED_PAGE)
+            .then(|| page.last().map(|last| (last.created_at, last.id.clone())))
+            .flatten()
+            .map(Some);
+        Ok((page, next))
     }
 
     /// How many payments are in each status (`paid`, `open` …).
