@@ -248,3 +248,158 @@ async fn webhooks_are_delivered_signed_with_the_configured_secret() {
         assert_eq!(event["object"], "event");
     }
 }
+
+/// A monthly subscription's Checkout session, with the link's metadata on the subscription.
+async fn subscription_session(stand: &Stand, extra: &[(&str, &str)]) -> (u16, Value) {
+    let mut form = vec![
+        ("mode", "subscription"),
+        ("success_url", "http://127.0.0.1:1/success?session_id={CHECKOUT_SESSION_ID}"),
+        ("customer_email", "ana@example.com"),
+        ("line_items[0][quantity]", "1"),
+        ("line_items[0][price_data][currency]", "usd"),
+        ("line_items[0][price_data][unit_amount]", "2000"),
+        ("line_items[0][price_data][product_data][name]", "Membership"),
+        ("line_items[0][price_data][recurring][interval]", "month"),
+        ("subscription_data[metadata][remit_payment_id]", "pay_1"),
+    ];
+    form.extend_from_slice(extra);
+    stand.post("/v1/checkout/sessions", &form, None).await
+}
+
+fn event_types(events: &Value) -> Vec<String> {
+    let mut types: Vec<String> =
+        events["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
+    types.reverse();
+    types
+}
+
+#[tokio::test]
+async fn subscription_mode_is_checked_as_stripe_checks_it() {
+    let stand = Stand::new().await;
+    let (status, error) = subscription_session(&stand, &[("payment_intent_data[metadata][a]", "b")]).await;
+    assert_eq!((status, error["error"]["param"].as_str()), (400, Some("payment_intent_data")));
+    let (status, error) =
+        subscription_session(&stand, &[("line_items[0][price_data][recurring][interval]", "fortnight")]).await;
+    assert_eq!(
+        (status, error["error"]["param"].as_str()),
+        (400, Some("line_items[0][price_data][recurring][interval]"))
+    );
+    let (status, error) = subscription_session(&stand, &[("subscription_data[trial_period_days]", "0")]).await;
+    assert_eq!((status, error["error"]["param"].as_str()), (400, Some("subscription_data[trial_period_days]")));
+    let (status, error) = stand
+        .post(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "payment"),
+                ("success_url", "http://127.0.0.1:1/ok"),
+                ("line_items[0][quantity]", "1"),
+                ("line_items[0][price_data][currency]", "usd"),
+                ("line_items[0][price_data][unit_amount]", "2000"),
+                ("line_items[0][price_data][product_data][name]", "Membership"),
+                ("line_items[0][price_data][recurring][interval]", "month"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!((status, error["error"]["param"].as_str()), (400, Some("line_items[0][price_data][recurring]")));
+}
+
+#[tokio::test]
+async fn a_subscription_starts_in_checkout_renews_fails_recovers_and_is_canceled_in_the_portal() {
+    let stand = Stand::new().await;
+    let (status, session) = subscription_session(&stand, &[]).await;
+    assert_eq!(status, 200, "{session}");
+    let page = stand.http.get(session["url"].as_str().unwrap()).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("20.00 USD per month"), "{page}");
+    assert_eq!(stand.pay(&session, "card_declined").await.status(), 200);
+    assert!(stand.sandbox.stripe.subscriptions().is_empty(), "a declined card makes nothing");
+    assert_eq!(stand.pay(&session, "card_succeeds").await.status(), 303);
+
+    let id = session["id"].as_str().unwrap();
+    let session = stand.get(&format!("/v1/checkout/sessions/{id}")).await;
+    assert_eq!((session["status"].as_str(), session["payment_status"].as_str()), (Some("complete"), Some("paid")));
+    let sub_id = session["subscription"].as_str().unwrap().to_owned();
+    let subscription = stand.get(&format!("/v1/subscriptions/{sub_id}")).await;
+    assert_eq!(subscription["status"], "active");
+    assert_eq!(subscription["metadata"]["remit_payment_id"], "pay_1");
+    assert_eq!(subscription["customer"], session["customer"]);
+    let item = &subscription["items"]["data"][0];
+    assert_eq!(
+        (item["price"]["unit_amount"].as_i64(), item["price"]["recurring"]["interval"].as_str()),
+        (Some(2000), Some("month"))
+    );
+    let first = stand.sandbox.stripe.invoice(subscription["latest_invoice"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (first["status"].as_str(), first["billing_reason"].as_str()),
+        (Some("paid"), Some("subscription_create"))
+    );
+    assert_eq!(first["parent"]["subscription_details"]["subscription"], sub_id.as_str());
+    let types = event_types(&stand.get("/v1/events?limit=100").await);
+    let started: Vec<&str> = types
+        .iter()
+        .map(String::as_str)
+        .filter(|t| {
+            t.starts_with("customer.subscription") || *t == "invoice.paid" || *t == "checkout.session.completed"
+        })
+        .collect();
+    assert_eq!(
+        started,
+        [
+            "customer.subscription.created",
+            "invoice.paid",
+            "customer.subscription.updated",
+            "checkout.session.completed"
+        ]
+    );
+
+    // A renewal fails: past due, retried; the retry pays: active again.
+    assert!(stand.sandbox.stripe.renew_subscription(&sub_id, false));
+    let subscription = stand.get(&format!("/v1/subscriptions/{sub_id}")).await;
+    assert_eq!(subscription["status"], "past_due");
+    let renewal = stand.sandbox.stripe.invoice(subscription["latest_invoice"].as_str().unwrap()).unwrap();
+    assert_eq!((renewal["status"].as_str(), renewal["attempt_count"].as_i64()), (Some("open"), Some(1)));
+    assert!(renewal["next_payment_attempt"].as_i64().is_some(), "Stripe retries it");
+    assert!(stand.sandbox.stripe.pay_invoice(renewal["id"].as_str().unwrap(), true));
+    assert_eq!(stand.get(&format!("/v1/subscriptions/{sub_id}")).await["status"], "active");
+    assert!(stand.sandbox.stripe.renew_subscription(&sub_id, true));
+
+    // The payer cancels in the customer portal.
+    let (status, portal) = stand
+        .post(
+            "/v1/billing_portal/sessions",
+            &[("customer", session["customer"].as_str().unwrap()), ("return_url", "http://127.0.0.1:1/account")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{portal}");
+    let url = portal["url"].as_str().unwrap();
+    let page = stand.http.get(url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("Membership")
+            && page.contains("Cancel subscription")
+            && page.contains("http://127.0.0.1:1/account"),
+        "{page}"
+    );
+    let canceled =
+        stand.http.post(url).form(&[("subscription", sub_id.as_str())]).send().await.unwrap().text().await.unwrap();
+    assert!(canceled.contains("Your subscription has been canceled."));
+    assert_eq!(stand.get(&format!("/v1/subscriptions/{sub_id}")).await["status"], "canceled");
+    assert!(!stand.sandbox.stripe.renew_subscription(&sub_id, true), "a canceled subscription does not renew");
+    let types = event_types(&stand.get("/v1/events?limit=100").await);
+    assert_eq!(types.last().map(String::as_str), Some("customer.subscription.deleted"));
+}
+
+#[tokio::test]
+async fn a_trial_starts_free_and_trialing() {
+    let stand = Stand::new().await;
+    let (_, session) = subscription_session(&stand, &[("subscription_data[trial_period_days]", "14")]).await;
+    stand.pay(&session, "card_succeeds").await;
+    let subscription = &stand.sandbox.stripe.subscriptions()[0];
+    assert_eq!(subscription["status"], "trialing");
+    assert_eq!(
+        subscription["trial_end"].as_i64().unwrap() - subscription["trial_start"].as_i64().unwrap(),
+        14 * 86_400
+    );
+    let session = stand.get(&format!("/v1/checkout/sessions/{}", session["id"].as_str().unwrap())).await;
+    assert_eq!(session["payment_status"], "no_payment_required");
+}

@@ -229,6 +229,11 @@ const SESSION_PARAMS: &[&str] = &[
     "line_items[][price_data][unit_amount]",
     "line_items[][price_data][product_data][name]",
     "line_items[][price_data][product_data][description]",
+    "line_items[][price_data][recurring][interval]",
+    "line_items[][price_data][recurring][interval_count]",
+    "subscription_data[metadata][*]",
+    "subscription_data[trial_period_days]",
+    "subscription_data[description]",
     "metadata[*]",
     "payment_intent_data[metadata][*]",
     "payment_intent_data[description]",
@@ -317,7 +322,50 @@ fn boolean(node: &Value, key: &str, param: &str) -> Result<Option<bool>, ApiErro
 }
 
 /// The session's Checkout options, checked as Stripe checks them, as the session object shows them.
-fn checkout_options(params: &Params) -> Result<Value, ApiError> {
+/// A line item's `recurring` as Stripe shows it on the price: required in subscription mode,
+/// refused in payment mode.
+fn recurring_price(price: &Value, subscription: bool, i: usize) -> Result<Value, ApiError> {
+    let param = format!("line_items[{i}][price_data][recurring]");
+    let recurring = &price["recurring"];
+    match (subscription, recurring.is_null()) {
+        (false, true) => Ok(Value::Null),
+        (false, false) => Err(ApiError::invalid(
+            "You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.",
+            &param,
+        )),
+        (true, true) => Err(ApiError::invalid(
+            "You must provide at least one recurring price in `subscription` mode when using prices.",
+            &param,
+        )),
+        (true, false) => {
+            let interval = recurring["interval"].as_str().unwrap_or_default();
+            if !["day", "week", "month", "year"].contains(&interval) {
+                return Err(ApiError::invalid(
+                    "Invalid interval: must be one of day, week, month, or year",
+                    &format!("{param}[interval]"),
+                ));
+            }
+            let count = params::integer_at(recurring, "interval_count")?.unwrap_or(1);
+            let max = match interval {
+                "day" => 1095,
+                "week" => 156,
+                "month" => 36,
+                _ => 3,
+            };
+            if !(1..=max).contains(&count) {
+                return Err(ApiError::invalid(
+                    "Invalid interval_count: the maximum interval is three years.",
+                    &format!("{param}[interval_count]"),
+                ));
+            }
+            Ok(
+                json!({ "interval": interval, "interval_count": count, "meter": null, "trial_period_days": null, "usage_type": "licensed" }),
+            )
+        }
+    }
+}
+
+fn checkout_options(params: &Params, subscription: bool) -> Result<Value, ApiError> {
     let methods: Vec<Value> = params.list("payment_method_types");
     for (i, method) in methods.iter().enumerate() {
         if !method.as_str().is_some_and(|m| PAYMENT_METHOD_TYPES.contains(&m)) {
@@ -328,7 +376,7 @@ fn checkout_options(params: &Params) -> Result<Value, ApiError> {
         }
     }
     let submit_type = enum_value(params, "submit_type", &["auto", "book", "donate", "pay", "subscribe"])?;
-    if submit_type == Some("subscribe") {
+    if submit_type == Some("subscribe") && !subscription {
         return Err(ApiError::invalid("submit_type=subscribe can only be used in subscription mode.", "submit_type"));
     }
     let locale = enum_value(params, "locale", LOCALES)?;
@@ -383,8 +431,32 @@ pub async fn create_session(State(stripe): State<Stripe>, headers: HeaderMap, bo
 
 fn new_session(state: &mut StripeState, params: &Params, base_url: &str) -> Result<Value, ApiError> {
     let mode = params.required("mode")?;
-    if mode != "payment" {
-        return Err(ApiError::invalid(format!("The sandbox supports mode=payment, not {mode}."), "mode"));
+    let subscription = match mode {
+        "payment" => false,
+        "subscription" => true,
+        other => {
+            return Err(ApiError::invalid(
+                format!("The sandbox supports mode=payment and mode=subscription, not {other}."),
+                "mode",
+            ));
+        }
+    };
+    if subscription && params.tree.get("payment_intent_data").is_some() {
+        return Err(ApiError::invalid(
+            "You can not pass `payment_intent_data` in `subscription` mode.",
+            "payment_intent_data",
+        ));
+    }
+    if !subscription && params.tree.get("subscription_data").is_some() {
+        return Err(ApiError::invalid("You can not pass `subscription_data` in `payment` mode.", "subscription_data"));
+    }
+    if let Some(days) = params::integer_at(&params.tree["subscription_data"], "trial_period_days")?
+        && !(1..=730).contains(&days)
+    {
+        return Err(ApiError::invalid(
+            format!("Invalid trial_period_days {days}: must be between 1 and 730"),
+            "subscription_data[trial_period_days]",
+        ));
     }
     let success_url = params.required("success_url")?;
     for (name, url) in [("success_url", Some(success_url)), ("cancel_url", params.str("cancel_url"))] {
@@ -409,7 +481,7 @@ fn new_session(state: &mut StripeState, params: &Params, base_url: &str) -> Resu
     if items.is_empty() {
         return Err(ApiError::missing("line_items"));
     }
-    let options = checkout_options(params)?;
+    let options = checkout_options(params, subscription)?;
     let id = random_id("cs_test_a1", 56);
     let mut currency = None::<String>;
     let mut total = 0_i64;
@@ -434,6 +506,7 @@ fn new_session(state: &mut StripeState, params: &Params, base_url: &str) -> Resu
                 &param("price_data][currency"),
             ));
         }
+        let recurring = recurring_price(price, subscription, i)?;
         let amount = unit_amount * quantity;
         total += amount;
         line_items.push(object(
@@ -445,8 +518,8 @@ fn new_session(state: &mut StripeState, params: &Params, base_url: &str) -> Resu
                     "id": random_id("price_", 24), "object": "price", "active": false, "billing_scheme": "per_unit",
                     "created": now(), "currency": item_currency, "custom_unit_amount": null, "livemode": false,
                     "lookup_key": null, "metadata": {}, "nickname": null, "product": random_id("prod_", 14),
-                    "recurring": null, "tax_behavior": "unspecified", "tiers_mode": null, "transform_quantity": null,
-                    "type": "one_time", "unit_amount": unit_amount, "unit_amount_decimal": unit_amount.to_string(),
+                    "type": if recurring.is_null() { "one_time" } else { "recurring" }, "recurring": recurring,
+                    "tax_behavior": "unspecified", "tiers_mode": null, "transform_quantity": null, "unit_amount": unit_amount, "unit_amount_decimal": unit_amount.to_string(),
                 },
             }),
         ));
@@ -474,7 +547,8 @@ fn new_session(state: &mut StripeState, params: &Params, base_url: &str) -> Resu
     let session = object(
         "checkout_session",
         json!({
-            "id": id, "created": created, "expires_at": expires_at, "mode": "payment", "status": "open",
+            "id": id, "created": created, "expires_at": expires_at, "mode": mode, "status": "open",
+            "subscription": null, "invoice": null,
             "payment_status": "unpaid", "url": format!("{base_url}/c/pay/{id}"),
             "amount_subtotal": total, "amount_total": total, "currency": currency,
             "customer": params.str("customer"), "customer_email": params.str("customer_email"),
@@ -490,6 +564,9 @@ fn new_session(state: &mut StripeState, params: &Params, base_url: &str) -> Resu
     }
     state.sessions.insert(id.clone(), session.clone());
     state.line_items.insert(id.clone(), line_items);
+    if let Some(data) = params.tree.get("subscription_data") {
+        state.session_subscription_data.insert(id.clone(), data.clone());
+    }
     state.session_intent_data.insert(id, params.tree.get("payment_intent_data").cloned().unwrap_or(json!({})));
     Ok(session)
 }

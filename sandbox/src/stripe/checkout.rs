@@ -90,6 +90,28 @@ fn render(stripe: &Stripe, id: &str, error: Option<&str>) -> Response {
         .as_str()
         .map(|m| format!(r#"<p class="custom-text">{}</p>"#, escape(m)))
         .unwrap_or_default();
+    let recurring =
+        state.line_items.get(id).and_then(|items| items.first()).map(|item| item["price"]["recurring"].clone());
+    if let Some(recurring) = recurring.filter(|r| !r.is_null()) {
+        let every = match recurring["interval_count"].as_i64().unwrap_or(1) {
+            1 => format!("per {}", recurring["interval"].as_str().unwrap_or("month")),
+            n => format!("every {n} {}s", recurring["interval"].as_str().unwrap_or("month")),
+        };
+        let body = format!(
+            r#"<p class="test">TEST MODE · Remit sandbox</p>
+<h1>Subscribe to {description}</h1>
+<p class="amount">{amount} {currency_upper} {every}</p>
+{error}
+<form method="post">
+  <button name="outcome" value="card_succeeds">Subscribe with card •••• 4242 (succeeds)</button>
+  <button name="outcome" value="card_declined">Subscribe with card •••• 0002 (declined)</button>
+</form>
+{back}"#,
+            description = escape(description),
+            currency_upper = currency.to_uppercase(),
+        );
+        return Html(shell("Subscribe", &body)).into_response();
+    }
     let body = format!(
         r#"<p class="test">TEST MODE · Remit sandbox</p>
 <h1>{description}</h1>
@@ -137,7 +159,7 @@ pub struct Submission {
 pub async fn submit(State(stripe): State<Stripe>, Path(id): Path<String>, Form(form): Form<Submission>) -> Response {
     let outcome = {
         let mut state = stripe.lock();
-        pay(&mut state, &id, &form.outcome)
+        pay(&mut state, &id, &form.outcome, &stripe.base_url)
     };
     stripe.webhooks.flush(&stripe);
     match outcome {
@@ -169,10 +191,24 @@ enum Outcome {
     Gone,
 }
 
-fn pay(state: &mut StripeState, id: &str, outcome: &str) -> Outcome {
+fn pay(state: &mut StripeState, id: &str, outcome: &str, base_url: &str) -> Outcome {
     let Some(session) = state.sessions.get(id).cloned() else { return Outcome::Gone };
     if session["status"] != "open" {
         return Outcome::Gone;
+    }
+    if session["mode"] == "subscription" {
+        // A declined card in subscription mode leaves no trace but the message: nothing is made.
+        return match outcome {
+            "card_succeeds" => match super::subscriptions::start(state, id, base_url) {
+                Some(_) => Outcome::Redirect {
+                    url: session["success_url"].as_str().unwrap_or_default().replace("{CHECKOUT_SESSION_ID}", id),
+                    settle: None,
+                },
+                None => Outcome::Gone,
+            },
+            "card_declined" => Outcome::Declined("Your card was declined.".into()),
+            _ => Outcome::Gone,
+        };
     }
     let intent_id = session["payment_intent"].as_str().map_or_else(|| random_id("pi_", 24), str::to_owned);
     let intent_data = state.session_intent_data.get(id).cloned().unwrap_or(json!({}));

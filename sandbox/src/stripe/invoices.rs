@@ -288,6 +288,9 @@ pub(super) fn pay(state: &mut StripeState, id: &str, succeeds: bool) -> Option<V
         invoice["amount_remaining"] = json!(0);
         invoice["status_transitions"]["paid_at"] = json!(paid);
         invoice["next_payment_attempt"] = Value::Null;
+    } else if invoice["collection_method"] == "charge_automatically" {
+        // As Stripe's smart retries: again in three days.
+        invoice["next_payment_attempt"] = json!(now() + 3 * 86_400);
     }
     let invoice = invoice.clone();
     let kinds: &[&str] =
@@ -296,6 +299,7 @@ pub(super) fn pay(state: &mut StripeState, id: &str, succeeds: bool) -> Option<V
         let event = state.event(kind, &invoice);
         stripe_queue(state, event);
     }
+    super::subscriptions::invoice_settled(state, &invoice);
     Some(invoice)
 }
 

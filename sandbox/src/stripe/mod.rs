@@ -1,5 +1,6 @@
 //! The Stripe stand-in: customers, Checkout sessions with a hosted test payment page, payment
-//! intents, charges, invoices with a hosted invoice page, events, and signed webhook delivery. Requests use Stripe's format, answers
+//! intents, charges, invoices with a hosted invoice page, subscriptions (Checkout's subscription
+//! mode, renewals, cancels, a customer portal), events, and signed webhook delivery. Requests use Stripe's format, answers
 //! use Stripe's object shapes and error bodies.
 
 mod api;
@@ -11,6 +12,7 @@ mod invoices;
 mod money_back;
 mod params;
 mod state;
+mod subscriptions;
 
 use std::sync::{
     Arc, Mutex,
@@ -138,6 +140,28 @@ impl Stripe {
         paid
     }
 
+    /// Every subscription, oldest first.
+    pub fn subscriptions(&self) -> Vec<serde_json::Value> {
+        let mut subscriptions: Vec<serde_json::Value> = self.lock().subscriptions.values().cloned().collect();
+        subscriptions.sort_by_key(|s| s["created"].as_i64());
+        subscriptions
+    }
+
+    /// A subscription's next period starts now, its invoice paid or failed (then past due).
+    /// False for one that ended or does not exist.
+    pub fn renew_subscription(&self, id: &str, paid: bool) -> bool {
+        let renewed = subscriptions::renew(&mut self.lock(), id, paid, &self.base_url);
+        self.webhooks.flush(self);
+        renewed
+    }
+
+    /// Cancels a subscription at once (`customer.subscription.deleted`).
+    pub fn cancel_subscription(&self, id: &str) -> bool {
+        let canceled = subscriptions::cancel(&mut self.lock(), id).is_some();
+        self.webhooks.flush(self);
+        canceled
+    }
+
     /// The next `count` API answers to POSTs are lost after Stripe acted on them, as when a
     /// connection drops: the caller gets Stripe's 500 `api_error` and cannot know what happened.
     pub fn lose_answers(&self, count: u64) {
@@ -170,6 +194,9 @@ impl Stripe {
             .route("/v1/invoices/{id}/send", post(invoices::send_invoice))
             .route("/v1/invoices/{id}/void", post(invoices::void_invoice))
             .route("/i/{id}", get(invoices::page).post(invoices::submit))
+            .route("/v1/subscriptions/{id}", get(subscriptions::retrieve).delete(subscriptions::delete))
+            .route("/v1/billing_portal/sessions", post(subscriptions::create_portal_session))
+            .route("/p/session/{id}", get(subscriptions::portal_page).post(subscriptions::portal_submit))
             .route("/c/pay/{id}", get(checkout::page).post(checkout::submit))
             .route("/test/dashboard", get(dashboard::page).post(dashboard::act))
             .fallback(unknown_url)

@@ -21,6 +21,10 @@ pub struct StripeState {
     pub refunds: BTreeMap<String, Value>,
     pub disputes: BTreeMap<String, Value>,
     pub invoices: BTreeMap<String, Value>,
+    pub subscriptions: BTreeMap<String, Value>,
+    /// `subscription_data` given at session creation, used when the payer subscribes.
+    pub session_subscription_data: HashMap<String, Value>,
+    pub portal_sessions: HashMap<String, Value>,
     pub invoice_items: BTreeMap<String, Value>,
     /// Invoices finalized so far: the sequence of their numbers.
     pub invoice_numbers: u64,
@@ -52,6 +56,7 @@ fn fixture(name: &str) -> Value {
         "dispute" => include_str!("../../fixtures/stripe/dispute.json"),
         "invoice" => include_str!("../../fixtures/stripe/invoice.json"),
         "invoiceitem" => include_str!("../../fixtures/stripe/invoiceitem.json"),
+        "subscription" => include_str!("../../fixtures/stripe/subscription.json"),
         _ => unreachable!("no fixture {name}"),
     };
     serde_json::from_str(text).expect("fixtures are valid JSON")

@@ -3,10 +3,11 @@
 //! of the *set* of snapshots. A snapshot delivered twice changes nothing and snapshots may come in
 //! any order, so duplicated, late and reordered webhooks end in the state in-order delivery gives.
 //!
-//! Which snapshot is newest is decided by the event's `created` second, then by how far along
-//! Stripe's lifecycle its status is (a subscription is created `incomplete` and made `active` in
-//! the same second). Ends are final: once canceled, a subscription stays canceled; a paid or
-//! voided invoice stays so.
+//! Which snapshot is newest is decided by the event's `created` second, then by the billing period
+//! it shows (each renewal starts a later one), then by where its status comes in a period (a
+//! subscription is created `incomplete` and made `active` in the same second; a failed renewal is
+//! `past_due` before its paid retry is `active`). Ends are final: once canceled, a subscription
+//! stays canceled; a paid or voided invoice stays so.
 
 use std::collections::BTreeMap;
 
@@ -59,6 +60,22 @@ impl SubscriptionStatus {
     /// Stripe never brings such a subscription back.
     pub fn is_final(self) -> bool {
         matches!(self, Self::Canceled | Self::IncompleteExpired)
+    }
+
+    /// Which of two statuses shown in the same second of the same billing period came later: a
+    /// new subscription is incomplete (or trialing) before it is active, a failed renewal makes it
+    /// past due (then unpaid) before the retry that pays makes it active again.
+    fn rank_within_period(self) -> u8 {
+        match self {
+            Self::Incomplete => 0,
+            Self::Trialing => 1,
+            Self::PastDue => 2,
+            Self::Unpaid => 3,
+            Self::Active => 4,
+            Self::Paused => 5,
+            Self::IncompleteExpired => 6,
+            Self::Canceled => 7,
+        }
     }
 }
 
@@ -216,12 +233,15 @@ pub struct Transition {
     pub to: SubscriptionStatus,
     /// Unix seconds: the `created` of the event that first showed `to`.
     pub at: i64,
+    /// The end of the billing period it was entered in (Unix seconds).
+    pub period_end: Option<i64>,
 }
 
 impl Transition {
-    /// Stable whatever order the events came in: the Task's external id.
+    /// Stable whatever order the events came in, and unique even for transitions of one second:
+    /// the Task's external id.
     pub fn key(&self, subscription: &str) -> String {
-        format!("{subscription}:{}@{}", self.to.as_str(), self.at)
+        format!("{subscription}:{}@{}/{}", self.to.as_str(), self.at, self.period_end.unwrap_or(0))
     }
 }
 
@@ -234,9 +254,11 @@ pub struct Subscription {
     pub transitions: Vec<Transition>,
 }
 
-/// The order snapshots happened in: final statuses last, then by time, then by lifecycle.
-fn order(snapshot: &SubscriptionSnapshot) -> (bool, i64, SubscriptionStatus) {
-    (snapshot.status.is_final(), snapshot.at, snapshot.status)
+/// The order snapshots happened in: final statuses last, then by time, billing period and
+/// place in the period.
+fn order(snapshot: &SubscriptionSnapshot) -> (bool, i64, i64, u8) {
+    let period = snapshot.current_period_end.unwrap_or(0);
+    (snapshot.status.is_final(), snapshot.at, period, snapshot.status.rank_within_period())
 }
 
 /// Each subscription the facts name, by id.
@@ -257,7 +279,12 @@ pub fn subscriptions(facts: &[Fact]) -> BTreeMap<String, Subscription> {
             for snapshot in &list {
                 let from = transitions.last().map(|t| t.to);
                 if from != Some(snapshot.status) {
-                    transitions.push(Transition { from, to: snapshot.status, at: snapshot.at });
+                    transitions.push(Transition {
+                        from,
+                        to: snapshot.status,
+                        at: snapshot.at,
+                        period_end: snapshot.current_period_end,
+                    });
                 }
                 if snapshot.status.is_final() {
                     break;
@@ -480,9 +507,31 @@ mod tests {
         assert_eq!(path, ["incomplete", "active", "past_due", "active", "canceled"]);
         assert_eq!(subscription.latest.status, SubscriptionStatus::Canceled);
         assert_eq!(subscription.transitions[1].from, Some(SubscriptionStatus::Incomplete));
-        assert_eq!(subscription.transitions[2].key("sub_1"), "sub_1:past_due@100");
+        assert_eq!(subscription.transitions[2].key("sub_1"), "sub_1:past_due@100/200");
         assert_eq!(subscription.latest.remit_payment_id.as_deref(), Some("pay-1"));
         assert_eq!((subscription.latest.amount_minor, subscription.latest.interval), (2000, Some(Interval::Month)));
+    }
+
+    #[test]
+    fn within_one_second_the_billing_period_and_its_course_decide_the_order() {
+        // Everything in one second, as a test clock or a fast retry makes it.
+        let events = [
+            ("customer.subscription.created", subscription("incomplete", 100), 10),
+            ("customer.subscription.updated", subscription("active", 100), 10),
+            ("customer.subscription.updated", subscription("past_due", 200), 10),
+            ("customer.subscription.updated", subscription("active", 200), 10),
+            ("customer.subscription.updated", subscription("past_due", 300), 10),
+        ];
+        let mut shuffled = events.to_vec();
+        shuffled.reverse();
+        for delivered in [events.to_vec(), shuffled] {
+            let subscription = &subscriptions(&facts(&delivered))["sub_1"];
+            let path: Vec<&str> = subscription.transitions.iter().map(|t| t.to.as_str()).collect();
+            assert_eq!(path, ["incomplete", "active", "past_due", "active", "past_due"]);
+            let keys: std::collections::BTreeSet<String> =
+                subscription.transitions.iter().map(|t| t.key("sub_1")).collect();
+            assert_eq!(keys.len(), 5, "one Task each");
+        }
     }
 
     #[test]

@@ -270,3 +270,51 @@ async fn an_invoice_is_issued_paid_on_its_hosted_page_and_only_an_open_one_is_vo
     let gone = http.get(void.hosted_invoice_url.unwrap()).send().await.unwrap().text().await.unwrap();
     assert!(gone.contains("no longer payable"));
 }
+
+#[tokio::test]
+async fn the_stand_ins_subscription_events_add_up_to_remits_view_of_the_subscription() {
+    use server::subscriptions::{InvoiceStatus, SubscriptionStatus, events::fact_of, invoices, subscriptions};
+    let sandbox = sandbox::Sandbox::spawn().await.unwrap();
+    let stripe = StripeClient::new(
+        sandbox.stripe_url.parse().unwrap(),
+        SecretString::from(sandbox::STRIPE_SECRET_KEY),
+        Duration::from_secs(5),
+    );
+    let form = Form::new()
+        .set("mode", "subscription")
+        .set("success_url", "https://example.org/ok")
+        .set("customer_email", "ana@example.com")
+        .set("line_items[0][quantity]", 1)
+        .set("line_items[0][price_data][currency]", "usd")
+        .set("line_items[0][price_data][unit_amount]", 1000)
+        .set("line_items[0][price_data][product_data][name]", "Weekly box")
+        .set("line_items[0][price_data][recurring][interval]", "week")
+        .set("subscription_data[metadata][remit_payment_id]", "pay-1");
+    let session = stripe.create_checkout_session(&form, "s1").await.unwrap();
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let paid = browser.post(session.url.unwrap()).form(&[("outcome", "card_succeeds")]).send().await.unwrap();
+    assert_eq!(paid.status(), 303, "back to the success page");
+    let id = sandbox.stripe.subscriptions()[0]["id"].as_str().unwrap().to_owned();
+    assert!(sandbox.stripe.renew_subscription(&id, false));
+    let renewal = sandbox.stripe.subscriptions()[0]["latest_invoice"].as_str().unwrap().to_owned();
+    assert!(sandbox.stripe.pay_invoice(&renewal, true));
+    assert!(sandbox.stripe.cancel_subscription(&id));
+
+    let events = stripe.list_events(0, None).await.unwrap().data;
+    let facts: Vec<_> = events.iter().filter_map(|e| fact_of(&e.event_type, &e.data.object, e.created)).collect();
+    let subscription = &subscriptions(&facts)[&id];
+    let path: Vec<SubscriptionStatus> = subscription.transitions.iter().map(|t| t.to).collect();
+    use SubscriptionStatus::{Active, Canceled, Incomplete, PastDue};
+    assert_eq!(path, [Incomplete, Active, PastDue, Active, Canceled]);
+    assert_eq!(subscription.latest.remit_payment_id.as_deref(), Some("pay-1"));
+    let revenue = server::subscriptions::revenue(
+        subscription.latest.amount_minor,
+        subscription.latest.interval.unwrap(),
+        subscription.latest.interval_count,
+    );
+    assert_eq!((revenue.monthly_minor, revenue.annual_minor), (4333, 52_000));
+    let invoices = invoices(&facts);
+    assert_eq!(invoices[&renewal].status, InvoiceStatus::Paid);
+    assert_eq!(invoices[&renewal].failures.len(), 1);
+    assert!(invoices.values().all(|i| i.subscription.as_deref() == Some(id.as_str())));
+}
