@@ -276,7 +276,7 @@ pub fn OutboxPage() -> impl IntoView {
                                     let job = row[0].clone();
                                     view! {
                                         <li class="dead-letter">
-                                            <div><strong>"Job " {job.clone()} " · " {row[2].clone()}</strong> " (" {row[1].clone()} ", " {row[3].clone()} " attempts, " {row[4].clone()} ")"</div>
+                                            <div><strong>"Job " {job.clone()} " · " {row[2].clone()}</strong> " (" {row[1].clone()} ", " {row[3].clone()} ", " {row[4].clone()} ")"</div>
                                             <div class="about">{row[6].clone()}</div>
                                             <pre class="error">{row[5].clone()}</pre>
                                             {admin.then(|| view! { <ActionButton action="replay" subject=job.clone() csrf=csrf.clone() label=format!("Replay job {job}") /> })}

@@ -521,7 +521,10 @@ impl ConsoleBackend {
                     job.id.to_string(),
                     jobs::class_of(&job.kind).unwrap_or("unknown").to_owned(),
                     job_in_words(&job.kind).to_owned(),
-                    job.attempts.to_string(),
+                    match job.attempts {
+                        1 => "1 attempt".to_owned(),
+                        n => format!("{n} attempts"),
+                    },
                     format!("last tried {}", when(job.run_at)),
                     job.last_error.unwrap_or_default(),
                     payload_summary(&job.payload),
