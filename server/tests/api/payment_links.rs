@@ -349,15 +349,23 @@ async fn a_paid_payments_pay_page_says_already_paid_and_offers_no_button() {
     assert_eq!(app.count("SELECT COUNT(*) FROM payments WHERE stripe_checkout_session_id IS NOT NULL").await, 0);
 }
 
-/// A loopback port nothing listens on.
-fn closed_port_url() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    format!("http://127.0.0.1:{port}")
+/// A loopback address where Stripe cannot be reached: every connection is dropped unanswered.
+/// The port stays held for the test, so no other test's server can take it meanwhile (a port
+/// merely freed was, once, and answered 404).
+async fn closed_port_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((connection, _)) = listener.accept().await {
+            drop(connection);
+        }
+    });
+    url
 }
 
 #[tokio::test]
 async fn when_stripe_is_unreachable_a_link_request_is_a_503_and_changes_nothing() {
-    let stripe = closed_port_url();
+    let stripe = closed_port_url().await;
     let app = TestApp::spawn_with(crate::helpers::Mode::Live, &[("STRIPE_API_BASE", &stripe)]).await;
     let response = app.post_link(&link_request()).await;
     assert_eq!(response.status(), 503);
@@ -369,7 +377,7 @@ async fn when_stripe_is_unreachable_a_link_request_is_a_503_and_changes_nothing(
 
 #[tokio::test]
 async fn when_stripe_is_unreachable_the_pay_button_returns_to_the_pay_page_saying_so() {
-    let stripe = closed_port_url();
+    let stripe = closed_port_url().await;
     let app = TestApp::spawn_with(crate::helpers::Mode::Live, &[("STRIPE_API_BASE", &stripe)]).await;
     // Without an Account there is no customer to look up: the link needs no Stripe call.
     let mut no_account = link_request();
