@@ -55,6 +55,20 @@ pub async fn load_account(page: i64) -> Result<Option<AccountView>, ServerFnErro
     expect_context::<crate::Backend>().account(&request()?, page).await.map_err(ServerFnError::new)
 }
 
+#[server(prefix = "/fn", endpoint = "manage-subscription")]
+pub async fn manage_subscription(subscription: String, csrf: String) -> Result<(), ServerFnError> {
+    use crate::backend::PortalProblem;
+    let outcome = expect_context::<crate::Backend>().manage_subscription(&request()?, &subscription, &csrf).await;
+    see_other(&match outcome {
+        Ok(portal) => portal,
+        Err(PortalProblem::SignedOut) => "/account/sign-in".to_owned(),
+        Err(PortalProblem::NotYours) => "/account?problem=subscription".to_owned(),
+        Err(PortalProblem::FormExpired) => "/account?problem=expired".to_owned(),
+        Err(PortalProblem::Unavailable) => "/account?problem=portal".to_owned(),
+    });
+    Ok(())
+}
+
 #[server(prefix = "/fn", endpoint = "sign-out")]
 pub async fn sign_out(csrf: String) -> Result<(), ServerFnError> {
     expect_context::<crate::Backend>().sign_out(&request()?, &csrf).await.map_err(ServerFnError::new)?;
@@ -174,10 +188,50 @@ fn Account(account: AccountView) -> impl IntoView {
     let newer = (account.page > 0).then(|| format!("/account?page={}", account.page - 1));
     let older = account.more.then(|| format!("/account?page={}", account.page + 1));
     let empty = account.payments.is_empty();
+    let problem = use_query_map().read_untracked().get("problem").map(|p| match p.as_str() {
+        "subscription" => "That subscription is not one of yours.",
+        "expired" => "The form expired. Please try again.",
+        _ => "Stripe's subscription page cannot be opened right now. Please try again in a few minutes.",
+    });
+    let csrf = account.csrf.clone();
+    let subscriptions = (!account.subscriptions.is_empty()).then(|| view! {
+        <h2>"Subscriptions"</h2>
+        <ul class="payments subscriptions">
+            {account
+                .subscriptions
+                .into_iter()
+                .map(|s| {
+                    let csrf = csrf.clone();
+                    let label = format!("Manage subscription: {}", s.description);
+                    view! {
+                        <li class="payment subscription">
+                            <div class="payment-main">
+                                <span class="payment-description">{s.description}</span>
+                                <span class="amount">{s.amount}</span>
+                            </div>
+                            <div class="payment-meta"><span class="status">{s.status}</span>
+                                {s.next.map(|next| view! { " · " {next} })}
+                            </div>
+                            {s.manageable.then(|| view! {
+                                <form method="post" action="/fn/manage-subscription">
+                                    <input type="hidden" name="csrf" value=csrf />
+                                    <input type="hidden" name="subscription" value=s.id />
+                                    <button class="button secondary" type="submit" aria-label=label>"Manage"</button>
+                                </form>
+                            })}
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+        <h2>"Payments"</h2>
+    });
     view! {
         <Layout title="Your payments">
             <h1>"Your payments"</h1>
             <p>"Signed in as " <strong>{account.email.clone()}</strong></p>
+            {problem.map(|text| view! { <p class="alert" role="alert">{text}</p> })}
+            {subscriptions}
             {empty.then(|| view! { <p>"There are no payments for this address."</p> })}
             <ul class="payments">
                 {account

@@ -94,9 +94,34 @@ pub struct CreditNoteLink {
     pub void: bool,
 }
 
+/// A subscription in the payer's account view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSubscription {
+    pub id: String,
+    pub description: String,
+    /// "20.00 USD every month"
+    pub amount: String,
+    /// In words: Active, Free trial, Payment overdue, Canceled…
+    pub status: String,
+    /// "Next payment 07 Jan 2027", "Ends 07 Jan 2027", or none once it ended.
+    pub next: Option<String>,
+    /// Whether Stripe's customer portal can manage it (not once it ended).
+    pub manageable: bool,
+}
+
+/// Why "Manage" could not open Stripe's customer portal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortalProblem {
+    SignedOut,
+    NotYours,
+    Unavailable,
+    FormExpired,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountView {
     pub email: String,
+    pub subscriptions: Vec<AccountSubscription>,
     pub payments: Vec<AccountPayment>,
     pub page: i64,
     pub more: bool,
@@ -205,6 +230,15 @@ pub trait PaymentPages: Send + Sync + 'static {
 
     /// The signed-in payer's payments; `None` when nobody is signed in.
     async fn account(&self, request: &http::request::Parts, page: i64) -> Result<Option<AccountView>, PageError>;
+
+    /// Where "Manage" leads: a Stripe customer portal session for the signed-in payer's own
+    /// subscription.
+    async fn manage_subscription(
+        &self,
+        request: &http::request::Parts,
+        subscription: &str,
+        csrf: &str,
+    ) -> Result<String, PortalProblem>;
 
     /// Ends the session (when the form's CSRF token is right).
     async fn sign_out(&self, request: &http::request::Parts, csrf: &str) -> Result<(), PageError>;

@@ -26,8 +26,8 @@ use leptos_router::{
 };
 
 pub use backend::{
-    AccountPayment, AccountView, Backend, CheckoutProblem, CreditNoteLink, PageError, PayState, PayView, PaymentPages,
-    ReturnState, ReturnView, SandboxObject, SignInOutcome,
+    AccountPayment, AccountSubscription, AccountView, Backend, CheckoutProblem, CreditNoteLink, PageError, PayState,
+    PayView, PaymentPages, PortalProblem, ReturnState, ReturnView, SandboxObject, SignInOutcome,
 };
 pub use site::{BrandView, RunMode, SiteContext};
 

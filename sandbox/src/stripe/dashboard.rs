@@ -1,6 +1,8 @@
 //! `/test/dashboard`: the stand-in's answer to Stripe's Dashboard in test mode, for a person
 //! trying Remit by hand: each paid charge with its refunds and disputes, and buttons for what
-//! the bank does later (return a refund, open a dispute, decide it). Plain HTML forms.
+//! the bank does later (return a refund, open a dispute, decide it), and each subscription with
+//! buttons to renew it now (paid or declined), pay its overdue invoice or cancel it. Plain HTML
+//! forms.
 
 use axum::{
     Form,
@@ -13,7 +15,7 @@ use serde_json::Value;
 use super::{
     Stripe,
     checkout::{escape, format_amount},
-    money_back,
+    invoices, money_back, subscriptions,
 };
 
 pub async fn page(State(stripe): State<Stripe>) -> Html<String> {
@@ -28,8 +30,37 @@ pub async fn page(State(stripe): State<Stripe>) -> Html<String> {
             charge_section(charge, &refunds, &disputes)
         })
         .collect();
-    let body = if rows.is_empty() { "<p>No payments yet: pay a link first.</p>".to_owned() } else { rows };
+    let mut subscriptions: Vec<&Value> = state.subscriptions.values().collect();
+    subscriptions.sort_by_key(|s| std::cmp::Reverse(s["created"].as_i64()));
+    let subscriptions: String = subscriptions.iter().map(|s| subscription_section(s)).collect();
+    let body = if rows.is_empty() && subscriptions.is_empty() {
+        "<p>No payments yet: pay a link first.</p>".to_owned()
+    } else {
+        subscriptions + &rows
+    };
     Html(shell(&body))
+}
+
+/// A subscription with what its payer's bank and the clock can do to it: the next period now
+/// (its invoice paid or declined), an overdue invoice paid, the subscription canceled.
+fn subscription_section(subscription: &Value) -> String {
+    let id = text(&subscription["id"]);
+    let status = text(&subscription["status"]);
+    let mut html = format!(
+        r#"<section aria-labelledby="{id}"><h2 id="{id}">Subscription {id}</h2><p>Status {status} · customer {customer}</p>"#,
+        id = escape(&id),
+        status = escape(&status),
+        customer = escape(&text(&subscription["customer"])),
+    );
+    if !matches!(status.as_str(), "canceled" | "incomplete_expired") {
+        html += &button("renew_paid", &id, &format!("Renew {id} now: the invoice is paid"));
+        html += &button("renew_failed", &id, &format!("Renew {id} now: the card is declined"));
+        if status == "past_due" {
+            html += &button("pay_latest_invoice", &id, &format!("The retry of {id}'s overdue invoice is paid"));
+        }
+        html += &button("cancel_subscription", &id, &format!("Cancel {id}"));
+    }
+    html + "</section>"
 }
 
 fn charge_section(charge: &Value, refunds: &[&Value], disputes: &[&Value]) -> String {
@@ -95,6 +126,19 @@ pub async fn act(State(stripe): State<Stripe>, Form(form): Form<Action>) -> Resp
             "open_dispute" => money_back::open_dispute(&mut state, &form.id),
             "win_dispute" => money_back::close_dispute(&mut state, &form.id, true),
             "lose_dispute" => money_back::close_dispute(&mut state, &form.id, false),
+            "renew_paid" | "renew_failed" => {
+                subscriptions::renew(&mut state, &form.id, form.action == "renew_paid", &stripe.base_url);
+            }
+            "pay_latest_invoice" => {
+                let latest =
+                    state.subscriptions.get(&form.id).and_then(|s| s["latest_invoice"].as_str().map(str::to_owned));
+                if let Some(invoice) = latest {
+                    invoices::pay(&mut state, &invoice, true);
+                }
+            }
+            "cancel_subscription" => {
+                subscriptions::cancel(&mut state, &form.id);
+            }
             _ => return (axum::http::StatusCode::BAD_REQUEST, Html(shell("<p>Unknown action.</p>"))).into_response(),
         }
     }

@@ -1,8 +1,8 @@
 //! The server side of the pages: [`app::PaymentPages`] over the payment domain.
 
 use app::{
-    AccountPayment, AccountView, CheckoutProblem, CreditNoteLink, PageError, PayState, PayView, PaymentPages,
-    ReturnState, ReturnView, SandboxObject, SignInOutcome,
+    AccountPayment, AccountSubscription, AccountView, CheckoutProblem, CreditNoteLink, PageError, PayState, PayView,
+    PaymentPages, PortalProblem, ReturnState, ReturnView, SandboxObject, SignInOutcome,
 };
 use axum::{extract::ConnectInfo, http::request::Parts};
 use tower_sessions::Session;
@@ -17,9 +17,10 @@ use crate::{
     accounts::{Accounts, Scope, SignInError},
     db::now_ms,
     payments::{
-        CheckoutError, Payment, PaymentStatus, Payments,
+        CheckoutError, Currency, Payment, PaymentStatus, Payments, SubscriptionRow,
         locale::{format_money, language},
     },
+    subscriptions::SubscriptionStatus,
     telemetry,
 };
 
@@ -182,7 +183,37 @@ impl PaymentPages for PageBackend {
                 }
             })
             .collect();
-        Ok(Some(AccountView { email, payments, page, more, csrf: csrf_token(request)? }))
+        let mut subscriptions = Vec::new();
+        for row in self.payments.subscriptions_of_payer(&email).await.map_err(unavailable("account"))? {
+            let link = self.payments.get(&row.payment_id).await.map_err(unavailable("account"))?;
+            let description = link.as_ref().map(|p| self.payments.display_name(p)).unwrap_or_default();
+            subscriptions.push(account_subscription(&row, description));
+        }
+        Ok(Some(AccountView { email, subscriptions, payments, page, more, csrf: csrf_token(request)? }))
+    }
+
+    async fn manage_subscription(
+        &self,
+        request: &Parts,
+        subscription: &str,
+        csrf: &str,
+    ) -> Result<String, PortalProblem> {
+        if !csrf_matches(request, csrf) {
+            return Err(PortalProblem::FormExpired);
+        }
+        let session = session(request).map_err(|_| PortalProblem::Unavailable)?;
+        let signed_in = sessions::signed_in_payer(&session, self.session_lifetime).await;
+        let Some(email) = signed_in.map_err(|_| PortalProblem::Unavailable)? else {
+            return Err(PortalProblem::SignedOut);
+        };
+        match self.payments.portal_url(&email, subscription, "/account").await {
+            Ok(Some(url)) => Ok(url),
+            Ok(None) => Err(PortalProblem::NotYours),
+            Err(error) => {
+                tracing::warn!(error = %telemetry::chain(&error), "account: cannot open Stripe's customer portal");
+                Err(PortalProblem::Unavailable)
+            }
+        }
     }
 
     async fn sign_out(&self, request: &Parts, csrf: &str) -> Result<(), PageError> {
@@ -301,6 +332,48 @@ pub(super) fn csrf_token(request: &Parts) -> Result<String, PageError> {
 
 pub(super) fn csrf_matches(request: &Parts, presented: &str) -> bool {
     csrf::matches(request.extensions.get::<CsrfToken>(), presented)
+}
+
+/// A subscription as the account view lists it: what it costs, where it stands, what is next.
+fn account_subscription(row: &SubscriptionRow, description: String) -> AccountSubscription {
+    let date = time::macros::format_description!("[day] [month repr:short] [year]");
+    let status = SubscriptionStatus::parse(&row.status).unwrap_or(SubscriptionStatus::Incomplete);
+    let every = match (row.interval_count, row.recurring_interval.as_deref()) {
+        (1, Some(interval)) => format!("every {interval}"),
+        (n, Some(interval)) => format!("every {n} {interval}s"),
+        (_, None) => String::new(),
+    };
+    let amount = match Currency::parse(&row.currency) {
+        Ok(currency) => format!("{} {currency} {every}", currency.format_major(row.amount_minor)),
+        Err(_) => format!("{} {} {every}", row.amount_minor, row.currency.to_uppercase()),
+    };
+    let period_end = row
+        .current_period_end
+        .and_then(|at| time::OffsetDateTime::from_unix_timestamp(at).ok())
+        .and_then(|at| at.format(&date).ok());
+    let next = period_end
+        .filter(|_| !status.is_final())
+        .map(|day| if row.cancel_at_period_end != 0 { format!("Ends {day}") } else { format!("Next payment {day}") });
+    AccountSubscription {
+        id: row.id.clone(),
+        description,
+        amount: amount.trim_end().to_owned(),
+        status: subscription_in_words(status).to_owned(),
+        next,
+        manageable: !status.is_final() && row.customer.is_some(),
+    }
+}
+
+fn subscription_in_words(status: SubscriptionStatus) -> &'static str {
+    match status {
+        SubscriptionStatus::Incomplete => "Starting",
+        SubscriptionStatus::Trialing => "Free trial",
+        SubscriptionStatus::Active => "Active",
+        SubscriptionStatus::PastDue => "Payment overdue",
+        SubscriptionStatus::Unpaid => "Unpaid",
+        SubscriptionStatus::Paused => "Paused",
+        SubscriptionStatus::IncompleteExpired | SubscriptionStatus::Canceled => "Canceled",
+    }
 }
 
 pub(super) fn status_in_words(status: PaymentStatus) -> &'static str {

@@ -4,11 +4,11 @@
 use serde_json::Value;
 
 use super::{
-    Payment, Payments,
+    Collection, Payment, Payments,
     events::{self, Derived, decide, derive, facts_of_payloads},
     reconciliation, store,
 };
-use crate::{db::now_ms, jobs, outbox, stripe::StripeError};
+use crate::{db::now_ms, jobs, outbox, stripe::StripeError, subscriptions};
 
 /// How long one instance may hold reconciliation before another may take it over.
 const LEASE_MS: i64 = 10 * 60 * 1000;
@@ -130,9 +130,27 @@ impl Payments {
         for (n, payment, event) in matched {
             let event_id = event_ids[*n];
             let payment = store::take_for_event(&mut tx, self.db.dialect, &payment.id, event_id).await?;
-            let derived = derived_in(&mut tx, &payment).await?;
+            let payloads = store::applied_events(&mut tx, &payment.id).await?;
+            let derived = derive(payment.amount_minor, &facts_of_payloads(&payloads));
             let change = decide(&payment, &derived, event);
             store::save_change(&mut tx, &change, event_id).await?;
+            if matches!(payment.collection(), Collection::Subscription(_)) {
+                let view = subscriptions::View::of(&subscriptions::facts_of_payloads(&payloads));
+                if let Some(subscription) = &view.subscription
+                    && store::save_subscription(&mut tx, &payment.id, &subscription.latest).await?
+                {
+                    outbox::enqueue(&mut tx, &jobs::SyncPayment { payment_id: payment.id.clone() }).await?;
+                    syncs = true;
+                }
+                for invoice in view.renewals() {
+                    if let Some(renewal) = store::insert_renewal(&mut tx, &payment, invoice).await? {
+                        tracing::info!(payment = %payment.id, renewal = %renewal, invoice = %invoice.id, "subscription renewed");
+                        outbox::enqueue(&mut tx, &jobs::EmailReceipt { payment_id: renewal.clone() }).await?;
+                        outbox::enqueue(&mut tx, &jobs::SyncPayment { payment_id: renewal }).await?;
+                        (receipts, syncs) = (true, true);
+                    }
+                }
+            }
             if let Some(refund) = events::refund_seen(event) {
                 store::record_refund_seen(&mut tx, &payment.id, &refund).await?;
             }
@@ -165,6 +183,12 @@ impl Payments {
         Ok(())
     }
 
+    /// What a recurring link's applied events say of its subscription and invoices.
+    pub async fn subscription_view(&self, payment: &Payment) -> Result<subscriptions::View, sqlx::Error> {
+        let payloads = store::applied_events(&mut *self.db.pool.acquire().await?, &payment.id).await?;
+        Ok(subscriptions::View::of(&subscriptions::facts_of_payloads(&payloads)))
+    }
+
     /// What the payment's applied events say about it now.
     pub async fn derived(&self, payment: &Payment) -> Result<Derived, sqlx::Error> {
         derived_in(&mut *self.db.pool.acquire().await?, payment).await
@@ -176,7 +200,16 @@ impl Payments {
     /// metadata has no `remit_payment_id` belongs to another system and costs no Stripe call.
     async fn payment_of(&self, event: &Value) -> Result<Option<Payment>, ApplyError> {
         let object = &event["data"]["object"];
-        if let Some(id) = object["metadata"]["remit_payment_id"].as_str()
+        // A subscription's invoice carries the subscription's metadata (under `parent` since
+        // API version 2025-03-31), not its own.
+        let named = [
+            &object["metadata"],
+            &object["parent"]["subscription_details"]["metadata"],
+            &object["subscription_details"]["metadata"],
+        ]
+        .into_iter()
+        .find_map(|metadata| metadata["remit_payment_id"].as_str());
+        if let Some(id) = named
             && let Some(payment) = store::by_id(&self.db, id).await?
         {
             return Ok(Some(payment));

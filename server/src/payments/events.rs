@@ -49,6 +49,11 @@ pub fn facts_of(event_type: &str, object: &Value, created: i64) -> Vec<Fact> {
     let collected = |key: &str| Some((object[key].as_i64()?, text("currency")?.to_lowercase()));
     match event_type {
         "checkout.session.completed" => match object["payment_status"].as_str() {
+            // A subscription with a free trial starts without payment: the link is paid by the
+            // subscription's first invoice that collects money.
+            Some("no_payment_required") if object["mode"] == "subscription" => {
+                vec![Fact::Processing { session: id }]
+            }
             Some("paid") | Some("no_payment_required") => vec![Fact::Paid {
                 at: created,
                 payment_intent: text("payment_intent"),
@@ -71,7 +76,10 @@ pub fn facts_of(event_type: &str, object: &Value, created: i64) -> Vec<Fact> {
         }],
         "payment_intent.payment_failed" => vec![failed_attempt(object, &id, created)],
         // A payment collected by invoice: the invoice's own events say it.
-        "invoice.paid" => vec![Fact::Paid { at: created, payment_intent: None, amount: collected("amount_paid") }],
+        // (A subscription's invoice of nothing, during a trial, collected nothing.)
+        "invoice.paid" if object["amount_paid"].as_i64().unwrap_or(0) > 0 => {
+            vec![Fact::Paid { at: created, payment_intent: None, amount: collected("amount_paid") }]
+        }
         "invoice.payment_failed" => vec![Fact::Failed {
             attempt: format!("{id}#{}", object["attempt_count"].as_i64().unwrap_or(0)),
             reason: "invoice_payment_failed".into(),
@@ -627,6 +635,17 @@ mod tests {
         let completed =
             facts_of("checkout.session.completed", &json!({ "id": "cs_1", "payment_status": "unpaid" }), 10);
         assert_eq!(derive(100, &completed).status, PaymentStatus::Processing);
+    }
+
+    #[test]
+    fn a_subscription_in_its_free_trial_is_not_paid_until_an_invoice_collects_money() {
+        let session = json!({ "id": "cs_1", "mode": "subscription", "payment_status": "no_payment_required", "amount_total": 0, "currency": "usd" });
+        let mut facts = facts_of("checkout.session.completed", &session, 10);
+        facts.extend(facts_of("invoice.paid", &json!({ "id": "in_0", "amount_paid": 0, "currency": "usd" }), 10));
+        assert_eq!(derive(12_500, &facts).status, PaymentStatus::Processing);
+        facts.extend(facts_of("invoice.paid", &json!({ "id": "in_1", "amount_paid": 12_500, "currency": "usd" }), 90));
+        let derived = derive(12_500, &facts);
+        assert_eq!((derived.status, derived.paid_at), (PaymentStatus::Paid, Some(90)));
     }
 
     #[test]

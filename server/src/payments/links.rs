@@ -93,7 +93,9 @@ impl Payments {
         let options = (!options.is_empty()).then(|| serde_json::to_string(&options).expect("options serialize"));
         // An invoice is due when its own terms say, not when the brand's links expire.
         let expires_at = match request.collection {
-            Collection::Checkout => expires_at(request.expiry, brand.link_expires_in_days, now_ms())?,
+            Collection::Checkout | Collection::Subscription(_) => {
+                expires_at(request.expiry, brand.link_expires_in_days, now_ms())?
+            }
             Collection::Invoice { .. } => None,
         };
         let terms = Terms {
@@ -348,7 +350,7 @@ impl Payments {
     /// Where a pay link's button leads: an invoice payment's hosted invoice page, else Checkout.
     pub async fn checkout_url(&self, token: &str) -> Result<String, CheckoutError> {
         let payment = store::by_pay_token(&self.db, token).await?.ok_or(CheckoutError::NotFound)?;
-        if payment.collection() == Collection::Checkout {
+        if payment.collection().by_checkout() {
             return self.checkout_session_url(token).await;
         }
         if !payment.status().is_payable() {
@@ -410,7 +412,6 @@ impl Payments {
         ];
         let metadata: Vec<(&str, &str)> = metadata.iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
         let form = Form::new()
-            .set("mode", "payment")
             .set("client_reference_id", &payment.id)
             .set("success_url", self.public_url.join("/success?session_id={CHECKOUT_SESSION_ID}"))
             .set("cancel_url", self.public_url.join("/cancel?session_id={CHECKOUT_SESSION_ID}"))
@@ -418,10 +419,29 @@ impl Payments {
             .set("line_items[0][price_data][currency]", &payment.currency)
             .set("line_items[0][price_data][unit_amount]", payment.amount_minor)
             .set("line_items[0][price_data][product_data][name]", name)
-            .set_map("metadata", metadata.iter().copied())
-            .set_map("payment_intent_data[metadata]", metadata.iter().copied());
-        let options: CheckoutOptions =
+            .set_map("metadata", metadata.iter().copied());
+        let mut options: CheckoutOptions =
             payment.checkout_options.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default();
+        // The metadata goes where Stripe copies it to the objects its events are about: the
+        // PaymentIntent of a one-off payment, the subscription (and so its invoices) of a
+        // recurring one.
+        let form = match payment.collection() {
+            Collection::Subscription(recurring) => {
+                // A brand's "pay" or "donate" button does not fit a subscription: Stripe's own
+                // "Subscribe" does.
+                options.submit_type = None;
+                let form = form
+                    .set("mode", "subscription")
+                    .set("line_items[0][price_data][recurring][interval]", recurring.interval.as_str())
+                    .set("line_items[0][price_data][recurring][interval_count]", recurring.interval_count)
+                    .set_map("subscription_data[metadata]", metadata.iter().copied());
+                match recurring.trial_days {
+                    0 => form,
+                    days => form.set("subscription_data[trial_period_days]", days),
+                }
+            }
+            _ => form.set("mode", "payment").set_map("payment_intent_data[metadata]", metadata.iter().copied()),
+        };
         let form = options.session_params().into_iter().fold(form, |form, (key, value)| form.set(key, value));
         // A session ends with its link (Stripe allows 30 minutes to 24 hours from now).
         let form = match payment.expires_at {

@@ -13,6 +13,7 @@ mod invoices;
 mod links;
 pub mod locale;
 mod money;
+mod portal;
 mod receipt_content;
 mod reconciliation;
 mod refunds;
@@ -28,6 +29,7 @@ pub use credit_notes::IssuedCreditNote;
 pub use ids::{EmailAddress, SalesforceId, checksum};
 pub use links::{CheckoutError, LinkError, LinkOutcome};
 pub use money::{Currency, MAX_AMOUNT_MINOR, MoneyError};
+pub use portal::{PortalError, SubscriptionRow};
 pub use receipt_content::{ReceiptAnswer, ReceiptError, ReceiptPdf};
 pub use refunds::{REASONS as REFUND_REASONS, RawRefundRequest, Refund, RefundError, RefundRequest, refundable};
 pub use request::{

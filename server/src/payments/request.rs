@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{CheckoutOptions, Collection, Currency, EmailAddress, SalesforceId};
+use crate::subscriptions::Recurring;
 
 /// The longest a link may stay payable.
 pub const MAX_EXPIRY_DAYS: u32 = 365;
@@ -46,6 +47,18 @@ pub struct RawLinkRequest {
     pub collection: Option<String>,
     /// With `collection: "invoice"`: the days the payer has, from when it is sent.
     pub days_until_due: Option<i64>,
+    /// A subscription instead of one payment: the amount is billed every period.
+    pub recurring: Option<RawRecurring>,
+}
+
+/// The `recurring` object of a link request, before any check.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecurring {
+    pub interval: Option<String>,
+    pub interval_count: Option<i64>,
+    pub trial_days: Option<i64>,
+    pub cycles: Option<i64>,
 }
 
 /// When a link stops taking payments, as the request put it.
@@ -128,7 +141,18 @@ fn collection(raw: &RawLinkRequest, checkout_options: &CheckoutOptions) -> Resul
         "checkout" if raw.days_until_due.is_some() => {
             Err(invalid("days_until_due", "applies only with collection \"invoice\""))
         }
-        "checkout" => Ok(Collection::Checkout),
+        "checkout" => match &raw.recurring {
+            None => Ok(Collection::Checkout),
+            Some(_) if checkout_options.submit_type.is_some() => {
+                Err(invalid("submit_type", "does not apply to a subscription: Checkout's button says Subscribe"))
+            }
+            Some(r) => Recurring::parse(r.interval.as_deref(), r.interval_count, r.trial_days, r.cycles)
+                .map(Collection::Subscription)
+                .map_err(|e| invalid(e.field, e.message)),
+        },
+        "invoice" if raw.recurring.is_some() => {
+            Err(invalid("recurring", "applies only with collection \"checkout\": a subscription starts in Checkout"))
+        }
         "invoice" => {
             let days_until_due = raw.days_until_due.unwrap_or(DEFAULT_DAYS_UNTIL_DUE);
             if !(1..=MAX_DAYS_UNTIL_DUE).contains(&days_until_due) {
@@ -277,6 +301,49 @@ mod tests {
             "days_until_due"
         );
         assert_eq!(parse(&format!("{{{BASE},\"amount\":10}}")).unwrap().collection, Collection::Checkout);
+    }
+
+    #[test]
+    fn a_recurring_link_is_a_subscription_with_each_bad_field_named() {
+        let with = |recurring: &str| parse(&format!("{{{BASE},\"amount\":10,\"recurring\":{recurring}}}"));
+        let monthly = with(r#"{"interval":"month"}"#).unwrap();
+        assert_eq!(
+            monthly.collection,
+            Collection::Subscription(Recurring {
+                interval: crate::subscriptions::Interval::Month,
+                interval_count: 1,
+                trial_days: 0,
+                cycles: None
+            })
+        );
+        let Collection::Subscription(terms) =
+            with(r#"{"interval":"week","interval_count":2,"trial_days":14,"cycles":6}"#).unwrap().collection
+        else {
+            panic!("a subscription")
+        };
+        assert_eq!((terms.interval_count, terms.trial_days, terms.cycles), (2, 14, Some(6)));
+        for (recurring, field) in [
+            (r#"{}"#, "recurring.interval"),
+            (r#"{"interval":"fortnight"}"#, "recurring.interval"),
+            (r#"{"interval":"month","interval_count":37}"#, "recurring.interval_count"),
+            (r#"{"interval":"month","trial_days":-1}"#, "recurring.trial_days"),
+            (r#"{"interval":"month","cycles":0}"#, "recurring.cycles"),
+        ] {
+            assert_eq!(with(recurring).unwrap_err().field, field, "{recurring}");
+        }
+        assert!(serde_json::from_str::<RawLinkRequest>(&format!("{{{BASE},\"recurring\":{{\"every\":1}}}}")).is_err());
+        let invoice = format!(
+            "{{{BASE},\"account_id\":\"001000000000001\",\"amount\":10,\"collection\":\"invoice\",\"recurring\":{{\"interval\":\"month\"}}}}"
+        );
+        assert_eq!(parse(&invoice).unwrap_err().field, "recurring");
+        assert_eq!(
+            parse(&format!(
+                "{{{BASE},\"amount\":10,\"submit_type\":\"donate\",\"recurring\":{{\"interval\":\"month\"}}}}"
+            ))
+            .unwrap_err()
+            .field,
+            "submit_type"
+        );
     }
 
     #[test]

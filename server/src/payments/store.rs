@@ -6,7 +6,10 @@ use rand::Rng;
 use sqlx::AnyConnection;
 
 use super::{Currency, PaymentStatus, events::Change};
-use crate::db::{Db, Dialect, now_ms};
+use crate::{
+    db::{Db, Dialect, now_ms},
+    subscriptions::{Interval, Invoice, Recurring, SubscriptionSnapshot},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Payment {
@@ -59,6 +62,15 @@ pub struct Payment {
     pub hosted_invoice_url: Option<String>,
     /// Bumped by each change of terms: an invoice is issued once per version.
     pub terms_version: i64,
+    /// A recurring link's terms (collection `subscription`).
+    pub recurring_interval: Option<String>,
+    pub recurring_interval_count: Option<i64>,
+    pub trial_days: Option<i64>,
+    pub cycles: Option<i64>,
+    /// The subscription a recurring link started.
+    pub stripe_subscription_id: Option<String>,
+    /// A subscription's later paid invoice: the link payment that started the subscription.
+    pub renewal_of: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -68,7 +80,8 @@ const COLUMNS: &str = "id, opportunity_id, account_id, contact_id, brand, record
     stripe_checkout_session_id, stripe_payment_intent_id, failure_reason, failed_attempts, paid_at, paid_amount_minor, \
     paid_currency, checkout_options, expires_at, reminders, reminder_step, link_emailed_at, next_reminder_at, \
     last_reminder_at, reminders_stopped_at, refunded_minor, collection, days_until_due, stripe_invoice_id, \
-    hosted_invoice_url, terms_version, created_at, updated_at";
+    hosted_invoice_url, terms_version, recurring_interval, recurring_interval_count, trial_days, cycles, \
+    stripe_subscription_id, renewal_of, created_at, updated_at";
 
 impl Payment {
     /// A USD 125.00 payment of brand `acme` in `status`, for unit tests.
@@ -112,6 +125,12 @@ impl Payment {
             stripe_invoice_id: None,
             hosted_invoice_url: None,
             terms_version: 0,
+            recurring_interval: None,
+            recurring_interval_count: None,
+            trial_days: None,
+            cycles: None,
+            stripe_subscription_id: None,
+            renewal_of: None,
             created_at: 0,
             updated_at: 0,
         }
@@ -122,8 +141,15 @@ impl Payment {
     }
 
     pub fn collection(&self) -> Collection {
-        match (self.collection.as_str(), self.days_until_due) {
-            ("invoice", Some(days)) => Collection::Invoice { days_until_due: days },
+        let interval = self.recurring_interval.as_deref().and_then(Interval::parse);
+        match (self.collection.as_str(), self.days_until_due, interval) {
+            ("invoice", Some(days), _) => Collection::Invoice { days_until_due: days },
+            ("subscription", _, Some(interval)) => Collection::Subscription(Recurring {
+                interval,
+                interval_count: self.recurring_interval_count.unwrap_or(1),
+                trial_days: self.trial_days.unwrap_or(0),
+                cycles: self.cycles,
+            }),
             _ => Collection::Checkout,
         }
     }
@@ -229,10 +255,12 @@ pub async fn by_opportunity(db: &Db, opportunity_id: &str) -> Result<Vec<Payment
 /// The Opportunity's payment that is not closed (at most one: a unique index says so).
 pub async fn live_for_opportunity(db: &Db, opportunity_id: &str) -> Result<Option<Payment>, sqlx::Error> {
     let closed = states_where(PaymentStatus::is_closed);
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM payments WHERE opportunity_id = $1 AND status NOT IN ({closed})"))
-        .bind(opportunity_id)
-        .fetch_optional(&db.pool)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE opportunity_id = $1 AND status NOT IN ({closed}) AND renewal_of IS NULL"
+    ))
+    .bind(opportunity_id)
+    .fetch_optional(&db.pool)
+    .await
 }
 
 /// A payment made with `email` (any case); `None` for anyone else's.
@@ -378,14 +406,50 @@ pub enum Collection {
     Checkout,
     /// Remit issues a Stripe invoice, due this many days after it is sent.
     Invoice { days_until_due: i64 },
+    /// The pay link opens Checkout in subscription mode: a subscription on these terms.
+    Subscription(Recurring),
 }
 
 impl Collection {
-    /// As stored: the `collection` and `days_until_due` columns.
-    fn columns(self) -> (&'static str, Option<i64>) {
+    /// The pay link opens Stripe Checkout (for a one-off payment or a subscription).
+    pub fn by_checkout(self) -> bool {
+        !matches!(self, Self::Invoice { .. })
+    }
+}
+
+/// A [`Collection`] as its columns store it.
+struct CollectionColumns {
+    name: &'static str,
+    days_until_due: Option<i64>,
+    interval: Option<&'static str>,
+    interval_count: Option<i64>,
+    trial_days: Option<i64>,
+    cycles: Option<i64>,
+}
+
+impl Collection {
+    fn columns(self) -> CollectionColumns {
+        let none = CollectionColumns {
+            name: "checkout",
+            days_until_due: None,
+            interval: None,
+            interval_count: None,
+            trial_days: None,
+            cycles: None,
+        };
         match self {
-            Self::Checkout => ("checkout", None),
-            Self::Invoice { days_until_due } => ("invoice", Some(days_until_due)),
+            Self::Checkout => none,
+            Self::Invoice { days_until_due } => {
+                CollectionColumns { name: "invoice", days_until_due: Some(days_until_due), ..none }
+            }
+            Self::Subscription(r) => CollectionColumns {
+                name: "subscription",
+                interval: Some(r.interval.as_str()),
+                interval_count: Some(r.interval_count),
+                trial_days: Some(r.trial_days),
+                cycles: r.cycles,
+                ..none
+            },
         }
     }
 }
@@ -406,12 +470,15 @@ pub struct NewPayment<'a> {
 pub async fn insert_unless_live(conn: &mut AnyConnection, new: &NewPayment<'_>) -> Result<bool, sqlx::Error> {
     let closed = states_where(PaymentStatus::is_closed);
     let terms = &new.terms;
+    let collection = terms.collection.columns();
     let inserted = sqlx::query(&format!(
         "INSERT INTO payments (id, opportunity_id, account_id, contact_id, brand, record_type, description, \
          payer_email, payer_name, amount_minor, currency, status, pay_token, stripe_customer_id, checkout_options, \
-         expires_at, reminders, collection, days_until_due, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $19, $20, $18, $18) \
-         ON CONFLICT (opportunity_id) WHERE status NOT IN ({closed}) DO NOTHING"
+         expires_at, reminders, collection, days_until_due, recurring_interval, recurring_interval_count, trial_days, \
+         cycles, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $19, $20, $21, $22, $23, \
+         $24, $18, $18) \
+         ON CONFLICT (opportunity_id) WHERE status NOT IN ({closed}) AND renewal_of IS NULL DO NOTHING"
     ))
     .bind(new.id)
     .bind(new.opportunity_id)
@@ -431,8 +498,12 @@ pub async fn insert_unless_live(conn: &mut AnyConnection, new: &NewPayment<'_>) 
     .bind(terms.expires_at)
     .bind(if new.send_reminders { "on" } else { "off" })
     .bind(now_ms())
-    .bind(terms.collection.columns().0)
-    .bind(terms.collection.columns().1)
+    .bind(collection.name)
+    .bind(collection.days_until_due)
+    .bind(collection.interval)
+    .bind(collection.interval_count)
+    .bind(collection.trial_days)
+    .bind(collection.cycles)
     .execute(conn)
     .await?;
     Ok(inserted.rows_affected() == 1)
@@ -442,10 +513,12 @@ pub async fn insert_unless_live(conn: &mut AnyConnection, new: &NewPayment<'_>) 
 /// forgotten, its terms version one up); false when it moved on meanwhile.
 pub async fn update_terms(conn: &mut AnyConnection, id: &str, terms: &Terms<'_>) -> Result<bool, sqlx::Error> {
     let payable = states_where(PaymentStatus::is_payable);
+    let collection = terms.collection.columns();
     let updated = sqlx::query(&format!(
         "UPDATE payments SET amount_minor = $1, currency = $2, description = $3, payer_email = $4, payer_name = $5, \
          brand = $6, stripe_customer_id = COALESCE($7, stripe_customer_id), stripe_checkout_session_id = NULL, \
          checkout_options = $10, expires_at = $11, collection = $12, days_until_due = $13, stripe_invoice_id = NULL, \
+         recurring_interval = $14, recurring_interval_count = $15, trial_days = $16, cycles = $17, \
          hosted_invoice_url = NULL, terms_version = terms_version + 1, updated_at = {later} \
          WHERE id = $9 AND status IN ({payable})",
         later = strictly_later_than("$8")
@@ -461,8 +534,12 @@ pub async fn update_terms(conn: &mut AnyConnection, id: &str, terms: &Terms<'_>)
     .bind(id)
     .bind(terms.checkout_options)
     .bind(terms.expires_at)
-    .bind(terms.collection.columns().0)
-    .bind(terms.collection.columns().1)
+    .bind(collection.name)
+    .bind(collection.days_until_due)
+    .bind(collection.interval)
+    .bind(collection.interval_count)
+    .bind(collection.trial_days)
+    .bind(collection.cycles)
     .execute(conn)
     .await?;
     Ok(updated.rows_affected() == 1)
@@ -582,7 +659,8 @@ pub async fn expire(conn: &mut AnyConnection, id: &str, now: i64) -> Result<bool
 /// The Opportunity's latest payment if it is expired: the one a new link request reopens.
 pub async fn latest_if_expired(conn: &mut AnyConnection, opportunity_id: &str) -> Result<Option<Payment>, sqlx::Error> {
     let latest: Option<Payment> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments WHERE opportunity_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
+        "SELECT {COLUMNS} FROM payments WHERE opportunity_id = $1 AND renewal_of IS NULL \
+         ORDER BY created_at DESC, id DESC LIMIT 1"
     ))
     .bind(opportunity_id)
     .fetch_optional(conn)
@@ -737,6 +815,124 @@ async fn issue_receipt(conn: &mut AnyConnection, payment_id: &str, brand: &str) 
     .execute(conn)
     .await?;
     Ok(())
+}
+
+// --- subscriptions -------------------------------------------------------------------------------
+
+/// A subscription as the payer's account shows it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SubscriptionRow {
+    pub id: String,
+    pub payment_id: String,
+    pub status: String,
+    pub customer: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub recurring_interval: Option<String>,
+    pub interval_count: i64,
+    /// Unix seconds: when the next invoice is due.
+    pub current_period_end: Option<i64>,
+    pub cancel_at_period_end: i64,
+}
+
+/// Saves a recurring link's subscription as its events now say, and names it on the payment;
+/// true when anything Salesforce shows of it changed.
+pub async fn save_subscription(
+    conn: &mut AnyConnection,
+    payment_id: &str,
+    latest: &SubscriptionSnapshot,
+) -> Result<bool, sqlx::Error> {
+    let saved = sqlx::query(
+        "INSERT INTO subscriptions (id, payment_id, status, customer, amount_minor, currency, recurring_interval, \
+         interval_count, current_period_end, cancel_at_period_end, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, customer = excluded.customer, \
+         amount_minor = excluded.amount_minor, currency = excluded.currency, \
+         recurring_interval = excluded.recurring_interval, interval_count = excluded.interval_count, \
+         current_period_end = excluded.current_period_end, cancel_at_period_end = excluded.cancel_at_period_end, \
+         updated_at = excluded.updated_at \
+         WHERE subscriptions.status <> excluded.status OR subscriptions.amount_minor <> excluded.amount_minor \
+         OR COALESCE(subscriptions.current_period_end, -1) <> COALESCE(excluded.current_period_end, -1) \
+         OR subscriptions.cancel_at_period_end <> excluded.cancel_at_period_end \
+         OR subscriptions.interval_count <> excluded.interval_count",
+    )
+    .bind(&latest.id)
+    .bind(payment_id)
+    .bind(latest.status.as_str())
+    .bind(&latest.customer)
+    .bind(latest.amount_minor)
+    .bind(&latest.currency)
+    .bind(latest.interval.map(Interval::as_str))
+    .bind(latest.interval_count)
+    .bind(latest.current_period_end)
+    .bind(i64::from(latest.cancel_at_period_end))
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE payments SET stripe_subscription_id = $1, updated_at = CASE WHEN updated_at >= $3 THEN updated_at + 1 ELSE $3 END \
+         WHERE id = $2 AND stripe_subscription_id IS NULL",
+    )
+    .bind(&latest.id)
+    .bind(payment_id)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(saved.rows_affected() == 1)
+}
+
+/// Makes a subscription's later paid invoice a payment of its own (paid, numbered, on the
+/// link's Opportunity); its id when this made it, `None` when it exists already.
+pub async fn insert_renewal(
+    conn: &mut AnyConnection,
+    link: &Payment,
+    invoice: &Invoice,
+) -> Result<Option<String>, sqlx::Error> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = now_ms();
+    let inserted = sqlx::query(
+        "INSERT INTO payments (id, opportunity_id, account_id, contact_id, brand, record_type, description, \
+         payer_email, payer_name, amount_minor, currency, status, pay_token, stripe_customer_id, reminders, collection, \
+         recurring_interval, recurring_interval_count, trial_days, cycles, stripe_invoice_id, hosted_invoice_url, \
+         stripe_subscription_id, renewal_of, paid_at, paid_amount_minor, paid_currency, created_at, updated_at) \
+         SELECT $1, opportunity_id, account_id, contact_id, brand, record_type, description, payer_email, payer_name, \
+         $2, currency, $3, $4, stripe_customer_id, 'off', collection, recurring_interval, recurring_interval_count, \
+         trial_days, cycles, $5, $6, $7, id, $8, $2, $9, $10, $10 FROM payments WHERE id = $11 \
+         ON CONFLICT (stripe_invoice_id) WHERE renewal_of IS NOT NULL DO NOTHING",
+    )
+    .bind(&id)
+    .bind(invoice.amount_paid)
+    .bind(PaymentStatus::Paid.as_str())
+    .bind(new_token())
+    .bind(&invoice.id)
+    .bind(&invoice.hosted_invoice_url)
+    .bind(&invoice.subscription)
+    .bind(invoice.paid_at.map_or(now, |at| at * 1000))
+    .bind(&invoice.currency)
+    .bind(now)
+    .bind(&link.id)
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let cause = format!("subscription renewed: invoice {} paid", invoice.id);
+    let entry = Audit { payment_id: &id, from: None, to: PaymentStatus::Paid, cause: &cause, event_id: None };
+    audit(&mut *conn, &entry).await?;
+    issue_receipt(conn, &id, &link.brand).await?;
+    Ok(Some(id))
+}
+
+/// The subscriptions the payer's links started, newest first.
+pub async fn subscriptions_of_payer(db: &Db, email: &str) -> Result<Vec<SubscriptionRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.id, s.payment_id, s.status, s.customer, s.amount_minor, s.currency, s.recurring_interval, \
+         s.interval_count, s.current_period_end, s.cancel_at_period_end FROM subscriptions s \
+         JOIN payments p ON p.id = s.payment_id WHERE p.payer_email = $1 ORDER BY p.created_at DESC, s.id",
+    )
+    .bind(email)
+    .fetch_all(&db.pool)
+    .await
 }
 
 // --- the audit log -------------------------------------------------------------------------------

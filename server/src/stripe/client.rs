@@ -211,6 +211,15 @@ impl StripeClient {
         self.post(&format!("/v1/invoices/{id}/{}", step.as_str()), &Form::new(), idempotency_key).await
     }
 
+    /// A customer portal session: where the payer updates their card or cancels a subscription.
+    pub async fn create_portal_session(
+        &self,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<super::PortalSession, StripeError> {
+        self.post("/v1/billing_portal/sessions", form, idempotency_key).await
+    }
+
     /// Events created at or after `created_gte` (Unix seconds), newest first, a page at a time.
     pub async fn list_events(
         &self,

@@ -129,6 +129,13 @@ pub struct Invoice {
     pub metadata: Metadata,
 }
 
+/// A customer portal session: its short-lived page.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PortalSession {
+    pub id: String,
+    pub url: String,
+}
+
 /// A pending charge on a customer, billed by the next invoice it joins.
 #[derive(Debug, Clone, Deserialize)]
 pub struct InvoiceItem {

@@ -416,6 +416,57 @@ impl InvoiceFailure {
     }
 }
 
+/// The facts of stored event payloads (unreadable ones carry none).
+pub fn facts_of_payloads(payloads: &[String]) -> Vec<Fact> {
+    payloads
+        .iter()
+        .filter_map(|p| serde_json::from_str::<Value>(p).ok())
+        .filter_map(|e| {
+            fact_of(e["type"].as_str().unwrap_or(""), &e["data"]["object"], e["created"].as_i64().unwrap_or(0))
+        })
+        .collect()
+}
+
+/// What a recurring link's events say of the subscription it started and its invoices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    pub subscription: Option<Subscription>,
+    pub invoices: BTreeMap<String, Invoice>,
+}
+
+impl View {
+    pub fn of(facts: &[Fact]) -> Self {
+        // A link starts one subscription; should a payer have started two (two tabs), the one
+        // still running is the one to show.
+        let subscription =
+            subscriptions(facts).into_values().max_by_key(|s| (!s.latest.status.is_final(), s.latest.at));
+        Self { subscription, invoices: invoices(facts) }
+    }
+
+    /// The subscription's invoices that collected money, oldest first: the first paid the link
+    /// (after any free trial), each later one is a renewal and a payment of its own.
+    pub fn paid_invoices(&self) -> Vec<&Invoice> {
+        let mut paid: Vec<&Invoice> = self
+            .invoices
+            .values()
+            .filter(|i| i.status == InvoiceStatus::Paid && i.amount_paid > 0 && i.subscription.is_some())
+            .collect();
+        paid.sort_by_key(|i| (i.paid_at.unwrap_or(i64::MAX), i.id.clone()));
+        paid
+    }
+
+    pub fn renewals(&self) -> Vec<&Invoice> {
+        self.paid_invoices().into_iter().skip(1).collect()
+    }
+
+    /// The failure of an attempt as the payment's facts name it (`in_…#N`).
+    pub fn failure(&self, attempt: &str) -> Option<&InvoiceFailure> {
+        let (invoice, count) = attempt.split_once('#')?;
+        let count: i64 = count.parse().ok()?;
+        self.invoices.get(invoice)?.failures.iter().find(|f| f.attempt_count == count)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -489,6 +540,22 @@ mod tests {
 
     fn facts(events: &[(&str, Value, i64)]) -> Vec<Fact> {
         events.iter().filter_map(|(t, o, at)| fact_of(t, o, *at)).collect()
+    }
+
+    #[test]
+    fn the_first_paid_invoice_pays_the_link_and_each_later_one_is_a_renewal() {
+        let mut events = scenario(0);
+        events.push(("invoice.paid", invoice("in_0", "paid", 0, None, Some(0)), 400)); // late, but paid first
+        let mut free = invoice("in_trial", "paid", 0, None, Some(1));
+        free["amount_paid"] = json!(0);
+        events.push(("invoice.paid", free, 1));
+        let view = View::of(&facts(&events));
+        let paid: Vec<&str> = view.paid_invoices().iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(paid, ["in_0", "in_1", "in_2"]);
+        assert_eq!(view.renewals().iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["in_1", "in_2"]);
+        assert_eq!(view.subscription.as_ref().map(|s| s.latest.status), Some(SubscriptionStatus::Canceled));
+        assert_eq!(view.failure("in_2#1").map(|f| f.next_payment_attempt), Some(Some(200)));
+        assert_eq!(view.failure("in_2#2"), None);
     }
 
     proptest! {

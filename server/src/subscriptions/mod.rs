@@ -6,5 +6,8 @@
 pub mod events;
 pub mod recurring;
 
-pub use events::{Invoice, InvoiceStatus, Subscription, SubscriptionStatus, invoices, subscriptions};
+pub use events::{
+    Invoice, InvoiceFailure, InvoiceStatus, Subscription, SubscriptionSnapshot, SubscriptionStatus, Transition, View,
+    facts_of_payloads, invoices, subscriptions,
+};
 pub use recurring::{Interval, Recurring, RecurringError, Revenue, revenue};

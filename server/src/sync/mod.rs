@@ -12,6 +12,7 @@ mod breaker;
 pub use breaker::OPEN_AFTER;
 pub mod preflight;
 pub mod records;
+pub mod subscriptions;
 mod tasks;
 
 use std::{
@@ -26,8 +27,9 @@ use crate::{
     config::{ConfigError, SalesforceMapping},
     db::Db,
     outbox::JobError,
-    payments::{Payment, PaymentStatus, Payments},
+    payments::{Collection, Payment, PaymentStatus, Payments},
     salesforce::{CompositeResult, SalesforceClient, SalesforceError, soql},
+    subscriptions::View,
 };
 use breaker::{Breaker, Transition};
 use records::{
@@ -35,6 +37,7 @@ use records::{
     failure, is_retryable, untasked, untasked_disputes,
 };
 pub use records::{AMOUNT_TASK_SUBJECT, DISPUTE_TASK_SUBJECT, OUTSTANDING_TASK_SUBJECT, TASK_SUBJECT};
+use subscriptions::SubscriptionNews;
 
 pub struct SalesforceSync {
     payments: Payments,
@@ -140,18 +143,32 @@ impl SalesforceSync {
         let payment = self.load(payment_id).await?;
         let derived = self.payments.derived(&payment).await?;
         let tasked = tasks::tasked_attempts(&self.db, &payment.id).await?;
-        let won_stage = if payment.status() == PaymentStatus::Paid { Some(self.won_stage().await?) } else { None };
+        let view = self.subscription_view(&payment).await?;
+        let won_stage = if payment.status() == PaymentStatus::Paid && payment.renewal_of.is_none() {
+            Some(self.won_stage().await?)
+        } else {
+            None
+        };
         let news = News {
             won_stage: won_stage.as_deref(),
             failures: untasked(&derived.failures, &tasked),
             amount_differs: amount_task_due(&payment, &tasked),
             outstanding: outstanding_task_due(&payment, &tasked),
             disputes: untasked_disputes(&derived.disputes, &tasked),
+            subscription: view.as_ref().map(|view| SubscriptionNews::new(view, &tasked)),
         };
         let results = self.push_one(&payment, &news).await?;
         tasks::remember(&self.db, &payment.id, &created_tasks(&results, &news)).await?;
         tracing::info!(payment = %payment.id, status = %payment.status(), "payment synced to Salesforce");
         Ok(())
+    }
+
+    /// What a recurring link's events say of its subscription (none for other payments).
+    async fn subscription_view(&self, payment: &Payment) -> Result<Option<View>, JobError> {
+        if payment.renewal_of.is_some() || !matches!(payment.collection(), Collection::Subscription(_)) {
+            return Ok(None);
+        }
+        Ok(Some(self.payments.subscription_view(payment).await?))
     }
 
     async fn load(&self, payment_id: &str) -> Result<Payment, JobError> {
@@ -247,7 +264,10 @@ impl SalesforceSync {
         let Some(payment) = self.payments.get(payment_id).await? else { return Ok(Loaded::Missing) };
         let derived = self.payments.derived(&payment).await?;
         let tasked = tasks::tasked_attempts(&self.db, &payment.id).await?;
-        let alone = !untasked(&derived.failures, &tasked).is_empty()
+        // Subscriptions write more than a batch carries (their fields and Tasks), and renewals
+        // less (no Opportunity update): both take the one-by-one path.
+        let alone = matches!(payment.collection(), Collection::Subscription(_))
+            || !untasked(&derived.failures, &tasked).is_empty()
             || !untasked_disputes(&derived.disputes, &tasked).is_empty()
             || amount_task_due(&payment, &tasked)
             || outstanding_task_due(&payment, &tasked);

@@ -264,9 +264,14 @@ fn picklist_values(mapping: &SalesforceMapping, labels: &StatusLabels, written: 
     if written.object == objects.payment && written.field == f.payment_kind {
         return super::records::KIND_LABELS.map(str::to_owned).to_vec();
     }
+    if written.object == objects.account && written.field == f.account_subscription_status {
+        return super::subscriptions::STATUS_LABELS.map(str::to_owned).to_vec();
+    }
+    // Tasks to act on are High and Not Started; those that log a subscription's change, Normal
+    // and Completed.
     match (written.object == objects.task, written.field) {
-        (true, "Priority") => vec!["High".into()],
-        (true, "Status") => vec!["Not Started".into()],
+        (true, "Priority") => vec!["High".into(), "Normal".into()],
+        (true, "Status") => vec!["Not Started".into(), "Completed".into()],
         _ => Vec::new(),
     }
 }

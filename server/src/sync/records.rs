@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 use time::{Date, Weekday, format_description::well_known::Rfc3339};
 
+use super::subscriptions::{SubscriptionNews, canceled_cause, transition_cause};
 use crate::{
     config::{ConfigError, SalesforceMapping},
     payments::{
@@ -13,6 +14,7 @@ use crate::{
         events::{Dispute, FailedAttempt},
     },
     salesforce::{CompositeResult, Subrequest},
+    subscriptions::View,
 };
 
 pub const TASK_SUBJECT: &str = "Payment Failed - Immediate Action Required";
@@ -110,16 +112,19 @@ pub struct News<'a> {
     pub outstanding: bool,
     /// Open disputes that have no Task yet.
     pub disputes: Vec<&'a Dispute>,
+    /// A recurring link's subscription, as its events say.
+    pub subscription: Option<SubscriptionNews<'a>>,
 }
 
 /// Payment__c's `Kind__c` values Remit writes, in the package's words.
-pub const KIND_LABELS: [&str; 2] = ["One-time", "Invoice"];
+pub const KIND_LABELS: [&str; 3] = ["One-time", "Invoice", "Subscription"];
 
 /// How the payment is collected, as `Kind__c` says it.
 pub fn kind_label(payment: &Payment) -> &'static str {
     match payment.collection() {
         Collection::Checkout => KIND_LABELS[0],
         Collection::Invoice { .. } => KIND_LABELS[1],
+        Collection::Subscription(_) => KIND_LABELS[2],
     }
 }
 
@@ -151,6 +156,7 @@ impl Records {
             (&fields.payment_reminders_sent, json!(payment.reminder_step)),
             (&fields.payment_last_reminder_at, json!(payment.last_reminder_at.and_then(rfc3339_ms))),
             (&fields.payment_invoice_id, json!(payment.stripe_invoice_id)),
+            (&fields.payment_subscription_id, json!(payment.stripe_subscription_id)),
             (&fields.payment_kind, json!(kind_label(payment))),
         ] {
             record.insert(field.clone(), value);
@@ -168,7 +174,7 @@ impl Records {
         if let Some(customer) = &payment.stripe_customer_id {
             update.insert(fields.opportunity_stripe_customer_id.clone(), json!(customer));
         }
-        if payment.collection() != Collection::Checkout {
+        if !payment.collection().by_checkout() {
             update.insert(fields.opportunity_invoice_id.clone(), json!(payment.stripe_invoice_id));
             update.insert(fields.opportunity_invoice_url.clone(), json!(payment.hosted_invoice_url));
         }
@@ -200,23 +206,42 @@ impl Records {
                 reference_id: "payment".into(),
                 body: Some(Value::Object(self.payment_record(payment, "@{opportunity.Id}"))),
             },
-            Subrequest {
-                method: "PATCH",
-                url: self.path(&format!("sobjects/{}/{opportunity}", objects.opportunity)),
-                reference_id: "opportunityUpdate".into(),
-                body: Some(Value::Object(self.opportunity_update(payment, won_stage, today))),
-            },
         ];
+        if payment.renewal_of.is_some() {
+            // A renewal is one more Payment__c: the Opportunity and Account show the link's
+            // subscription, which its own sync writes.
+            return requests;
+        }
+        let subscription = news.subscription.as_ref().and_then(|s| s.view.subscription.as_ref());
+        let mut opportunity_update = self.opportunity_update(payment, won_stage, today);
+        if let Some(subscription) = subscription {
+            self.subscription_fields(payment, subscription, &mut opportunity_update);
+        }
+        requests.push(Subrequest {
+            method: "PATCH",
+            url: self.path(&format!("sobjects/{}/{opportunity}", objects.opportunity)),
+            reference_id: "opportunityUpdate".into(),
+            body: Some(Value::Object(opportunity_update)),
+        });
         if let (Some(account), Some(customer)) = (&payment.account_id, &payment.stripe_customer_id) {
+            let mut update = Map::new();
+            update.insert(fields.account_stripe_customer_id.clone(), json!(customer));
+            if let Some(subscription) = subscription {
+                self.account_subscription_status(subscription, &mut update);
+            }
             requests.push(Subrequest {
                 method: "PATCH",
                 url: self.path(&format!("sobjects/{}/{account}", objects.account)),
                 reference_id: "account".into(),
-                body: Some(json!({ fields.account_stripe_customer_id.clone(): customer })),
+                body: Some(Value::Object(update)),
             });
         }
+        let view = news.subscription.as_ref().map(|s| s.view);
         for (n, failure) in news.failures.iter().take(20) {
-            requests.push(self.failure_task(payment, *n, failure, today));
+            requests.push(self.failure_task(payment, *n, failure, view, today));
+        }
+        if let Some(subscription) = &news.subscription {
+            requests.extend(self.subscription_tasks(payment, subscription, today));
         }
         if news.amount_differs {
             requests.push(self.amount_task(payment, today));
@@ -275,30 +300,75 @@ impl Records {
     /// A high-priority Task for the Opportunity's owner, upserted by its cause's own external id:
     /// a retry after a call whose answer was lost (Salesforce committed, then timed out) finds the
     /// Task it made instead of making another.
-    fn task(&self, key: &str, reference_id: String, subject: &str, description: String, today: Date) -> Subrequest {
+    pub(super) fn task(
+        &self,
+        key: &str,
+        reference_id: String,
+        subject: &str,
+        description: String,
+        today: Date,
+    ) -> Subrequest {
+        self.task_of(
+            key,
+            reference_id,
+            json!({
+                "Subject": subject,
+                "Priority": "High",
+                "Status": "Not Started",
+                "Description": description,
+                "ActivityDate": next_business_day(today).to_string(),
+            }),
+        )
+    }
+
+    /// A Task that records what happened on `on` (done already, nothing to act on).
+    pub(super) fn logged_task(
+        &self,
+        key: &str,
+        reference_id: String,
+        subject: &str,
+        description: String,
+        on: Date,
+    ) -> Subrequest {
+        self.task_of(
+            key,
+            reference_id,
+            json!({
+                "Subject": subject,
+                "Priority": "Normal",
+                "Status": "Completed",
+                "Description": description,
+                "ActivityDate": on.to_string(),
+            }),
+        )
+    }
+
+    fn task_of(&self, key: &str, reference_id: String, mut body: Value) -> Subrequest {
         let (task, external_id) = (&self.mapping.objects.task, &self.mapping.fields.task_attempt_id);
+        body["WhatId"] = json!("@{opportunity.Id}");
+        body["OwnerId"] = json!("@{opportunity.OwnerId}");
         Subrequest {
             method: "PATCH",
             url: self.path(&format!("sobjects/{task}/{external_id}/{key}")),
             reference_id,
-            body: Some(json!({
-                "Subject": subject,
-                "Priority": "High",
-                "Status": "Not Started",
-                "WhatId": "@{opportunity.Id}",
-                "OwnerId": "@{opportunity.OwnerId}",
-                "Description": description,
-                "ActivityDate": next_business_day(today).to_string(),
-            })),
+            body: Some(body),
         }
     }
 
-    fn failure_task(&self, payment: &Payment, n: usize, failure: &FailedAttempt, today: Date) -> Subrequest {
+    fn failure_task(
+        &self,
+        payment: &Payment,
+        n: usize,
+        failure: &FailedAttempt,
+        view: Option<&View>,
+        today: Date,
+    ) -> Subrequest {
         let description = format!(
-            "Payment of {} failed.\nReason code: {}\nAttempt: {} of this payment\nPay link: {}\nRemit payment: {}",
+            "Payment of {} failed.\nReason code: {}\nAttempt: {} of this payment{}\nPay link: {}\nRemit payment: {}",
             payment.amount_display(),
             failure.reason,
             n + 1,
+            self.invoice_failure_details(payment, view, &failure.attempt),
             self.payments.pay_url(payment),
             payment.id
         );
@@ -462,7 +532,19 @@ pub fn created_tasks(results: &[CompositeResult], news: &News<'_>) -> Vec<(Strin
         .iter()
         .enumerate()
         .filter_map(|(n, d)| Some((dispute_cause(d), task_id(&format!("dispute{n}"))?)));
-    failures.chain(amount).chain(outstanding).chain(disputes).collect()
+    let mut created: Vec<(String, String)> = failures.chain(amount).chain(outstanding).chain(disputes).collect();
+    if let Some(news) = &news.subscription
+        && let Some(subscription) = &news.view.subscription
+    {
+        let id = subscription.latest.id.as_str();
+        for (n, transition) in news.transitions.iter().enumerate() {
+            created.extend(task_id(&format!("transition{n}")).map(|task| (transition_cause(id, transition), task)));
+        }
+        if news.canceled {
+            created.extend(task_id("canceledTask").map(|task| (canceled_cause(id), task)));
+        }
+    }
+    created
 }
 
 /// The first subrequest that failed for its own reason (not rolled back for another's), with its
@@ -487,7 +569,7 @@ fn amount(payment: &Payment) -> Value {
 }
 
 /// Minor units as a JSON number in major units (exact: formatted, then read as a JSON number).
-fn major(currency: Currency, minor: i64) -> Value {
+pub(super) fn major(currency: Currency, minor: i64) -> Value {
     currency.format_major(minor).parse().unwrap_or(Value::Null)
 }
 

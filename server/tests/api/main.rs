@@ -26,4 +26,5 @@ mod salesforce;
 mod salesforce_package;
 mod startup;
 mod stripe_client;
+mod subscriptions;
 mod webhooks;
