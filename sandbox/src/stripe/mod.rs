@@ -194,7 +194,10 @@ impl Stripe {
             .route("/v1/invoices/{id}/send", post(invoices::send_invoice))
             .route("/v1/invoices/{id}/void", post(invoices::void_invoice))
             .route("/i/{id}", get(invoices::page).post(invoices::submit))
-            .route("/v1/subscriptions/{id}", get(subscriptions::retrieve).delete(subscriptions::delete))
+            .route(
+                "/v1/subscriptions/{id}",
+                get(subscriptions::retrieve).post(subscriptions::modify).delete(subscriptions::delete),
+            )
             .route("/v1/billing_portal/sessions", post(subscriptions::create_portal_session))
             .route("/p/session/{id}", get(subscriptions::portal_page).post(subscriptions::portal_submit))
             .route("/c/pay/{id}", get(checkout::page).post(checkout::submit))

@@ -194,6 +194,10 @@ pub(super) fn renew(state: &mut StripeState, id: &str, paid: bool, base_url: &st
     if subscription["status"] == "canceled" {
         return false;
     }
+    if subscription["cancel_at_period_end"] == true {
+        // Its last period ran out: Stripe ends it instead of billing another.
+        return cancel_as(state, id, "cancellation_requested").is_some();
+    }
     let item = &subscription["items"]["data"][0];
     let amount = item["price"]["unit_amount"].as_i64().unwrap_or(0) * item["quantity"].as_i64().unwrap_or(1);
     // As when Stripe's clock reaches the period's end: the next period starts where it ended.
@@ -222,13 +226,16 @@ pub(super) fn invoice_settled(state: &mut StripeState, invoice: &Value) {
 
 /// Cancels at once: `customer.subscription.deleted`. False when there is nothing to cancel.
 pub(super) fn cancel(state: &mut StripeState, id: &str) -> Option<Value> {
+    cancel_as(state, id, "cancellation_requested")
+}
+
+fn cancel_as(state: &mut StripeState, id: &str, reason: &str) -> Option<Value> {
     let subscription = state.subscriptions.get_mut(id).filter(|s| s["status"] != "canceled")?;
     let at = now();
     subscription["status"] = json!("canceled");
     subscription["canceled_at"] = json!(at);
     subscription["ended_at"] = json!(at);
-    subscription["cancellation_details"] =
-        json!({ "comment": null, "feedback": null, "reason": "cancellation_requested" });
+    subscription["cancellation_details"] = json!({ "comment": null, "feedback": null, "reason": reason });
     let subscription = subscription.clone();
     let event = state.event("customer.subscription.deleted", &subscription);
     stripe_queue(state, event);
@@ -238,6 +245,50 @@ pub(super) fn cancel(state: &mut StripeState, id: &str) -> Option<Value> {
 pub async fn retrieve(State(stripe): State<Stripe>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
     read(&stripe, &headers, |state| {
         state.subscriptions.get(&id).cloned().ok_or_else(|| ApiError::no_such("subscription", &id, "id"))
+    })
+}
+
+/// `POST /v1/subscriptions/{id}`: the stand-in takes `cancel_at_period_end` (the subscription
+/// then ends when its current period does, instead of renewing) and `metadata`.
+pub async fn modify(
+    State(stripe): State<Stripe>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let path = format!("/v1/subscriptions/{id}");
+    idempotent(&stripe, &headers, &path, &body, |state| {
+        let params = params::parse(&body, &["cancel_at_period_end", "metadata[*]"])?;
+        let ending = match params.str("cancel_at_period_end") {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(other) => {
+                return Err(ApiError::invalid(format!("Invalid boolean: {other}"), "cancel_at_period_end"));
+            }
+        };
+        match state.subscriptions.get(&id) {
+            None => return Err(ApiError::no_such("subscription", &id, "id")),
+            Some(s) if s["status"] == "canceled" => {
+                return Err(ApiError::invalid(
+                    format!("A canceled subscription can only update its cancellation_details and metadata. ({id})"),
+                    "id",
+                ));
+            }
+            Some(_) => {}
+        }
+        let metadata = params.map("metadata");
+        Ok(update(state, &id, |s| {
+            if let Some(ending) = ending {
+                s["cancel_at_period_end"] = json!(ending);
+                s["cancel_at"] = if ending { s["items"]["data"][0]["current_period_end"].clone() } else { Value::Null };
+            }
+            if let Some(added) = metadata.as_object() {
+                for (key, value) in added {
+                    s["metadata"][key] = value.clone();
+                }
+            }
+        }))
     })
 }
 

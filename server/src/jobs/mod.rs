@@ -58,6 +58,7 @@ job_kinds! {
     email_receipt::EmailReceipt,
     email_credit_note::EmailCreditNote,
     expire_checkout_session::ExpireCheckoutSession,
+    end_subscription::EndSubscription,
 }
 
 impl Context {

@@ -126,7 +126,7 @@ impl Payments {
         for event_id in unmatched {
             store::mark_event_unmatched(&mut tx, event_id).await?;
         }
-        let (mut receipts, mut syncs) = (false, false);
+        let (mut receipts, mut syncs, mut ends) = (false, false, false);
         for (n, payment, event) in matched {
             let event_id = event_ids[*n];
             let payment = store::take_for_event(&mut tx, self.db.dialect, &payment.id, event_id).await?;
@@ -134,22 +134,10 @@ impl Payments {
             let derived = derive(payment.amount_minor, &facts_of_payloads(&payloads));
             let change = decide(&payment, &derived, event);
             store::save_change(&mut tx, &change, event_id).await?;
-            if matches!(payment.collection(), Collection::Subscription(_)) {
+            if let Collection::Subscription(recurring) = payment.collection() {
                 let view = subscriptions::View::of(&subscriptions::facts_of_payloads(&payloads));
-                if let Some(subscription) = &view.subscription
-                    && store::save_subscription(&mut tx, &payment.id, &subscription.latest).await?
-                {
-                    outbox::enqueue(&mut tx, &jobs::SyncPayment { payment_id: payment.id.clone() }).await?;
-                    syncs = true;
-                }
-                for invoice in view.renewals() {
-                    if let Some(renewal) = store::insert_renewal(&mut tx, &payment, invoice).await? {
-                        tracing::info!(payment = %payment.id, renewal = %renewal, invoice = %invoice.id, "subscription renewed");
-                        outbox::enqueue(&mut tx, &jobs::EmailReceipt { payment_id: renewal.clone() }).await?;
-                        outbox::enqueue(&mut tx, &jobs::SyncPayment { payment_id: renewal }).await?;
-                        (receipts, syncs) = (true, true);
-                    }
-                }
+                let (renewed, synced, ended) = save_subscription_of(&mut tx, &payment, recurring.cycles, &view).await?;
+                (receipts, syncs, ends) = (receipts || renewed, syncs || synced, ends || ended);
             }
             if let Some(refund) = events::refund_seen(event) {
                 store::record_refund_seen(&mut tx, &payment.id, &refund).await?;
@@ -179,6 +167,9 @@ impl Payments {
         }
         if syncs {
             self.wake.job::<jobs::SyncPayment>();
+        }
+        if ends {
+            self.wake.job::<jobs::EndSubscription>();
         }
         Ok(())
     }
@@ -298,6 +289,37 @@ impl Payments {
         }
         Ok(fed)
     }
+}
+
+/// Saves what a recurring link's events say: its subscription (synced when that changed), a
+/// paid payment with its receipt for each renewal not yet one, and the end of a subscription whose
+/// cycles are all paid. Which kinds of job it enqueued: (receipts, syncs, ends).
+async fn save_subscription_of(
+    conn: &mut sqlx::AnyConnection,
+    payment: &Payment,
+    cycles: Option<i64>,
+    view: &subscriptions::View,
+) -> Result<(bool, bool, bool), sqlx::Error> {
+    let (mut receipts, mut syncs, mut ends) = (false, false, false);
+    if let Some(subscription) = &view.subscription
+        && store::save_subscription(&mut *conn, &payment.id, &subscription.latest).await?
+    {
+        outbox::enqueue(&mut *conn, &jobs::SyncPayment { payment_id: payment.id.clone() }).await?;
+        syncs = true;
+    }
+    for invoice in view.renewals() {
+        if let Some(renewal) = store::insert_renewal(&mut *conn, payment, invoice).await? {
+            tracing::info!(payment = %payment.id, renewal = %renewal, invoice = %invoice.id, "subscription renewed");
+            outbox::enqueue(&mut *conn, &jobs::EmailReceipt { payment_id: renewal.clone() }).await?;
+            outbox::enqueue(&mut *conn, &jobs::SyncPayment { payment_id: renewal }).await?;
+            (receipts, syncs) = (true, true);
+        }
+    }
+    if let Some(subscription_id) = view.due_to_end(cycles) {
+        outbox::enqueue(&mut *conn, &jobs::EndSubscription { subscription_id: subscription_id.to_owned() }).await?;
+        ends = true;
+    }
+    Ok((receipts, syncs, ends))
 }
 
 async fn derived_in(conn: &mut sqlx::AnyConnection, payment: &Payment) -> Result<Derived, sqlx::Error> {

@@ -1,5 +1,5 @@
-//! The payer's subscriptions, and Stripe's customer portal where they manage one (update the
-//! card, cancel).
+//! The payer's subscriptions, Stripe's customer portal where they manage one (update the card,
+//! cancel), and the end of a subscription whose link asked for a number of periods.
 
 use super::{Payments, store};
 use crate::stripe::{Form, StripeError};
@@ -26,6 +26,16 @@ impl Payments {
         // Each visit is a session of its own; the key only makes the client's own retries safe.
         let key = format!("remit-portal-{}", uuid::Uuid::new_v4());
         Ok(Some(self.stripe.create_portal_session(&form, &key).await?.url))
+    }
+}
+
+impl Payments {
+    /// Stripe ends the subscription when its current period does, instead of renewing it.
+    pub async fn end_subscription_at_period_end(&self, subscription_id: &str) -> Result<(), StripeError> {
+        let form = Form::new().set("cancel_at_period_end", "true");
+        let key = format!("remit-end-{subscription_id}");
+        self.stripe.update_subscription(subscription_id, &form, &key).await?;
+        Ok(())
     }
 }
 

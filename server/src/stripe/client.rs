@@ -211,6 +211,16 @@ impl StripeClient {
         self.post(&format!("/v1/invoices/{id}/{}", step.as_str()), &Form::new(), idempotency_key).await
     }
 
+    /// Changes a subscription (`cancel_at_period_end`, say); answers with it.
+    pub async fn update_subscription(
+        &self,
+        id: &str,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<super::Subscription, StripeError> {
+        self.post(&format!("/v1/subscriptions/{id}"), form, idempotency_key).await
+    }
+
     /// A customer portal session: where the payer updates their card or cancels a subscription.
     pub async fn create_portal_session(
         &self,

@@ -129,6 +129,15 @@ pub struct Invoice {
     pub metadata: Metadata,
 }
 
+/// A subscription, as Remit reads it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Subscription {
+    pub id: String,
+    pub status: String,
+    #[serde(default)]
+    pub cancel_at_period_end: bool,
+}
+
 /// A customer portal session: its short-lived page.
 #[derive(Debug, Clone, Deserialize)]
 pub struct PortalSession {

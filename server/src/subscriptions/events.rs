@@ -459,6 +459,15 @@ impl View {
         self.paid_invoices().into_iter().skip(1).collect()
     }
 
+    /// The subscription to end with its current period, when a link for `cycles` periods has
+    /// had them all paid and Stripe has not been told yet.
+    pub fn due_to_end(&self, cycles: Option<i64>) -> Option<&str> {
+        let latest = &self.subscription.as_ref()?.latest;
+        let paid = i64::try_from(self.paid_invoices().len()).unwrap_or(i64::MAX);
+        let due = paid >= cycles? && !latest.cancel_at_period_end && !latest.status.is_final();
+        due.then_some(latest.id.as_str())
+    }
+
     /// The failure of an attempt as the payment's facts name it (`in_…#N`).
     pub fn failure(&self, attempt: &str) -> Option<&InvoiceFailure> {
         let (invoice, count) = attempt.split_once('#')?;
@@ -556,6 +565,21 @@ mod tests {
         assert_eq!(view.subscription.as_ref().map(|s| s.latest.status), Some(SubscriptionStatus::Canceled));
         assert_eq!(view.failure("in_2#1").map(|f| f.next_payment_attempt), Some(Some(200)));
         assert_eq!(view.failure("in_2#2"), None);
+    }
+
+    #[test]
+    fn a_link_for_some_cycles_ends_its_subscription_once_they_are_all_paid() {
+        let events = &scenario(0)[..4]; // created, its first invoice paid, active
+        let view = View::of(&facts(events));
+        assert_eq!(view.due_to_end(None), None, "until canceled");
+        assert_eq!(view.due_to_end(Some(2)), None, "one of two paid");
+        assert_eq!(view.due_to_end(Some(1)), Some("sub_1"));
+        let mut told = subscription("active", 100);
+        told["cancel_at_period_end"] = json!(true);
+        let mut events = events.to_vec();
+        events.push(("customer.subscription.updated", told, 11));
+        assert_eq!(View::of(&facts(&events)).due_to_end(Some(1)), None, "Stripe knows");
+        assert_eq!(View::of(&facts(&scenario(0))).due_to_end(Some(1)), None, "it ended");
     }
 
     proptest! {

@@ -223,3 +223,82 @@ async fn a_free_trial_is_not_paid_until_its_first_invoice_collects_money() {
     assert_eq!(opportunity["StageName"], "Closed Won");
     assert_eq!(opportunity["MRR__c"].as_f64(), Some(20.0));
 }
+
+#[tokio::test]
+async fn the_payers_account_lists_the_subscription_and_manage_opens_the_customer_portal() {
+    use crate::accounts::{browser, csrf, post_form, sign_in};
+    let app = TestApp::spawn().await;
+    let body: Value = app.post_link(&monthly_request()).await.json().await.unwrap();
+    let (location, _) = checkout_session(&app, body["url"].as_str().unwrap()).await;
+    app.client.post(&location).form(&[("outcome", "card_succeeds")]).send().await.unwrap();
+    app.eventually("SELECT status FROM subscriptions", "active").await;
+    let subscription = app.stripe().subscriptions()[0]["id"].as_str().unwrap().to_owned();
+    assert!(app.stripe().renew_subscription(&subscription, true));
+    app.eventually("SELECT CAST(COUNT(*) AS TEXT) FROM payments WHERE renewal_of IS NOT NULL", "1").await;
+
+    let ana = browser();
+    sign_in(&app, &ana, "ana@example.com").await;
+    let page = ana.get(format!("{}/account", app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Subscriptions"), "{page}");
+    assert!(page.contains("20.00 USD every month"), "{page}");
+    assert!(page.contains("Active"), "{page}");
+    assert!(page.contains("Next payment"), "{page}");
+    assert_eq!(page.matches("Download receipt").count(), 2, "the first payment and the renewal each have one");
+
+    let token = csrf(&app, &ana, "/account").await;
+    let managed =
+        post_form(&app, &ana, "/fn/manage-subscription", &[("subscription", &subscription), ("csrf", &token)]).await;
+    assert_eq!(managed.status(), 303);
+    let portal = managed.headers()["location"].to_str().unwrap().to_owned();
+    assert!(portal.starts_with(app.stripe_url()), "{portal}");
+    // The portal cancels it; the account shows it ended.
+    let portal_page = app.client.get(&portal).send().await.unwrap().text().await.unwrap();
+    assert!(portal_page.contains(&subscription), "{portal_page}");
+    app.client.post(&portal).form(&[("subscription", subscription.as_str())]).send().await.unwrap();
+    app.eventually("SELECT status FROM subscriptions", "canceled").await;
+    let page = ana.get(format!("{}/account", app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Canceled") && !page.contains("Manage"), "{page}");
+
+    // Someone else cannot open a portal for it, nor can a form without the session's token.
+    let ben = browser();
+    let mut other = link_request();
+    other["opportunity_id"] = json!("0065g00000Oth01");
+    other["payer_email"] = json!("ben@example.com");
+    app.post_link(&other).await;
+    sign_in(&app, &ben, "ben@example.com").await;
+    let token = csrf(&app, &ben, "/account").await;
+    let refused =
+        post_form(&app, &ben, "/fn/manage-subscription", &[("subscription", &subscription), ("csrf", &token)]).await;
+    assert_eq!(refused.headers()["location"], "/account?problem=subscription");
+    let forged =
+        post_form(&app, &ana, "/fn/manage-subscription", &[("subscription", &subscription), ("csrf", "x")]).await;
+    assert_eq!(forged.headers()["location"], "/account?problem=expired");
+}
+
+#[tokio::test]
+async fn a_link_for_two_cycles_ends_its_subscription_once_both_are_paid() {
+    let app = TestApp::spawn().await;
+    let mut request = monthly_request();
+    request["recurring"] = json!({ "interval": "month", "cycles": 2 });
+    let body: Value = app.post_link(&request).await.json().await.unwrap();
+    let (location, _) = checkout_session(&app, body["url"].as_str().unwrap()).await;
+    app.client.post(&location).form(&[("outcome", "card_succeeds")]).send().await.unwrap();
+    app.eventually("SELECT status FROM subscriptions", "active").await;
+    app.outbox_idle().await;
+    let subscription = app.stripe().subscriptions()[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.stripe().subscriptions()[0]["cancel_at_period_end"], false, "one of two paid");
+
+    assert!(app.stripe().renew_subscription(&subscription, true));
+    app.eventually("SELECT CAST(cancel_at_period_end AS TEXT) FROM subscriptions", "1").await;
+    assert_eq!(app.stripe().subscriptions()[0]["cancel_at_period_end"], true, "Remit told Stripe");
+
+    // The second period ends: Stripe ends the subscription instead of billing a third.
+    assert!(app.stripe().renew_subscription(&subscription, true));
+    app.eventually("SELECT status FROM subscriptions", "canceled").await;
+    app.outbox_idle().await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 2, "two paid periods, two payments");
+    let invoices = app.stripe().invoices();
+    assert_eq!(invoices.iter().filter(|i| i["status"] == "paid").count(), 2);
+    let end_jobs = app.count("SELECT COUNT(*) FROM outbox_done WHERE kind = 'end_subscription'").await;
+    assert_eq!(end_jobs, 1, "told once");
+}
