@@ -63,6 +63,8 @@ export async function startRemit(extraEnv = {}) {
     url,
     dir,
     logs: () => stderr,
+    /** The Stripe stand-in's test dashboard, as start-up logs it. */
+    stripeDashboard: () => (stdout + stderr).match(/stripe_dashboard=(http:\/\/127\.0\.0\.1:\d+\/test\/dashboard)/)?.[1],
     /** The API key of the example curl a first sandbox run prints. */
     apiKey: () => stdout.match(/Bearer (remit_[A-Za-z0-9]+)/)?.[1],
     async stop() {
