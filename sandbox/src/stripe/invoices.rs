@@ -293,6 +293,7 @@ pub(super) fn pay(state: &mut StripeState, id: &str, succeeds: bool) -> Option<V
         invoice["next_payment_attempt"] = json!(now() + 3 * 86_400);
     }
     let invoice = invoice.clone();
+    attempt_payment(state, &invoice, succeeds);
     let kinds: &[&str] =
         if succeeds { &["invoice.payment_succeeded", "invoice.paid"] } else { &["invoice.payment_failed"] };
     for kind in kinds {
@@ -301,6 +302,80 @@ pub(super) fn pay(state: &mut StripeState, id: &str, succeeds: bool) -> Option<V
     }
     super::subscriptions::invoice_settled(state, &invoice);
     Some(invoice)
+}
+
+/// One attempt to collect an invoice, as Stripe makes it: the invoice's PaymentIntent (made at
+/// its first attempt and tried again at each retry, as Stripe does) succeeds or is declined, with
+/// its `payment_intent.*` event, and the invoice_payment that ties the two says so. The invoice's
+/// own events carry no decline code: whoever wants it reads it here, as from Stripe.
+fn attempt_payment(state: &mut StripeState, invoice: &Value, succeeds: bool) {
+    let invoice_id = invoice["id"].as_str().unwrap_or_default().to_owned();
+    let amount = invoice["amount_due"].as_i64().unwrap_or(0);
+    let known = state.invoice_payments.values().find(|p| p["invoice"] == invoice_id.as_str()).cloned();
+    let intent_id = known
+        .as_ref()
+        .and_then(|p| p["payment"]["payment_intent"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| random_id("pi_", 24));
+    let mut intent = state.payment_intents.get(&intent_id).cloned().unwrap_or_else(|| {
+        object(
+            "payment_intent",
+            json!({
+                "id": intent_id, "created": now(), "amount": amount, "currency": invoice["currency"],
+                "customer": invoice["customer"], "metadata": {}, "description": null, "receipt_email": null,
+                "client_secret": format!("{intent_id}_secret_{}", random_id("", 24)),
+                "amount_received": 0, "status": "requires_payment_method", "latest_charge": null,
+                "last_payment_error": null, "payment_method_types": ["card"],
+            }),
+        )
+    });
+    if succeeds {
+        intent["status"] = json!("succeeded");
+        intent["amount_received"] = json!(amount);
+        intent["last_payment_error"] = Value::Null;
+    } else {
+        intent["status"] = json!("requires_payment_method");
+        intent["last_payment_error"] = json!({
+            "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+            "message": "Your card was declined.",
+        });
+    }
+    state.payment_intents.insert(intent_id.clone(), intent.clone());
+    let payment_id =
+        known.as_ref().and_then(|p| p["id"].as_str().map(str::to_owned)).unwrap_or_else(|| random_id("inpay_", 24));
+    let created = known.as_ref().map_or_else(|| json!(now()), |p| p["created"].clone());
+    let payment = object(
+        "invoice_payment",
+        json!({
+            "id": payment_id, "created": created, "amount_paid": succeeds.then_some(amount), "amount_requested": amount,
+            "currency": invoice["currency"], "invoice": invoice_id, "is_default": true, "livemode": false,
+            "payment": { "type": "payment_intent", "payment_intent": intent_id },
+            "status": if succeeds { "paid" } else { "open" },
+            "status_transitions": { "canceled_at": null, "paid_at": succeeds.then(now) },
+        }),
+    );
+    state.invoice_payments.insert(payment_id, payment);
+    let kind = if succeeds { "payment_intent.succeeded" } else { "payment_intent.payment_failed" };
+    let event = state.event(kind, &intent);
+    stripe_queue(state, event);
+}
+
+const INVOICE_PAYMENT_PARAMS: &[&str] = &["invoice", "limit", "payment[type]", "payment[payment_intent]", "status"];
+
+/// `GET /v1/invoice_payments?invoice=…`: an invoice's payments, newest first.
+pub async fn list_invoice_payments(
+    State(stripe): State<Stripe>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> ApiResult {
+    let query = query.unwrap_or_default();
+    read(&stripe, &headers, |state| {
+        let params = params::parse(query.as_bytes(), INVOICE_PAYMENT_PARAMS)?;
+        let invoice = params.str("invoice");
+        let mut payments: Vec<&Value> =
+            state.invoice_payments.values().filter(|p| invoice.is_none_or(|i| p["invoice"] == i)).collect();
+        payments.sort_by_key(|p| std::cmp::Reverse(p["created"].as_i64()));
+        Ok(json!({ "object": "list", "url": "/v1/invoice_payments", "has_more": false, "data": payments }))
+    })
 }
 
 pub async fn page(State(stripe): State<Stripe>, Path(id): Path<String>) -> Response {

@@ -199,6 +199,7 @@ impl Stripe {
                 get(subscriptions::retrieve).post(subscriptions::modify).delete(subscriptions::delete),
             )
             .route("/v1/billing_portal/sessions", post(subscriptions::create_portal_session))
+            .route("/v1/invoice_payments", get(invoices::list_invoice_payments))
             .route("/p/session/{id}", get(subscriptions::portal_page).post(subscriptions::portal_submit))
             .route("/c/pay/{id}", get(checkout::page).post(checkout::submit))
             .route("/test/dashboard", get(dashboard::page).post(dashboard::act))

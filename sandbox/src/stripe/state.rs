@@ -26,6 +26,8 @@ pub struct StripeState {
     pub session_subscription_data: HashMap<String, Value>,
     pub portal_sessions: HashMap<String, Value>,
     pub invoice_items: BTreeMap<String, Value>,
+    /// What ties each invoice to the PaymentIntent that collects it.
+    pub invoice_payments: BTreeMap<String, Value>,
     /// Invoices finalized so far: the sequence of their numbers.
     pub invoice_numbers: u64,
     /// Oldest first.
@@ -57,6 +59,7 @@ fn fixture(name: &str) -> Value {
         "invoice" => include_str!("../../fixtures/stripe/invoice.json"),
         "invoiceitem" => include_str!("../../fixtures/stripe/invoiceitem.json"),
         "subscription" => include_str!("../../fixtures/stripe/subscription.json"),
+        "invoice_payment" => include_str!("../../fixtures/stripe/invoice_payment.json"),
         _ => unreachable!("no fixture {name}"),
     };
     serde_json::from_str(text).expect("fixtures are valid JSON")

@@ -34,6 +34,15 @@ pub struct Fed {
     pub last: Option<String>,
 }
 
+/// An event and the payment it is about, with what Stripe was asked about it (see
+/// [`Payments::learn_decline`]): (the learned event's id, its payload).
+struct Matched {
+    n: usize,
+    payment: Payment,
+    event: Value,
+    learned: Option<(String, Value)>,
+}
+
 /// The fields Remit needs of any event to store it.
 #[derive(Debug, serde::Deserialize)]
 pub struct EventHeader {
@@ -74,14 +83,17 @@ impl Payments {
     /// match nothing are kept as unmatched.
     pub async fn apply_events(&self, event_ids: &[&str]) -> Vec<Result<(), ApplyError>> {
         let mut outcomes: Vec<Result<(), ApplyError>> = Vec::with_capacity(event_ids.len());
-        let mut matched: Vec<(usize, Payment, Value)> = Vec::new();
+        let mut matched: Vec<Matched> = Vec::new();
         let mut unmatched: Vec<usize> = Vec::new();
         for (n, event_id) in event_ids.iter().enumerate() {
             outcomes.push(match self.match_event(event_id).await {
-                Ok((event, Some(payment))) => {
-                    matched.push((n, payment, event));
-                    Ok(())
-                }
+                Ok((event, Some(payment))) => match self.learn_decline(&payment, &event).await {
+                    Ok(learned) => {
+                        matched.push(Matched { n, payment, event, learned });
+                        Ok(())
+                    }
+                    Err(error) => Err(error),
+                },
                 Ok((_, None)) => {
                     unmatched.push(n);
                     Ok(())
@@ -90,12 +102,12 @@ impl Payments {
             });
         }
         // One lock order for every batch, so batches applied at once never deadlock (PostgreSQL).
-        matched.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+        matched.sort_by(|a, b| a.payment.id.cmp(&b.payment.id));
         let unmatched_ids: Vec<&str> = unmatched.iter().map(|n| event_ids[*n]).collect();
         if let Err(error) = self.apply_matched(&matched, event_ids, &unmatched_ids).await {
             // Nothing of the batch was saved: each of its events fails (and is tried again).
             let text = crate::telemetry::chain(&error);
-            for n in matched.iter().map(|(n, ..)| *n).chain(unmatched) {
+            for n in matched.iter().map(|m| m.n).chain(unmatched) {
                 outcomes[n] = Err(ApplyError::Batch(text.clone()));
             }
         }
@@ -114,11 +126,34 @@ impl Payments {
         Ok((event, payment))
     }
 
+    /// The decline code behind a failed invoice attempt, which the invoice's events do not carry:
+    /// read from the PaymentIntent collecting the invoice, as an event of Remit's own to apply
+    /// with it. `None` for other events, or when Stripe has no code to give.
+    async fn learn_decline(&self, payment: &Payment, event: &Value) -> Result<Option<(String, Value)>, ApplyError> {
+        if event["type"] != "invoice.payment_failed" {
+            return Ok(None);
+        }
+        let invoice = &event["data"]["object"];
+        let (Some(id), Some(attempt)) = (invoice["id"].as_str(), invoice["attempt_count"].as_i64()) else {
+            return Ok(None);
+        };
+        let payments = match self.stripe.list_invoice_payments(id).await {
+            Ok(list) => list.data,
+            Err(StripeError::InvalidRequest { status: 404, .. }) => return Ok(None),
+            Err(other) => return Err(other.into()),
+        };
+        let Some(intent) = payments.iter().find_map(|p| p.payment.payment_intent.as_deref()) else { return Ok(None) };
+        let error = self.stripe.retrieve_payment_intent(intent).await?.last_payment_error;
+        let Some(code) = error.and_then(|e| e.decline_code.or(e.code)) else { return Ok(None) };
+        let created = event["created"].as_i64().unwrap_or_else(|| now_ms() / 1000);
+        Ok(Some(events::invoice_payment_error(id, attempt, &code, &payment.id, created)))
+    }
+
     /// Applies each matched event (load → decide → save → enqueue) and marks the unmatched ones,
     /// in one transaction; then wakes the workers of what it enqueued.
     async fn apply_matched(
         &self,
-        matched: &[(usize, Payment, Value)],
+        matched: &[Matched],
         event_ids: &[&str],
         unmatched: &[&str],
     ) -> Result<(), sqlx::Error> {
@@ -127,8 +162,13 @@ impl Payments {
             store::mark_event_unmatched(&mut tx, event_id).await?;
         }
         let (mut receipts, mut syncs, mut ends) = (false, false, false);
-        for (n, payment, event) in matched {
+        for Matched { n, payment, event, learned } in matched {
             let event_id = event_ids[*n];
+            if let Some((learned_id, learned)) = learned {
+                let payload = learned.to_string();
+                store::insert_events(&mut tx, &[(learned_id, events::INVOICE_PAYMENT_ERROR, &payload)]).await?;
+                store::take_for_event(&mut tx, self.db.dialect, &payment.id, learned_id).await?;
+            }
             let payment = store::take_for_event(&mut tx, self.db.dialect, &payment.id, event_id).await?;
             let payloads = store::applied_events(&mut tx, &payment.id).await?;
             let derived = derive(payment.amount_minor, &facts_of_payloads(&payloads));

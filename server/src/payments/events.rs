@@ -24,6 +24,8 @@ pub enum Fact {
     Settled { session: String },
     /// One failed attempt, by its own id (a charge, or a session for delayed methods).
     Failed { attempt: String, reason: String, at: i64 },
+    /// Why that attempt failed, as Stripe said when asked (an invoice's events do not say).
+    FailureCode { attempt: String, code: String },
     /// The charge's cumulative refunded amount.
     Refunded { amount_refunded: i64 },
     /// A refund as one of its own events shows it; `status` is Stripe's.
@@ -41,6 +43,34 @@ pub enum Fact {
 
 /// The event Remit records itself when a payer leaves Checkout and that counts as a failure.
 pub const ABANDONED_CHECKOUT: &str = "remit.checkout.abandoned";
+
+/// The event Remit records itself with the decline code behind a failed invoice attempt, read
+/// from the invoice's PaymentIntent: the invoice's own events do not carry it.
+pub const INVOICE_PAYMENT_ERROR: &str = "remit.invoice.payment_error";
+
+/// That event, for attempt `attempt` of `invoice` of the payment: (its id, its payload).
+pub fn invoice_payment_error(
+    invoice: &str,
+    attempt: i64,
+    code: &str,
+    payment_id: &str,
+    created: i64,
+) -> (String, Value) {
+    let id = format!("remit_invoice_error_{invoice}_{attempt}");
+    let payload = serde_json::json!({
+        "id": id, "object": "event", "type": INVOICE_PAYMENT_ERROR, "created": created,
+        "data": { "object": {
+            "id": invoice_attempt(invoice, attempt), "object": "invoice_payment_error", "code": code,
+            "metadata": { "remit_payment_id": payment_id },
+        } },
+    });
+    (id, payload)
+}
+
+/// A failed invoice attempt's own id: the invoice and Stripe's count of attempts.
+fn invoice_attempt(invoice: &str, attempt: i64) -> String {
+    format!("{invoice}#{attempt}")
+}
 
 /// The facts one event carries. Events Remit does not act on carry none.
 pub fn facts_of(event_type: &str, object: &Value, created: i64) -> Vec<Fact> {
@@ -81,7 +111,7 @@ pub fn facts_of(event_type: &str, object: &Value, created: i64) -> Vec<Fact> {
             vec![Fact::Paid { at: created, payment_intent: None, amount: collected("amount_paid") }]
         }
         "invoice.payment_failed" => vec![Fact::Failed {
-            attempt: format!("{id}#{}", object["attempt_count"].as_i64().unwrap_or(0)),
+            attempt: invoice_attempt(&id, object["attempt_count"].as_i64().unwrap_or(0)),
             reason: "invoice_payment_failed".into(),
             at: created,
         }],
@@ -106,6 +136,9 @@ pub fn facts_of(event_type: &str, object: &Value, created: i64) -> Vec<Fact> {
         }],
         // Remit's own: the payer left Checkout without paying (only when the mapping says so).
         ABANDONED_CHECKOUT => vec![Fact::Failed { attempt: id, reason: "canceled_by_payer".into(), at: created }],
+        INVOICE_PAYMENT_ERROR => {
+            text("code").map(|code| vec![Fact::FailureCode { attempt: id, code }]).unwrap_or_default()
+        }
         _ => Vec::new(),
     }
 }
@@ -178,6 +211,7 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
     let mut processing = BTreeSet::new();
     let mut settled = BTreeSet::new();
     let mut failures: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
+    let mut codes: BTreeMap<&str, &str> = BTreeMap::new();
     let mut charge_refunded = 0;
     for fact in facts {
         match fact {
@@ -198,6 +232,9 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
                 failures.insert(attempt.as_str(), (*at, reason.as_str()));
             }
             Fact::Refunded { amount_refunded } => charge_refunded = charge_refunded.max(*amount_refunded),
+            Fact::FailureCode { attempt, code } => {
+                codes.insert(attempt.as_str(), code.as_str());
+            }
             Fact::RefundObject { .. } | Fact::Dispute { .. } => {}
         }
     }
@@ -209,7 +246,11 @@ pub fn derive(amount_minor: i64, facts: &[Fact]) -> Derived {
     // Oldest first by time, then by attempt id, so ties resolve the same way every time.
     let mut failures: Vec<FailedAttempt> = failures
         .into_iter()
-        .map(|(attempt, (at, reason))| FailedAttempt { attempt: attempt.to_owned(), reason: reason.to_owned(), at })
+        .map(|(attempt, (at, reason))| FailedAttempt {
+            attempt: attempt.to_owned(),
+            reason: codes.get(attempt).copied().unwrap_or(reason).to_owned(),
+            at,
+        })
         .collect();
     failures.sort_by(|a, b| a.at.cmp(&b.at).then(a.attempt.cmp(&b.attempt)));
     let failure_reason = failures.last().map(|f| f.reason.clone());
@@ -677,6 +718,20 @@ mod tests {
         assert_eq!((derived.status, derived.failed_attempts), (PaymentStatus::Paid, 1));
         assert_eq!(derived.paid_amount, Some((12_500, "usd".to_owned())));
         assert_eq!(derived.failures[0].attempt, "in_1#1");
+    }
+
+    #[test]
+    fn a_failed_invoice_attempt_takes_the_decline_code_stripe_gave_in_either_order() {
+        let failed = ("invoice.payment_failed", json!({ "id": "in_1", "attempt_count": 1 }), 20);
+        let (_, learned) = invoice_payment_error("in_1", 1, "insufficient_funds", "p1", 21);
+        let learned = (INVOICE_PAYMENT_ERROR, learned["data"]["object"].clone(), 21);
+        for events in [[failed.clone(), learned.clone()], [learned, failed]] {
+            let derived = run(&events);
+            assert_eq!(derived.failures.len(), 1);
+            assert_eq!(derived.failure_reason.as_deref(), Some("insufficient_funds"));
+        }
+        let alone = run(&[("invoice.payment_failed", json!({ "id": "in_1", "attempt_count": 2 }), 20)]);
+        assert_eq!(alone.failure_reason.as_deref(), Some("invoice_payment_failed"));
     }
 
     #[test]

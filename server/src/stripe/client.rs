@@ -211,6 +211,11 @@ impl StripeClient {
         self.post(&format!("/v1/invoices/{id}/{}", step.as_str()), &Form::new(), idempotency_key).await
     }
 
+    /// The payments collecting an invoice, newest first.
+    pub async fn list_invoice_payments(&self, invoice: &str) -> Result<List<super::InvoicePayment>, StripeError> {
+        self.get("/v1/invoice_payments", &[("invoice", invoice)]).await
+    }
+
     /// Changes a subscription (`cancel_at_period_end`, say); answers with it.
     pub async fn update_subscription(
         &self,

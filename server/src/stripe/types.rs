@@ -129,6 +129,18 @@ pub struct Invoice {
     pub metadata: Metadata,
 }
 
+/// What ties an invoice to a payment collecting it (a PaymentIntent).
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvoicePayment {
+    pub id: String,
+    pub payment: InvoicePaymentTarget,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvoicePaymentTarget {
+    pub payment_intent: Option<String>,
+}
+
 /// A subscription, as Remit reads it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Subscription {

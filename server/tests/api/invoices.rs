@@ -122,7 +122,11 @@ async fn an_invoice_paid_on_its_hosted_page_after_a_declined_card_marks_the_oppo
         (Some("Paid"), Some("Invoice"))
     );
     let tasks = app.salesforce().records("Task");
-    assert_eq!(tasks.iter().filter(|t| t["Subject"] == "Payment Failed - Immediate Action Required").count(), 1);
+    let failed: Vec<&Value> =
+        tasks.iter().filter(|t| t["Subject"] == "Payment Failed - Immediate Action Required").collect();
+    assert_eq!(failed.len(), 1);
+    let description = failed[0]["Description"].as_str().unwrap();
+    assert!(description.contains("Reason code: generic_decline"), "read from the invoice's payment: {description}");
     // A receipt, as for any payment.
     let (number,): (Option<i64>,) = sqlx::query_as("SELECT receipt_number FROM payments WHERE id = $1")
         .bind(payment)

@@ -147,6 +147,7 @@ async fn a_subscription_active_past_due_active_then_canceled_is_mirrored_in_sale
     let description = failures[0]["Description"].as_str().unwrap();
     assert!(description.contains("Amount due: 20.00 USD"), "{description}");
     assert!(description.contains("Stripe tries again on"), "{description}");
+    assert!(description.contains("Reason code: generic_decline"), "the decline behind it: {description}");
     assert_eq!(failures[0]["Priority"], "High");
 
     // The retry is paid: active again, a third payment; the failure keeps its one Task.
