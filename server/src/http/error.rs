@@ -199,6 +199,12 @@ impl From<RefundError> for ApiError {
                 code: "not_refundable",
                 message: format!("The payment is {status}; only a paid payment can be refunded."),
             },
+            RefundError::CollectedByInvoice => Self::Conflict {
+                code: "collected_by_invoice",
+                message: "The payment was collected by a Stripe invoice; refund it from the invoice in Stripe's \
+                          Dashboard (Remit refunds Checkout payments)."
+                    .into(),
+            },
             RefundError::NothingLeft => Self::Conflict {
                 code: "nothing_to_refund",
                 message: "Everything paid has been refunded already.".into(),

@@ -328,9 +328,12 @@ impl ConsoleBackend {
             Err(RefundError::Invalid(invalid)) => {
                 Err(format!("Nothing was refunded: {} {}.", invalid.field, invalid.message))
             }
-            Err(error @ (RefundError::NotFound | RefundError::NotRefundable(_) | RefundError::NothingLeft)) => {
-                Err(format!("Nothing was refunded: {error}."))
-            }
+            Err(
+                error @ (RefundError::NotFound
+                | RefundError::NotRefundable(_)
+                | RefundError::NothingLeft
+                | RefundError::CollectedByInvoice),
+            ) => Err(format!("Nothing was refunded: {error}.")),
             Err(RefundError::Stripe(error)) => Err(logged("refund", &error)),
             Err(RefundError::Database(error)) => Err(logged("refund", &error)),
         }

@@ -73,6 +73,10 @@ pub enum RefundError {
     Invalid(#[from] ValidationError),
     #[error("the payment is {0}: nothing to refund")]
     NotRefundable(PaymentStatus),
+    /// Collected by a Stripe invoice (an invoice link, a subscription's): Remit knows no payment
+    /// intent to refund.
+    #[error("the payment was collected by a Stripe invoice")]
+    CollectedByInvoice,
     #[error("everything paid has been refunded")]
     NothingLeft,
     #[error(transparent)]
@@ -106,6 +110,9 @@ impl Payments {
         let status = payment.status();
         if !matches!(status, PaymentStatus::Paid | PaymentStatus::PartiallyRefunded) {
             return Err(RefundError::NotRefundable(status));
+        }
+        if payment.stripe_payment_intent_id.is_none() {
+            return Err(RefundError::CollectedByInvoice);
         }
         let recorded: i64 = store::refunds_of(&self.db, payment_id)
             .await?

@@ -134,6 +134,12 @@ async fn an_invoice_paid_on_its_hosted_page_after_a_declined_card_marks_the_oppo
         .await
         .unwrap();
     assert!(number.is_some());
+    // A refund is Stripe's to make from the invoice: refused, saying so, and nothing recorded.
+    let refund = app.api_post(&format!("/api/v1/payments/{payment}/refunds"), &json!({ "amount": "10.00" })).await;
+    assert_eq!(refund.status(), 409);
+    let refused: Value = refund.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "collected_by_invoice", "{refused}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM refunds").await, 0);
     // Paid: the same request now answers 409, and no new invoice is made.
     assert_eq!(app.post_link(&invoice_request()).await.status(), 409);
     assert_eq!(app.stripe().invoices().len(), 1);
