@@ -412,44 +412,10 @@ impl ConsoleBackend {
         let status = payment.status();
         let left = refundable(payment, payment.refunded_minor);
         let collected = payment.collected_currency();
-        let mut facts = vec![
-            ("Remit id", payment.id.clone()),
-            ("Status", status_in_words(status).to_owned()),
-            ("Amount", payment.amount_display()),
-            (
-                "Payer",
-                payment
-                    .payer_name
-                    .as_ref()
-                    .map_or(payment.payer_email.clone(), |n| format!("{n} <{}>", payment.payer_email)),
-            ),
-            ("Brand", self.payments.brand_of(payment).name.clone()),
-            ("Opportunity", payment.opportunity_id.clone()),
-            ("Created", when(payment.created_at)),
-            ("Pay link", self.payments.pay_url(payment)),
-        ];
-        let optional = [
-            ("Paid", payment.paid_at.map(when)),
-            ("Collected", payment.paid_amount_minor.map(|m| format!("{} {collected}", collected.format_major(m)))),
-            (
-                "Refunded",
-                (payment.refunded_minor > 0)
-                    .then(|| format!("{} {collected}", collected.format_major(payment.refunded_minor))),
-            ),
-            ("Last failure", payment.failure_reason.clone()),
-            ("Link expires", payment.expires_at.map(when)),
-            ("Account", payment.account_id.clone()),
-            ("Stripe customer", payment.stripe_customer_id.clone()),
-            ("Checkout session", payment.stripe_checkout_session_id.clone()),
-            ("Payment intent", payment.stripe_payment_intent_id.clone()),
-            ("Invoice", payment.stripe_invoice_id.clone()),
-            ("Hosted invoice page", payment.hosted_invoice_url.clone()),
-        ];
-        facts.extend(optional.into_iter().filter_map(|(label, value)| Some((label, value?))));
         Ok(PaymentDetail {
             id: payment.id.clone(),
             title: format!("{} · {}", self.payments.display_name(payment), payment.amount_display()),
-            facts: facts.into_iter().map(|(label, value)| (label.to_owned(), value)).collect(),
+            facts: payment_facts(payment, &self.payments.brand_of(payment).name, self.payments.pay_url(payment)),
             timeline: self.timeline(payment, &refunds).await?,
             receipt_url: status.is_settled().then(|| self.payments.receipt_url(payment)).flatten(),
             credit_notes: refunds
@@ -465,8 +431,11 @@ impl ConsoleBackend {
                 .collect(),
             can_resend: status.is_payable() && !payment.link_expired(now_ms()),
             can_cancel: status.is_payable(),
-            refundable: (matches!(status, PaymentStatus::Paid | PaymentStatus::PartiallyRefunded) && left > 0)
-                .then(|| format!("{} {collected}", collected.format_major(left))),
+            // Remit refunds what Checkout collected; an invoice's payment is refunded in Stripe.
+            refundable: (matches!(status, PaymentStatus::Paid | PaymentStatus::PartiallyRefunded)
+                && left > 0
+                && payment.stripe_payment_intent_id.is_some())
+            .then(|| format!("{} {collected}", collected.format_major(left))),
             refund_key: format!("console-{}-{}", payment.id, refunds.len()),
         })
     }
@@ -709,6 +678,47 @@ fn major(currency: &str, minor: i64) -> String {
     Currency::parse(currency).map_or_else(|_| format!("{minor} (minor units)"), |c| c.format_major(minor))
 }
 
+/// What the payment page lists about a payment, in words: what every payment has, then what
+/// this one has of the rest.
+fn payment_facts(payment: &Payment, brand: &str, pay_url: String) -> Vec<(String, String)> {
+    let collected = payment.collected_currency();
+    let payer = match &payment.payer_name {
+        Some(name) => format!("{name} <{}>", payment.payer_email),
+        None => payment.payer_email.clone(),
+    };
+    let always = [
+        ("Remit id", payment.id.clone()),
+        ("Status", status_in_words(payment.status()).to_owned()),
+        ("Amount", payment.amount_display()),
+        ("Payer", payer),
+        ("Brand", brand.to_owned()),
+        ("Opportunity", payment.opportunity_id.clone()),
+        ("Created", when(payment.created_at)),
+        ("Pay link", pay_url),
+    ];
+    let optional = [
+        ("Paid", payment.paid_at.map(when)),
+        ("Collected", payment.paid_amount_minor.map(|m| format!("{} {collected}", collected.format_major(m)))),
+        (
+            "Refunded",
+            (payment.refunded_minor > 0)
+                .then(|| format!("{} {collected}", collected.format_major(payment.refunded_minor))),
+        ),
+        ("Last failure", payment.failure_reason.clone()),
+        ("Link expires", payment.expires_at.map(when)),
+        ("Account", payment.account_id.clone()),
+        ("Stripe customer", payment.stripe_customer_id.clone()),
+        ("Checkout session", payment.stripe_checkout_session_id.clone()),
+        ("Payment intent", payment.stripe_payment_intent_id.clone()),
+        ("Invoice", payment.stripe_invoice_id.clone()),
+        ("Hosted invoice page", payment.hosted_invoice_url.clone()),
+        ("Subscription", payment.stripe_subscription_id.clone()),
+        ("Renewal of", payment.renewal_of.clone()),
+    ];
+    let optional = optional.into_iter().filter_map(|(label, value)| Some((label, value?)));
+    always.into_iter().chain(optional).map(|(label, value)| (label.to_owned(), value)).collect()
+}
+
 /// `2026-12-02 19:30 UTC` for a Unix-millisecond time.
 fn when(ms: i64) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
@@ -732,6 +742,33 @@ fn waited(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_payment_page_lists_what_every_payment_has_and_only_what_this_one_has_of_the_rest() {
+        let mut renewal = Payment::sample(PaymentStatus::Paid);
+        renewal.stripe_checkout_session_id = None;
+        renewal.stripe_subscription_id = Some("sub_1".into());
+        renewal.renewal_of = Some("p0".into());
+        let facts = payment_facts(&renewal, "Acme", "https://remit.test/pay/t".into());
+        let labels: Vec<&str> = facts.iter().map(|(label, _)| label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "Remit id",
+                "Status",
+                "Amount",
+                "Payer",
+                "Brand",
+                "Opportunity",
+                "Created",
+                "Pay link",
+                "Subscription",
+                "Renewal of"
+            ]
+        );
+        assert_eq!(facts[3].1, "ana@example.com");
+        assert_eq!(facts[9].1, "p0");
+    }
 
     #[test]
     fn the_form_asks_only_what_it_was_given() {
