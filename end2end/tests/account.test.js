@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { startRemit, startSmtp, launchChromium, screenshotDir, viewports, accessibilityViolations, createLink } from './support.js';
+import { startRemit, startSmtp, launchChromium, screenshotDir, viewports, accessibilityViolations, createLink, signInAsPayer } from './support.js';
 
 let smtp;
 let remit;
@@ -19,16 +19,6 @@ after(async () => {
   await remit?.stop();
   smtp?.stop();
 });
-
-/** The first mail whose subject starts with `subject` (and, if given, that names `to`), decoded. */
-async function waitForMail(subject, to = '') {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const found = smtp.messages().find((m) => m.includes(`Subject: ${subject}`) && m.includes(to));
-    if (found) return found.replace(/=\r?\n/g, '').replace(/=3D/g, '=');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no mail with subject ${subject}`);
-}
 
 test('a payer signs in from an emailed link, sees their payments, downloads a receipt and signs out', async () => {
   // A paid payment and an open one for the same payer.
@@ -51,7 +41,7 @@ test('a payer signs in from an emailed link, sees their payments, downloads a re
     await page.screenshot({ path: join(screenshotDir, `sign-in-${name}.png`), fullPage: true });
   }
 
-  const mail = await waitForMail('Sign in to see your payments');
+  const mail = await smtp.waitForMail('Sign in to see your payments');
   const link = mail.match(/http:\/\/127\.0\.0\.1:\d+\/account\/sign-in\/[0-9a-f]{64}/)[0];
   await page.goto(link);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -94,17 +84,10 @@ test('a refunded payment shows its credit note in the account, which downloads, 
     body: JSON.stringify({ amount: '30.00', reason: 'requested_by_customer' }),
   });
   assert.equal(response.status, 201);
-  const note = await waitForMail('Remit refunded 30.00 USD: credit note', 'rui@example.com');
+  const note = await smtp.waitForMail('Remit refunded 30.00 USD: credit note', 'rui@example.com');
   const number = note.match(/credit note (REMIT-CN-\d{6})/)[1];
 
-  await page.goto(`${remit.url}/account/sign-in`);
-  await page.getByLabel('Email address').fill('rui@example.com');
-  await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
-  await page.waitForURL(/sent=1/);
-  const mail = await waitForMail('Sign in to see your payments', 'rui@example.com');
-  await page.goto(mail.match(/http:\/\/127\.0\.0\.1:\d+\/account\/sign-in\/[0-9a-f]{64}/)[0]);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`${remit.url}/account`);
+  await signInAsPayer(page, remit, smtp, 'rui@example.com');
   assert.match(await page.locator('li.payment').innerText(), /Partially refunded[\s\S]*Refunded 30\.00 USD/);
   assert.deepEqual(await accessibilityViolations(page), []);
   for (const [name, size] of Object.entries(viewports)) {

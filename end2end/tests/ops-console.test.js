@@ -20,16 +20,6 @@ after(async () => {
   smtp?.stop();
 });
 
-/** The first mail whose subject starts with `subject`, decoded from quoted-printable. */
-async function waitForMail(subject) {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const found = smtp.messages().find((m) => m.includes(`Subject: ${subject}`));
-    if (found) return found.replace(/=\r?\n/g, '').replace(/=3D/g, '=');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no mail with subject ${subject}`);
-}
-
 /** Checks the page with axe-core and screenshots it at each viewport. */
 async function checkPage(page, name) {
   assert.deepEqual(await accessibilityViolations(page), [], `${name} is axe-clean`);
@@ -60,7 +50,7 @@ test('an operator signs in, finds a payment by email, replays a dead letter and 
   await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
   await page.waitForURL(/sent=1/);
   assert.match(await page.locator('.notice').innerText(), /Check your inbox/);
-  const mail = await waitForMail('Sign in to Remit operations');
+  const mail = await smtp.waitForMail('Sign in to Remit operations');
   await page.goto(mail.match(/http:\/\/127\.0\.0\.1:\d+\/ops\/sign-in\/[0-9a-f]{64}/)[0]);
   await checkPage(page, 'sign-in-confirm');
   await page.getByRole('button', { name: 'Sign in' }).click();

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startRemit, startSmtp, launchChromium, screenshotDir, viewports, accessibilityViolations, createLink } from './support.js';
+import { startRemit, startSmtp, launchChromium, screenshotDir, viewports, accessibilityViolations, createLink, signInAsPayer } from './support.js';
 
 let smtp;
 let remit;
@@ -18,15 +18,6 @@ after(async () => {
   await remit?.stop();
   smtp?.stop();
 });
-
-async function waitForMail(subject, to = '') {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const found = smtp.messages().find((m) => m.includes(`Subject: ${subject}`) && m.includes(to));
-    if (found) return found.replace(/=\r?\n/g, '').replace(/=3D/g, '=');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no mail with subject ${subject}`);
-}
 
 /** Reloads `page` until `locator` says `pattern` (Remit applies Stripe's webhooks in the background). */
 async function untilShown(page, locator, pattern) {
@@ -60,14 +51,7 @@ test('a monthly subscription starts in Checkout, renews twice and is canceled fr
     await page.waitForURL(dashboard);
   }
 
-  await page.goto(`${remit.url}/account/sign-in`);
-  await page.getByLabel('Email address').fill('mia@example.com');
-  await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
-  await page.waitForURL(/sent=1/);
-  const mail = await waitForMail('Sign in to see your payments', 'mia@example.com');
-  await page.goto(mail.match(/http:\/\/127\.0\.0\.1:\d+\/account\/sign-in\/[0-9a-f]{64}/)[0]);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`${remit.url}/account`);
+  await signInAsPayer(page, remit, smtp, 'mia@example.com');
   // The first payment and two renewals, each with its receipt.
   await untilShown(page, 'main', /(Download receipt[\s\S]*){3}/);
   const subscription = page.locator('li.subscription');

@@ -147,9 +147,30 @@ export async function startSmtp() {
         return [];
       }
     },
+    /** The first message whose subject starts with `subject` (and, if given, that names `to`), decoded from quoted-printable. */
+    async waitForMail(subject, to = '') {
+      for (let attempt = 0; attempt < 200; attempt++) {
+        const found = this.messages().find((m) => m.includes(`Subject: ${subject}`) && m.includes(to));
+        if (found) return found.replace(/=\r?\n/g, '').replace(/=3D/g, '=');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`no mail with subject ${subject}`);
+    },
     stop() {
       child.kill();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Signs a payer in on `page` from the link Remit emails them; ends on their account page. */
+export async function signInAsPayer(page, remit, smtp, email) {
+  await page.goto(`${remit.url}/account/sign-in`);
+  await page.getByLabel('Email address').fill(email);
+  await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+  await page.waitForURL(/sent=1/);
+  const mail = await smtp.waitForMail('Sign in to see your payments', email);
+  await page.goto(mail.match(/http:\/\/127\.0\.0\.1:\d+\/account\/sign-in\/[0-9a-f]{64}/)[0]);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${remit.url}/account`);
 }

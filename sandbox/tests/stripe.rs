@@ -359,8 +359,20 @@ async fn a_subscription_starts_in_checkout_renews_fails_recovers_and_is_canceled
     let renewal = stand.sandbox.stripe.invoice(subscription["latest_invoice"].as_str().unwrap()).unwrap();
     assert_eq!((renewal["status"].as_str(), renewal["attempt_count"].as_i64()), (Some("open"), Some(1)));
     assert!(renewal["next_payment_attempt"].as_i64().is_some(), "Stripe retries it");
+    // The invoice's events do not say why it failed; its PaymentIntent does, found through its payments.
+    let payments = stand.get(&format!("/v1/invoice_payments?invoice={}", renewal["id"].as_str().unwrap())).await;
+    let intent = payments["data"][0]["payment"]["payment_intent"].as_str().unwrap().to_owned();
+    assert_eq!(payments["data"][0]["status"], "open");
+    let declined = stand.get(&format!("/v1/payment_intents/{intent}")).await;
+    assert_eq!(declined["last_payment_error"]["decline_code"], "generic_decline");
     assert!(stand.sandbox.stripe.pay_invoice(renewal["id"].as_str().unwrap(), true));
     assert_eq!(stand.get(&format!("/v1/subscriptions/{sub_id}")).await["status"], "active");
+    let payments = stand.get(&format!("/v1/invoice_payments?invoice={}", renewal["id"].as_str().unwrap())).await;
+    assert_eq!(payments["data"].as_array().unwrap().len(), 1, "the retry uses the same PaymentIntent");
+    assert_eq!(
+        (payments["data"][0]["status"].as_str(), payments["data"][0]["amount_paid"].as_i64()),
+        (Some("paid"), Some(2000))
+    );
     assert!(stand.sandbox.stripe.renew_subscription(&sub_id, true));
 
     // The payer cancels in the customer portal.
@@ -402,4 +414,28 @@ async fn a_trial_starts_free_and_trialing() {
     );
     let session = stand.get(&format!("/v1/checkout/sessions/{}", session["id"].as_str().unwrap())).await;
     assert_eq!(session["payment_status"], "no_payment_required");
+}
+
+#[tokio::test]
+async fn a_subscription_told_to_end_with_its_period_ends_instead_of_renewing() {
+    let stand = Stand::new().await;
+    let (_, session) = subscription_session(&stand, &[]).await;
+    assert_eq!(stand.pay(&session, "card_succeeds").await.status(), 303);
+    let id = session["id"].as_str().unwrap();
+    let sub_id = stand.get(&format!("/v1/checkout/sessions/{id}")).await["subscription"].as_str().unwrap().to_owned();
+    let path = format!("/v1/subscriptions/{sub_id}");
+    let (status, body) = stand.post(&path, &[("cancel_at_period_end", "maybe")], None).await;
+    assert_eq!((status, body["error"]["param"].as_str()), (400, Some("cancel_at_period_end")), "{body}");
+    let (status, ending) = stand.post(&path, &[("cancel_at_period_end", "true")], Some("end-1")).await;
+    assert_eq!(status, 200, "{ending}");
+    assert_eq!((ending["status"].as_str(), ending["cancel_at_period_end"].as_bool()), (Some("active"), Some(true)));
+    assert_eq!(ending["cancel_at"], ending["items"]["data"][0]["current_period_end"]);
+    let invoices = stand.sandbox.stripe.invoices().len();
+    assert!(stand.sandbox.stripe.renew_subscription(&sub_id, true));
+    assert_eq!(stand.get(&path).await["status"], "canceled");
+    assert_eq!(stand.sandbox.stripe.invoices().len(), invoices, "no invoice for a period it does not have");
+    let (status, _) = stand.post(&path, &[("cancel_at_period_end", "false")], None).await;
+    assert_eq!(status, 400, "a canceled subscription cannot come back");
+    let (status, tagged) = stand.post(&path, &[("metadata[note]", "ended")], None).await;
+    assert_eq!((status, tagged["metadata"]["note"].as_str()), (200, Some("ended")), "its metadata it can");
 }

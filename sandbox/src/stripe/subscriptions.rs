@@ -243,9 +243,22 @@ fn cancel_as(state: &mut StripeState, id: &str, reason: &str) -> Option<Value> {
 }
 
 pub async fn retrieve(State(stripe): State<Stripe>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
-    read(&stripe, &headers, |state| {
-        state.subscriptions.get(&id).cloned().ok_or_else(|| ApiError::no_such("subscription", &id, "id"))
-    })
+    read(&stripe, &headers, |state| existing(state, &id).cloned())
+}
+
+fn existing<'a>(state: &'a StripeState, id: &str) -> Result<&'a Value, ApiError> {
+    state.subscriptions.get(id).ok_or_else(|| ApiError::no_such("subscription", id, "id"))
+}
+
+/// As Stripe: a canceled subscription takes nothing but metadata (and why it was canceled).
+fn refuse_if_canceled(subscription: &Value, id: &str) -> Result<(), ApiError> {
+    if subscription["status"] == "canceled" {
+        return Err(ApiError::invalid(
+            format!("A canceled subscription can only update its cancellation_details and metadata. ({id})"),
+            "id",
+        ));
+    }
+    Ok(())
 }
 
 /// `POST /v1/subscriptions/{id}`: the stand-in takes `cancel_at_period_end` (the subscription
@@ -267,15 +280,9 @@ pub async fn modify(
                 return Err(ApiError::invalid(format!("Invalid boolean: {other}"), "cancel_at_period_end"));
             }
         };
-        match state.subscriptions.get(&id) {
-            None => return Err(ApiError::no_such("subscription", &id, "id")),
-            Some(s) if s["status"] == "canceled" => {
-                return Err(ApiError::invalid(
-                    format!("A canceled subscription can only update its cancellation_details and metadata. ({id})"),
-                    "id",
-                ));
-            }
-            Some(_) => {}
+        let subscription = existing(state, &id)?;
+        if ending.is_some() {
+            refuse_if_canceled(subscription, &id)?;
         }
         let metadata = params.map("metadata");
         Ok(update(state, &id, |s| {
@@ -302,14 +309,8 @@ pub async fn delete(
     let path = format!("/v1/subscriptions/{id}");
     idempotent(&stripe, &headers, &path, &body, |state| {
         params::parse(&body, &["invoice_now", "prorate"])?;
-        match state.subscriptions.get(&id) {
-            None => Err(ApiError::no_such("subscription", &id, "id")),
-            Some(s) if s["status"] == "canceled" => Err(ApiError::invalid(
-                format!("A canceled subscription can only update its cancellation_details and metadata. ({id})"),
-                "id",
-            )),
-            Some(_) => Ok(cancel(state, &id).unwrap_or_default()),
-        }
+        refuse_if_canceled(existing(state, &id)?, &id)?;
+        Ok(cancel(state, &id).unwrap_or_default())
     })
 }
 
