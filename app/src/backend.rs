@@ -30,6 +30,8 @@ pub struct PayView {
     pub description: String,
     /// Formatted for reading, e.g. "125.00 USD".
     pub amount: String,
+    /// A subscription's terms in words ("Every month, until you cancel"); none for one payment.
+    pub billing: Option<String>,
     pub state: PayState,
     /// Reminders of this link are still to come.
     pub reminders_coming: bool,

@@ -96,6 +96,7 @@ fn PayContent(view: PayView, csrf: String, problem: Option<String>) -> impl Into
                 <dd>{view.description.clone()}</dd>
                 <dt>"Amount"</dt>
                 <dd class="amount">{view.amount.clone()}</dd>
+                {view.billing.clone().map(|billing| view! { <dt>"Billed"</dt> <dd>{billing}</dd> })}
             </dl>
             {match view.state {
                 PayState::Payable => view! {

@@ -37,6 +37,12 @@ test('a monthly subscription starts in Checkout, renews twice and is canceled fr
   });
   const page = await browser.context.newPage();
   await page.goto(link.url);
+  assert.match(await page.locator('dl.summary').innerText(), /Billed\s+Every month, until you cancel/);
+  assert.deepEqual(await accessibilityViolations(page), []);
+  for (const [name, size] of Object.entries(viewports)) {
+    await page.setViewportSize(size);
+    await page.screenshot({ path: join(screenshotDir, `pay-subscription-${name}.png`), fullPage: true });
+  }
   await page.getByRole('button', { name: 'Pay securely' }).click();
   await page.getByText('20.00 USD per month').waitFor();
   await page.getByRole('button', { name: 'Subscribe with card •••• 4242 (succeeds)' }).click();

@@ -20,7 +20,7 @@ use crate::{
         CheckoutError, Currency, Payment, PaymentStatus, Payments, SubscriptionRow,
         locale::{format_money, language},
     },
-    subscriptions::SubscriptionStatus,
+    subscriptions::{Interval, SubscriptionStatus},
     telemetry,
 };
 
@@ -94,6 +94,7 @@ impl PaymentPages for PageBackend {
                 token: payment.pay_token.clone(),
                 description: self.payments.display_name(&payment),
                 amount: payment.amount_display(),
+                billing: payment.recurring().map(|r| r.in_words()),
                 brand: brand_view(self.payments.brand_of(&payment)),
                 state,
                 reminders_coming: payment.reminders == "on",
@@ -338,11 +339,8 @@ pub(super) fn csrf_matches(request: &Parts, presented: &str) -> bool {
 fn account_subscription(row: &SubscriptionRow, description: String) -> AccountSubscription {
     let date = time::macros::format_description!("[day] [month repr:short] [year]");
     let status = SubscriptionStatus::parse(&row.status).unwrap_or(SubscriptionStatus::Incomplete);
-    let every = match (row.interval_count, row.recurring_interval.as_deref()) {
-        (1, Some(interval)) => format!("every {interval}"),
-        (n, Some(interval)) => format!("every {n} {interval}s"),
-        (_, None) => String::new(),
-    };
+    let every = row.recurring_interval.as_deref().and_then(Interval::parse).map(|i| i.every(row.interval_count));
+    let every = every.unwrap_or_default();
     let amount = match Currency::parse(&row.currency) {
         Ok(currency) => format!("{} {currency} {every}", currency.format_major(row.amount_minor)),
         Err(_) => format!("{} {} {every}", row.amount_minor, row.currency.to_uppercase()),

@@ -23,6 +23,8 @@ struct Letter<'a> {
     legal_footer: Option<&'a str>,
     /// The day (UTC) the link stops taking payments, if it does.
     valid_until: Option<String>,
+    /// A subscription's terms in words.
+    billing: Option<String>,
 }
 
 impl<'a> Letter<'a> {
@@ -39,6 +41,7 @@ impl<'a> Letter<'a> {
             support_email: None,
             legal_footer: brand.legal_footer.as_deref(),
             valid_until: None,
+            billing: None,
         }
     }
 
@@ -55,6 +58,7 @@ impl<'a> Letter<'a> {
             support_email: brand.support_email.as_deref(),
             legal_footer: brand.legal_footer.as_deref(),
             valid_until: payment.expires_at.and_then(day_of),
+            billing: payment.recurring().map(|r| r.in_words()),
         }
     }
 }

@@ -154,6 +154,14 @@ impl Payment {
         }
     }
 
+    /// A recurring link's terms; none for one payment.
+    pub fn recurring(&self) -> Option<Recurring> {
+        match self.collection() {
+            Collection::Subscription(recurring) => Some(recurring),
+            _ => None,
+        }
+    }
+
     pub fn currency(&self) -> Currency {
         Currency::parse(&self.currency).expect("stored currencies were validated")
     }

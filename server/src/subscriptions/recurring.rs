@@ -50,6 +50,16 @@ impl Interval {
     }
 }
 
+impl Interval {
+    /// How often, in words: "every month", "every 2 weeks".
+    pub fn every(self, count: i64) -> String {
+        match count {
+            1 => format!("every {self}"),
+            n => format!("every {n} {self}s"),
+        }
+    }
+}
+
 impl fmt::Display for Interval {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -121,6 +131,27 @@ pub struct Revenue {
     pub annual_minor: i64,
 }
 
+impl Recurring {
+    /// The terms in words, as the pay page tells the payer: "Every month, the first 14 days free,
+    /// 12 payments in all".
+    pub fn in_words(&self) -> String {
+        let every = self.interval.every(self.interval_count);
+        let mut words = format!("{}{}", every[..1].to_uppercase(), &every[1..]);
+        if self.trial_days > 0 {
+            words += &format!(", the first {} free", plural(self.trial_days, "day"));
+        }
+        match self.cycles {
+            Some(cycles) => words += &format!(", {} in all", plural(cycles, "payment")),
+            None => words += ", until you cancel",
+        }
+        words
+    }
+}
+
+fn plural(n: i64, one: &str) -> String {
+    if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") }
+}
+
 /// What `amount_minor` billed every `interval_count` × `interval` is worth a year and a month
 /// (a twelfth of the year), each rounded half away from zero to the minor unit.
 pub fn revenue(amount_minor: i64, interval: Interval, interval_count: i64) -> Revenue {
@@ -154,6 +185,16 @@ mod tests {
         assert_eq!(revenue(5000, Interval::Week, 2), Revenue { monthly_minor: 10_833, annual_minor: 130_000 });
         // 2,000 yen every two years: 1,000 a year, 83 a month (no minor unit below the yen).
         assert_eq!(revenue(2000, Interval::Year, 2), Revenue { monthly_minor: 83, annual_minor: 1000 });
+    }
+
+    #[test]
+    fn terms_read_as_a_payer_reads_them() {
+        let monthly = Recurring { interval: Interval::Month, interval_count: 1, trial_days: 0, cycles: None };
+        assert_eq!(monthly.in_words(), "Every month, until you cancel");
+        let fortnightly = Recurring { interval: Interval::Week, interval_count: 2, trial_days: 14, cycles: Some(12) };
+        assert_eq!(fortnightly.in_words(), "Every 2 weeks, the first 14 days free, 12 payments in all");
+        let once = Recurring { interval: Interval::Year, interval_count: 1, trial_days: 1, cycles: Some(1) };
+        assert_eq!(once.in_words(), "Every year, the first 1 day free, 1 payment in all");
     }
 
     #[test]

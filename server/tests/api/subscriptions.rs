@@ -13,6 +13,7 @@ fn monthly_request() -> Value {
     let mut request = link_request();
     request["amount"] = json!("20.00");
     request["recurring"] = json!({ "interval": "month" });
+    request["send_email"] = json!(true);
     request
 }
 
@@ -39,6 +40,9 @@ async fn a_recurring_link_opens_checkout_in_subscription_mode_once_per_opportuni
     assert_eq!(session["customer"], app.stripe().customers()[0]["id"], "the Account's customer");
     assert_eq!(session["metadata"]["remit_payment_id"], body["payment_id"]);
 
+    // The pay page says what the payer signs up for.
+    let page = app.client.get(body["url"].as_str().unwrap()).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Every month, until you cancel"), "{page}");
     // Saved twice in Salesforce: the same payment, the same link.
     let again = app.post_link(&monthly_request()).await;
     assert_eq!(again.status(), 200);
@@ -109,6 +113,13 @@ async fn a_subscription_active_past_due_active_then_canceled_is_mirrored_in_sale
     let subscription = app.stripe().subscriptions()[0]["id"].as_str().unwrap().to_owned();
     app.eventually("SELECT status FROM subscriptions", "active").await;
     app.outbox_idle().await;
+
+    let mails: Vec<String> = std::fs::read_dir(&app.mail_dir)
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect();
+    let link_mail = mails.iter().find(|m| m.contains("Subject: Payment request")).expect("the link was emailed");
+    assert!(link_mail.contains("Billed: Every month, until you cancel"), "{link_mail}");
 
     let org = app.salesforce();
     let opportunity = record(&org.records("Opportunity"), OPPORTUNITY).clone();
